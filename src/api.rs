@@ -1,0 +1,308 @@
+//! The `GatewayEndpoint` resource (`vpcgate.dev/v1alpha1`): spec, status and the validation the
+//! API server enforces. Everything the schema can judge is judged there, so bad input never
+//! reaches the engine; what it cannot judge is checked by [`crate::controller::validate`].
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
+use kube::CustomResource;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+/// Tag that marks an endpoint as owned by one object (value: the object's uid).
+pub const TAG_UID: &str = "vpcgate.dev/uid";
+/// Tag that names the owning object, for humans browsing the VPC console.
+pub const TAG_NAME: &str = "vpcgate.dev/name";
+/// The AWS console's display-name tag.
+pub const TAG_DISPLAY_NAME: &str = "Name";
+
+/// Default probe interval when `spec.probe.interval` is omitted.
+pub const DEFAULT_PROBE_INTERVAL: &str = "60s";
+/// Default probe timeout when `spec.probe.timeout` is omitted.
+pub const DEFAULT_PROBE_TIMEOUT: &str = "5s";
+
+/// A Gateway VPC endpoint for DynamoDB (or S3) on the route tables you select, kept as declared
+/// and proven reachable.
+#[derive(CustomResource, Deserialize, Serialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[kube(
+    group = "vpcgate.dev",
+    version = "v1alpha1",
+    kind = "GatewayEndpoint",
+    plural = "gatewayendpoints",
+    shortname = "gwe",
+    category = "vpcgate",
+    status = "GatewayEndpointStatus",
+    printcolumn(name = "Service", type_ = "string", json_path = ".spec.service", description = "AWS service the endpoint serves"),
+    printcolumn(name = "VPC", type_ = "string", json_path = ".status.vpcId", description = "VPC of the endpoint"),
+    printcolumn(name = "Endpoint", type_ = "string", json_path = ".status.endpointId", description = "The vpce- id"),
+    printcolumn(name = "Routes", type_ = "string", json_path = ".status.routes", description = "Route tables with the route present / selected"),
+    printcolumn(name = "Ready", type_ = "string", json_path = ".status.conditions[?(@.type==\"Ready\")].status", description = "Ready condition"),
+    printcolumn(name = "Probe", type_ = "string", json_path = ".status.probe.latency", description = "Latency of the last DynamoDB probe"),
+    printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp")
+)]
+#[serde(rename_all = "camelCase")]
+pub struct GatewayEndpointSpec {
+    /// The AWS service the gateway endpoint is for: `dynamodb` or `s3`. The endpoint's service
+    /// name is `com.amazonaws.<region>.<service>`.
+    #[serde(default)]
+    pub service: Service,
+
+    /// AWS region of the VPC, e.g. `eu-west-1`. Defaults to the operator's region. A gateway
+    /// endpoint only serves its own region.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(pattern(r"^[a-z]{2}(-[a-z]+)+-[0-9]+$"))]
+    pub region: Option<String>,
+
+    /// The VPC to create the endpoint in (`vpc-…`).
+    #[schemars(pattern(r"^vpc-([0-9a-f]{8}|[0-9a-f]{17})$"))]
+    pub vpc_id: String,
+
+    /// Which route tables get the route to the endpoint. The union of all sources is used; at
+    /// least one source must be given.
+    pub route_tables: RouteTableSelector,
+
+    /// The endpoint policy. Omitted: AWS's default full-access policy.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub policy: Option<PolicySpec>,
+
+    /// The in-cluster connectivity probe.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub probe: Option<ProbeSpec>,
+
+    /// Extra AWS tags for the endpoint. `Name` defaults to the object's name. Keys may not start
+    /// with `aws:` or `vpcgate.dev/`; keys are at most 128 characters, values at most 256.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[schemars(extend("maxProperties" = 40, "x-kubernetes-validations" = [
+        {"rule": "self.all(k, size(k) >= 1 && size(k) <= 128)", "message": "tags: keys must be 1 to 128 characters"},
+        {"rule": "self.all(k, size(self[k]) <= 256)", "message": "tags: values must be at most 256 characters"},
+        {"rule": "self.all(k, !k.startsWith('aws:') && !k.startsWith('vpcgate.dev/'))", "message": "tags: keys starting with 'aws:' or 'vpcgate.dev/' are reserved"}
+    ]))]
+    pub tags: BTreeMap<String, String>,
+
+    /// What happens to the endpoint when this object is deleted: `Delete` removes it from AWS,
+    /// `Retain` keeps it and removes vpcgate's ownership tags.
+    #[serde(default)]
+    pub deletion_policy: DeletionPolicy,
+}
+
+/// The AWS services that offer gateway endpoints.
+#[derive(Deserialize, Serialize, Clone, Copy, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Service {
+    /// Amazon DynamoDB.
+    #[default]
+    Dynamodb,
+    /// Amazon S3.
+    S3,
+}
+
+impl Service {
+    /// The service part of `com.amazonaws.<region>.<service>`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Service::Dynamodb => "dynamodb",
+            Service::S3 => "s3",
+        }
+    }
+}
+
+/// Route-table sources; the endpoint is associated with their union.
+#[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+#[schemars(extend("x-kubernetes-validations" = [
+    {"rule": "(has(self.ids) && size(self.ids) > 0) || (has(self.subnetIds) && size(self.subnetIds) > 0) || (has(self.tags) && size(self.tags) > 0)",
+     "message": "routeTables: set at least one of ids, subnetIds or tags"}
+]))]
+pub struct RouteTableSelector {
+    /// Explicit route table ids (`rtb-…`); each must belong to `vpcId`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 200), inner(pattern(r"^rtb-([0-9a-f]{8}|[0-9a-f]{17})$")))]
+    pub ids: Vec<String>,
+
+    /// Subnet ids (`subnet-…`): each contributes its associated route table, or the VPC's main
+    /// route table when it has none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 200), inner(pattern(r"^subnet-([0-9a-f]{8}|[0-9a-f]{17})$")))]
+    pub subnet_ids: Vec<String>,
+
+    /// Every route table in the VPC that carries all of these tags.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[schemars(extend("maxProperties" = 20, "x-kubernetes-validations" = [
+        {"rule": "self.all(k, size(k) >= 1 && size(k) <= 128 && size(self[k]) <= 256)", "message": "routeTables.tags: keys must be 1 to 128 characters and values at most 256"}
+    ]))]
+    pub tags: BTreeMap<String, String>,
+}
+
+/// The endpoint policy: a preset, optionally restricted to tables, or a full custom document.
+#[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+#[schemars(extend("x-kubernetes-validations" = [
+    {"rule": "!has(self.document) || (!has(self.preset) && !has(self.tables))",
+     "message": "policy: document is exclusive with preset and tables; set either document or preset/tables"}
+]))]
+pub struct PolicySpec {
+    /// `FullAccess` (AWS's default policy) or `ReadOnly` (read and list actions only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub preset: Option<PolicyPreset>,
+
+    /// Restrict the generated policy to these DynamoDB table names (least privilege).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 100), inner(length(min = 3, max = 255), pattern(r"^[a-zA-Z0-9_.-]+$")))]
+    pub tables: Vec<String>,
+
+    /// A complete custom endpoint policy (JSON with a `Statement`). Exclusive with `preset` and
+    /// `tables`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 2, max = 20480))]
+    pub document: Option<String>,
+}
+
+/// Generated endpoint policies.
+#[derive(Deserialize, Serialize, Clone, Copy, Debug, Default, PartialEq, Eq, JsonSchema)]
+pub enum PolicyPreset {
+    /// Any action on any resource through the endpoint (AWS's default).
+    #[default]
+    FullAccess,
+    /// Read and list actions only.
+    ReadOnly,
+}
+
+/// The connectivity probe: a signed DynamoDB call from inside the cluster.
+#[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+#[schemars(extend("x-kubernetes-validations" = [
+    {"rule": "!has(self.interval) || (duration(self.interval) >= duration('10s') && duration(self.interval) <= duration('24h'))",
+     "message": "probe.interval: must be between 10s and 24h"},
+    {"rule": "!has(self.timeout) || duration(self.timeout) >= duration('100ms')",
+     "message": "probe.timeout: must be at least 100ms"},
+    {"rule": "(has(self.timeout) ? duration(self.timeout) : duration('5s')) < (has(self.interval) ? duration(self.interval) : duration('60s'))",
+     "message": "probe.timeout: must be shorter than probe.interval"}
+]))]
+pub struct ProbeSpec {
+    /// Run the probe (default true).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub enabled: Option<bool>,
+
+    /// Time between probes, e.g. `60s`, `5m` (default 60s, at least 10s).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(pattern(r"^([0-9]{1,6}(ms|s|m|h))+$"))]
+    pub interval: Option<String>,
+
+    /// How long one probe may take, e.g. `5s` (default 5s, below the interval).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(pattern(r"^([0-9]{1,6}(ms|s|m|h))+$"))]
+    pub timeout: Option<String>,
+
+    /// Probe with `DescribeTable` on this table instead of `ListTables`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 3, max = 255), pattern(r"^[a-zA-Z0-9_.-]+$"))]
+    pub table: Option<String>,
+}
+
+/// What happens to the AWS endpoint when the object is deleted.
+#[derive(Deserialize, Serialize, Clone, Copy, Debug, Default, PartialEq, Eq, JsonSchema)]
+pub enum DeletionPolicy {
+    /// Delete the endpoint and wait until AWS reports it gone.
+    #[default]
+    Delete,
+    /// Keep the endpoint; remove vpcgate's ownership tags.
+    Retain,
+}
+
+/// Observed state, written by the controller only.
+#[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct GatewayEndpointStatus {
+    /// The `metadata.generation` this status describes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_generation: Option<i64>,
+    /// The resolved AWS region.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub region: Option<String>,
+    /// The VPC of the endpoint.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vpc_id: Option<String>,
+    /// `com.amazonaws.<region>.<service>`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service_name: Option<String>,
+    /// The endpoint (`vpce-…`) owned by this object.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub endpoint_id: Option<String>,
+    /// The endpoint's state as EC2 reports it, lower case (`pending`, `available`, …).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state: Option<String>,
+    /// The service's managed prefix list (`pl-…`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prefix_list_id: Option<String>,
+    /// Every selected route table and whether the `pl-… → vpce-…` route is really there.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub route_tables: Vec<RouteTableStatus>,
+    /// Route tables with the route present / selected, e.g. `2/2`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub routes: Option<String>,
+    /// The last connectivity probe.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub probe: Option<ProbeStatus>,
+    /// How often the endpoint was recreated after it vanished out of band; part of the create
+    /// idempotency token, so a retried create returns the same endpoint.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub recreations: u32,
+    /// AWS tag keys vpcgate set on the endpoint; only these are ever removed.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub managed_tag_keys: Vec<String>,
+    /// `EndpointAvailable`, `RoutesAssociated`, `DynamoDBReachable` and `Ready`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["type"]))]
+    pub conditions: Vec<Condition>,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
+}
+
+/// One selected route table.
+#[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RouteTableStatus {
+    /// The route table id.
+    pub id: String,
+    /// Whether the table holds the prefix-list route to this endpoint.
+    pub route_present: bool,
+    /// Another endpoint whose route for the prefix list occupies this table.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub conflicting_endpoint_id: Option<String>,
+}
+
+/// The outcome of the last probe.
+#[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ProbeStatus {
+    /// When the probe ran.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_time: Option<Time>,
+    /// `Succeeded` or the failure class (`Timeout`, `DnsFailure`, `AccessDeniedByIam`,
+    /// `AccessDeniedByEndpointPolicy`, `TableNotFound`, `Failed`).
+    pub result: String,
+    /// Round-trip time of the signed call, e.g. `7ms`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub latency: Option<String>,
+    /// The DynamoDB operation used (`ListTables` or `DescribeTable`).
+    pub operation: String,
+    /// The addresses the service host resolved to.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub addresses: Vec<String>,
+    /// Whether every resolved address is inside the service's prefix list, i.e. the traffic
+    /// takes the gateway endpoint route.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub via_endpoint: Option<bool>,
+    /// Error details when it failed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+}
+
+impl GatewayEndpointSpec {
+    /// The probe settings with defaults applied.
+    pub fn probe_or_default(&self) -> ProbeSpec {
+        self.probe.clone().unwrap_or_default()
+    }
+}

@@ -1,0 +1,343 @@
+//! EC2 calls the engine makes, and nothing else. Each returns the engine's own types and a
+//! classified [`AwsError`].
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::future::Future;
+
+use aws_sdk_ec2::Client;
+use aws_sdk_ec2::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_ec2::types::{
+    Filter, ResourceType, Tag, TagSpecification, VpcEndpoint, VpcEndpointType,
+};
+
+use super::{
+    AwsError, CreateEndpoint, DeleteOutcome, Endpoint, ModifyEndpoint, PolicyChange, PrefixList,
+    RouteTable,
+};
+use crate::aws::CallObserver;
+
+/// The EC2 client for one region.
+#[derive(Clone)]
+pub struct Ec2 {
+    client: Client,
+    observer: CallObserver,
+}
+
+fn filter(name: &str, values: impl IntoIterator<Item = impl Into<String>>) -> Filter {
+    Filter::builder()
+        .name(name)
+        .set_values(Some(values.into_iter().map(Into::into).collect()))
+        .build()
+}
+
+fn tags_to_map(tags: &[Tag]) -> BTreeMap<String, String> {
+    tags.iter()
+        .filter_map(|t| Some((t.key()?.to_owned(), t.value().unwrap_or_default().to_owned())))
+        .collect()
+}
+
+fn endpoint_from_sdk(e: &VpcEndpoint) -> Endpoint {
+    Endpoint {
+        id: e.vpc_endpoint_id().unwrap_or_default().to_owned(),
+        vpc_id: e.vpc_id().unwrap_or_default().to_owned(),
+        service_name: e.service_name().unwrap_or_default().to_owned(),
+        state: e
+            .state()
+            .map(|s| s.as_str().to_ascii_lowercase())
+            .unwrap_or_default(),
+        route_table_ids: e.route_table_ids().to_vec(),
+        policy: e.policy_document().map(str::to_owned),
+        tags: tags_to_map(e.tags()),
+        created: e.creation_timestamp().map(|t| t.secs()).unwrap_or_default(),
+    }
+}
+
+impl Ec2 {
+    /// Wraps an SDK client; `observer` sees every call's operation and error code.
+    pub fn new(client: Client, observer: CallObserver) -> Self {
+        Ec2 { client, observer }
+    }
+
+    async fn call<T, E, R>(
+        &self,
+        operation: &'static str,
+        fut: impl Future<Output = Result<T, SdkError<E, R>>>,
+    ) -> Result<T, AwsError>
+    where
+        E: ProvideErrorMetadata + std::error::Error + 'static,
+        R: fmt::Debug,
+    {
+        let result = fut
+            .await
+            .map_err(|e| AwsError::from_sdk("ec2", operation, e));
+        self.observer.observe("ec2", operation, result.as_ref().err());
+        result
+    }
+
+    /// Whether the VPC exists (`InvalidVpcID.NotFound` is answered as `false`).
+    pub async fn vpc_exists(&self, vpc_id: &str) -> Result<bool, AwsError> {
+        let req = self.client.describe_vpcs().vpc_ids(vpc_id).send();
+        match self.call("DescribeVpcs", req).await {
+            Ok(out) => Ok(out.vpcs().iter().any(|v| v.vpc_id() == Some(vpc_id))),
+            Err(e) if e.is_not_found() => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// All route tables of a VPC (one paginated describe).
+    pub async fn route_tables(&self, vpc_id: &str) -> Result<Vec<RouteTable>, AwsError> {
+        let mut tables = Vec::new();
+        let mut token: Option<String> = None;
+        loop {
+            let req = self
+                .client
+                .describe_route_tables()
+                .filters(filter("vpc-id", [vpc_id]))
+                .set_next_token(token.take())
+                .send();
+            let out = self.call("DescribeRouteTables", req).await?;
+            for rt in out.route_tables() {
+                let mut subnet_ids: Vec<String> = rt
+                    .associations()
+                    .iter()
+                    .filter_map(|a| a.subnet_id().map(str::to_owned))
+                    .collect();
+                subnet_ids.sort();
+                tables.push(RouteTable {
+                    id: rt.route_table_id().unwrap_or_default().to_owned(),
+                    vpc_id: rt.vpc_id().unwrap_or_default().to_owned(),
+                    main: rt.associations().iter().any(|a| a.main() == Some(true)),
+                    subnet_ids,
+                    tags: tags_to_map(rt.tags()),
+                    prefix_list_routes: rt
+                        .routes()
+                        .iter()
+                        .filter_map(|r| {
+                            let pl = r.destination_prefix_list_id()?;
+                            let target = r.gateway_id().unwrap_or_default();
+                            Some((pl.to_owned(), target.to_owned()))
+                        })
+                        .collect(),
+                });
+            }
+            match out.next_token() {
+                Some(t) if !t.is_empty() => token = Some(t.to_owned()),
+                _ => break,
+            }
+        }
+        tables.sort_by(|a, b| a.id.cmp(&b.id));
+        Ok(tables)
+    }
+
+    /// Ids of all subnets of a VPC (one paginated describe).
+    pub async fn subnet_ids(&self, vpc_id: &str) -> Result<Vec<String>, AwsError> {
+        let mut ids = Vec::new();
+        let mut token: Option<String> = None;
+        loop {
+            let req = self
+                .client
+                .describe_subnets()
+                .filters(filter("vpc-id", [vpc_id]))
+                .set_next_token(token.take())
+                .send();
+            let out = self.call("DescribeSubnets", req).await?;
+            ids.extend(
+                out.subnets()
+                    .iter()
+                    .filter_map(|s| s.subnet_id().map(str::to_owned)),
+            );
+            match out.next_token() {
+                Some(t) if !t.is_empty() => token = Some(t.to_owned()),
+                _ => break,
+            }
+        }
+        ids.sort();
+        Ok(ids)
+    }
+
+    /// The AWS-managed prefix list with this name (`com.amazonaws.<region>.<service>`).
+    pub async fn prefix_list(&self, name: &str) -> Result<Option<PrefixList>, AwsError> {
+        let req = self
+            .client
+            .describe_prefix_lists()
+            .filters(filter("prefix-list-name", [name]))
+            .send();
+        let out = self.call("DescribePrefixLists", req).await?;
+        Ok(out.prefix_lists().iter().find_map(|p| {
+            Some(PrefixList {
+                id: p.prefix_list_id()?.to_owned(),
+                name: p.prefix_list_name().unwrap_or(name).to_owned(),
+                cidrs: p.cidrs().to_vec(),
+            })
+        }))
+    }
+
+    /// Endpoints carrying the tag `key=value`, in any state.
+    pub async fn endpoints_by_tag(&self, key: &str, value: &str) -> Result<Vec<Endpoint>, AwsError> {
+        self.describe_endpoints(vec![filter(&format!("tag:{key}"), [value])])
+            .await
+    }
+
+    /// One endpoint by id; `None` when AWS says it does not exist.
+    pub async fn endpoint(&self, id: &str) -> Result<Option<Endpoint>, AwsError> {
+        match self
+            .describe_endpoints(vec![filter("vpc-endpoint-id", [id])])
+            .await
+        {
+            Ok(found) => Ok(found.into_iter().find(|e| e.id == id)),
+            Err(e) if e.is_not_found() => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn describe_endpoints(&self, filters: Vec<Filter>) -> Result<Vec<Endpoint>, AwsError> {
+        let mut found = Vec::new();
+        let mut token: Option<String> = None;
+        loop {
+            let req = self
+                .client
+                .describe_vpc_endpoints()
+                .set_filters(Some(filters.clone()))
+                .set_next_token(token.take())
+                .send();
+            let out = self.call("DescribeVpcEndpoints", req).await?;
+            found.extend(out.vpc_endpoints().iter().map(endpoint_from_sdk));
+            match out.next_token() {
+                Some(t) if !t.is_empty() => token = Some(t.to_owned()),
+                _ => break,
+            }
+        }
+        Ok(found)
+    }
+
+    /// Creates a gateway endpoint; with the same `client_token` AWS returns the same endpoint.
+    pub async fn create_endpoint(&self, req: &CreateEndpoint) -> Result<Endpoint, AwsError> {
+        let tags: Vec<Tag> = req
+            .tags
+            .iter()
+            .map(|(k, v)| Tag::builder().key(k).value(v).build())
+            .collect();
+        let call = self
+            .client
+            .create_vpc_endpoint()
+            .vpc_id(&req.vpc_id)
+            .service_name(&req.service_name)
+            .vpc_endpoint_type(VpcEndpointType::Gateway)
+            .set_route_table_ids(Some(req.route_table_ids.clone()))
+            .set_policy_document(req.policy.clone())
+            .tag_specifications(
+                TagSpecification::builder()
+                    .resource_type(ResourceType::VpcEndpoint)
+                    .set_tags(Some(tags))
+                    .build(),
+            )
+            .client_token(&req.client_token)
+            .send();
+        let out = self.call("CreateVpcEndpoint", call).await?;
+        out.vpc_endpoint().map(endpoint_from_sdk).ok_or_else(|| {
+            AwsError::new(
+                "ec2",
+                "CreateVpcEndpoint",
+                None,
+                "response carried no endpoint",
+            )
+        })
+    }
+
+    /// One `ModifyVpcEndpoint` call: route-table set difference and/or policy.
+    pub async fn modify_endpoint(&self, req: &ModifyEndpoint) -> Result<(), AwsError> {
+        let mut call = self
+            .client
+            .modify_vpc_endpoint()
+            .vpc_endpoint_id(&req.endpoint_id);
+        if !req.add_route_table_ids.is_empty() {
+            call = call.set_add_route_table_ids(Some(req.add_route_table_ids.clone()));
+        }
+        if !req.remove_route_table_ids.is_empty() {
+            call = call.set_remove_route_table_ids(Some(req.remove_route_table_ids.clone()));
+        }
+        call = match &req.policy {
+            Some(PolicyChange::Set(doc)) => call.policy_document(doc),
+            Some(PolicyChange::Reset) => call.reset_policy(true),
+            None => call,
+        };
+        self.call("ModifyVpcEndpoint", call.send()).await?;
+        Ok(())
+    }
+
+    /// Deletes endpoints; reads the `Unsuccessful` list, where failures hide in an HTTP 200.
+    pub async fn delete_endpoints(
+        &self,
+        ids: &[String],
+    ) -> Result<Vec<(String, DeleteOutcome)>, AwsError> {
+        let req = self
+            .client
+            .delete_vpc_endpoints()
+            .set_vpc_endpoint_ids(Some(ids.to_vec()))
+            .send();
+        let out = self.call("DeleteVpcEndpoints", req).await?;
+        Ok(delete_outcomes(ids, out.unsuccessful()))
+    }
+
+    /// Adds or overwrites tags on a resource.
+    pub async fn create_tags(
+        &self,
+        resource: &str,
+        tags: &BTreeMap<String, String>,
+    ) -> Result<(), AwsError> {
+        let tags: Vec<Tag> = tags
+            .iter()
+            .map(|(k, v)| Tag::builder().key(k).value(v).build())
+            .collect();
+        let req = self
+            .client
+            .create_tags()
+            .resources(resource)
+            .set_tags(Some(tags))
+            .send();
+        self.call("CreateTags", req).await?;
+        Ok(())
+    }
+
+    /// Removes tags (by key, whatever their value) from a resource.
+    pub async fn delete_tags(&self, resource: &str, keys: &[String]) -> Result<(), AwsError> {
+        let tags: Vec<Tag> = keys.iter().map(|k| Tag::builder().key(k).build()).collect();
+        let req = self
+            .client
+            .delete_tags()
+            .resources(resource)
+            .set_tags(Some(tags))
+            .send();
+        self.call("DeleteTags", req).await?;
+        Ok(())
+    }
+}
+
+/// Pairs each requested id with its outcome. `InvalidVpcEndpoint*.NotFound` means already gone.
+fn delete_outcomes(
+    ids: &[String],
+    unsuccessful: &[aws_sdk_ec2::types::UnsuccessfulItem],
+) -> Vec<(String, DeleteOutcome)> {
+    ids.iter()
+        .map(|id| {
+            let failure = unsuccessful
+                .iter()
+                .find(|u| u.resource_id() == Some(id.as_str()));
+            let outcome = match failure.and_then(|u| u.error()) {
+                None if failure.is_none() => DeleteOutcome::Accepted,
+                err => {
+                    let code = err.and_then(|e| e.code());
+                    let message = err.and_then(|e| e.message()).unwrap_or("no message");
+                    let e = AwsError::new("ec2", "DeleteVpcEndpoints", code, message);
+                    if e.is_not_found() {
+                        DeleteOutcome::AlreadyGone
+                    } else {
+                        DeleteOutcome::Failed(e)
+                    }
+                }
+            };
+            (id.clone(), outcome)
+        })
+        .collect()
+}

@@ -1,0 +1,409 @@
+//! What the object asks for, with defaults applied and checked beyond what the schema can judge.
+//! Pure: no I/O. An error names the field and the fix and becomes an `InvalidSpec` condition.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use kube::ResourceExt;
+use serde_json::Value;
+
+use super::policy;
+use crate::api::{
+    DEFAULT_PROBE_INTERVAL, DEFAULT_PROBE_TIMEOUT, DeletionPolicy, GatewayEndpoint,
+    RouteTableSelector, Service, TAG_DISPLAY_NAME, TAG_NAME, TAG_UID,
+};
+use crate::error::Error;
+
+/// AWS allows 50 tags per resource; vpcgate uses three of them.
+const MAX_USER_TAGS: usize = 47;
+/// AWS's limit on an endpoint policy.
+const MAX_POLICY_CHARS: usize = 20_480;
+
+/// The object's wishes, resolved against defaults.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Desired {
+    pub uid: String,
+    pub name: String,
+    pub region: String,
+    pub service: Service,
+    /// `com.amazonaws.<region>.<service>`.
+    pub service_name: String,
+    pub vpc_id: String,
+    pub route_tables: RouteTableSelector,
+    /// `None`: AWS's default full-access policy.
+    pub policy: Option<Value>,
+    /// Every tag the endpoint must carry, ours included.
+    pub tags: BTreeMap<String, String>,
+    /// `None` when probing is off or does not apply (S3).
+    pub probe: Option<ProbePlan>,
+    pub deletion_policy: DeletionPolicy,
+}
+
+/// When and how to probe.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProbePlan {
+    pub interval: Duration,
+    pub timeout: Duration,
+    /// `DescribeTable` on this table; `None`: `ListTables`.
+    pub table: Option<String>,
+}
+
+impl Desired {
+    /// The `ClientToken` for create number `recreations`: same object and counter, same token,
+    /// so a create repeated after a crash returns the same endpoint (≤ 64 ASCII chars).
+    pub fn client_token(&self, recreations: u32) -> String {
+        format!("vpcgate-{}-{}", self.uid, recreations)
+    }
+}
+
+fn invalid(field: &str, message: impl Into<String>) -> Error {
+    Error::InvalidSpec {
+        field: field.to_owned(),
+        message: message.into(),
+    }
+}
+
+/// Parses a duration like `60s`, `1m30s`, `500ms`.
+pub fn parse_duration(field: &str, text: &str) -> Result<Duration, Error> {
+    humantime::parse_duration(text).map_err(|e| {
+        invalid(field, format!("{text:?} is not a duration ({e}); use e.g. 30s, 5m, 1h"))
+    })
+}
+
+/// Builds the desired state, or says which field is wrong.
+pub fn desired(obj: &GatewayEndpoint, default_region: Option<&str>) -> Result<Desired, Error> {
+    let spec = &obj.spec;
+    let uid = obj
+        .uid()
+        .ok_or_else(|| invalid("metadata.uid", "the object has no uid; apply it to the API server first"))?;
+    let name = obj.name_any();
+    let region = spec
+        .region
+        .clone()
+        .or_else(|| default_region.map(str::to_owned))
+        .ok_or_else(|| {
+            invalid(
+                "spec.region",
+                "not set and the operator has no default region; set spec.region or AWS_REGION on the operator",
+            )
+        })?;
+    let sel = &spec.route_tables;
+    if sel.ids.is_empty() && sel.subnet_ids.is_empty() && sel.tags.is_empty() {
+        return Err(invalid(
+            "spec.routeTables",
+            "select at least one route table through ids, subnetIds or tags",
+        ));
+    }
+
+    let policy = match &spec.policy {
+        None => None,
+        Some(p) => match &p.document {
+            Some(doc) => {
+                if p.preset.is_some() || !p.tables.is_empty() {
+                    return Err(invalid(
+                        "spec.policy.document",
+                        "is exclusive with preset and tables; remove one of them",
+                    ));
+                }
+                if doc.chars().count() > MAX_POLICY_CHARS {
+                    return Err(invalid(
+                        "spec.policy.document",
+                        format!("is longer than AWS's limit of {MAX_POLICY_CHARS} characters"),
+                    ));
+                }
+                Some(policy::parse_document(doc).map_err(|m| invalid("spec.policy.document", m))?)
+            }
+            None => {
+                if spec.service == Service::S3 && !p.tables.is_empty() {
+                    return Err(invalid(
+                        "spec.policy.tables",
+                        "applies to DynamoDB only; use policy.document for S3 buckets",
+                    ));
+                }
+                policy::generate(
+                    p.preset.unwrap_or_default(),
+                    &p.tables,
+                    spec.service,
+                    &region,
+                )
+            }
+        },
+    };
+
+    if spec.tags.len() > MAX_USER_TAGS {
+        return Err(invalid(
+            "spec.tags",
+            format!("at most {MAX_USER_TAGS} tags (AWS allows 50 per resource, vpcgate uses 3)"),
+        ));
+    }
+    if let Some(k) = spec
+        .tags
+        .keys()
+        .find(|k| k.starts_with("aws:") || k.starts_with("vpcgate.dev/"))
+    {
+        return Err(invalid("spec.tags", format!("key {k:?} is reserved; pick another prefix")));
+    }
+    let mut tags = BTreeMap::from([(TAG_DISPLAY_NAME.to_owned(), name.clone())]);
+    tags.extend(spec.tags.clone());
+    tags.insert(TAG_UID.to_owned(), uid.clone());
+    tags.insert(TAG_NAME.to_owned(), name.clone());
+
+    let p = spec.probe_or_default();
+    let probe = if p.enabled == Some(false) || spec.service != Service::Dynamodb {
+        None
+    } else {
+        let interval = parse_duration(
+            "spec.probe.interval",
+            p.interval.as_deref().unwrap_or(DEFAULT_PROBE_INTERVAL),
+        )?;
+        let timeout = parse_duration(
+            "spec.probe.timeout",
+            p.timeout.as_deref().unwrap_or(DEFAULT_PROBE_TIMEOUT),
+        )?;
+        if interval < Duration::from_secs(10) {
+            return Err(invalid("spec.probe.interval", "must be at least 10s"));
+        }
+        if timeout >= interval {
+            return Err(invalid("spec.probe.timeout", "must be shorter than probe.interval"));
+        }
+        // A table-scoped policy would deny ListTables through the endpoint: probe a table it allows.
+        let table = p.table.clone().or_else(|| {
+            spec.policy
+                .as_ref()
+                .filter(|pol| pol.document.is_none())
+                .and_then(|pol| pol.tables.first().cloned())
+        });
+        Some(ProbePlan {
+            interval,
+            timeout,
+            table,
+        })
+    };
+
+    Ok(Desired {
+        service_name: format!("com.amazonaws.{region}.{}", spec.service.as_str()),
+        uid,
+        name,
+        region,
+        service: spec.service,
+        vpc_id: spec.vpc_id.clone(),
+        route_tables: spec.route_tables.clone(),
+        policy,
+        tags,
+        probe,
+        deletion_policy: spec.deletion_policy,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::{GatewayEndpointSpec, PolicyPreset, PolicySpec, ProbeSpec};
+
+    fn obj(spec: GatewayEndpointSpec) -> GatewayEndpoint {
+        let mut o = GatewayEndpoint::new("dynamodb", spec);
+        o.metadata.uid = Some("0c6a3f4e-1111-2222-3333-444455556666".into());
+        o
+    }
+
+    fn base() -> GatewayEndpointSpec {
+        GatewayEndpointSpec {
+            vpc_id: "vpc-12345678".into(),
+            route_tables: RouteTableSelector {
+                ids: vec!["rtb-12345678".into()],
+                ..Default::default()
+            },
+            ..Default::default()
+        }
+    }
+
+    fn field_of(err: Error) -> String {
+        match err {
+            Error::InvalidSpec { field, .. } => field,
+            other => panic!("expected InvalidSpec, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn defaults() {
+        let d = desired(&obj(base()), Some("eu-west-1")).unwrap();
+        assert_eq!(d.region, "eu-west-1");
+        assert_eq!(d.service_name, "com.amazonaws.eu-west-1.dynamodb");
+        assert_eq!(d.policy, None);
+        assert_eq!(d.tags["Name"], "dynamodb");
+        assert_eq!(d.tags[TAG_UID], "0c6a3f4e-1111-2222-3333-444455556666");
+        assert_eq!(d.tags[TAG_NAME], "dynamodb");
+        let p = d.probe.unwrap();
+        assert_eq!(p.interval, Duration::from_secs(60));
+        assert_eq!(p.timeout, Duration::from_secs(5));
+        assert_eq!(p.table, None);
+        assert_eq!(d.deletion_policy, DeletionPolicy::Delete);
+        let token = d_token();
+        assert!(token.len() <= 64 && token.is_ascii(), "{token}");
+    }
+
+    fn d_token() -> String {
+        desired(&obj(base()), Some("eu-west-1")).unwrap().client_token(12345)
+    }
+
+    #[test]
+    fn user_name_tag_wins_over_default_but_ownership_tags_do_not() {
+        let mut s = base();
+        s.tags = BTreeMap::from([("Name".into(), "ddb".into()), ("team".into(), "a".into())]);
+        let d = desired(&obj(s), Some("eu-west-1")).unwrap();
+        assert_eq!(d.tags["Name"], "ddb");
+        assert_eq!(d.tags["team"], "a");
+    }
+
+    #[test]
+    fn spec_region_overrides_default() {
+        let mut s = base();
+        s.region = Some("us-east-2".into());
+        assert_eq!(desired(&obj(s), Some("eu-west-1")).unwrap().region, "us-east-2");
+    }
+
+    #[test]
+    fn errors_name_the_field() {
+        let cases: Vec<(GatewayEndpointSpec, Option<&str>, &str)> = vec![
+            (base(), None, "spec.region"),
+            (
+                GatewayEndpointSpec { route_tables: RouteTableSelector::default(), ..base() },
+                Some("eu-west-1"),
+                "spec.routeTables",
+            ),
+            (
+                GatewayEndpointSpec {
+                    policy: Some(PolicySpec { document: Some("{".into()), ..Default::default() }),
+                    ..base()
+                },
+                Some("eu-west-1"),
+                "spec.policy.document",
+            ),
+            (
+                GatewayEndpointSpec {
+                    policy: Some(PolicySpec {
+                        document: Some(r#"{"Statement":[{}]}"#.into()),
+                        preset: Some(PolicyPreset::ReadOnly),
+                        ..Default::default()
+                    }),
+                    ..base()
+                },
+                Some("eu-west-1"),
+                "spec.policy.document",
+            ),
+            (
+                GatewayEndpointSpec {
+                    policy: Some(PolicySpec {
+                        document: Some(format!(r#"{{"Statement":[{{"Sid":"{}"}}]}}"#, "x".repeat(20_480))),
+                        ..Default::default()
+                    }),
+                    ..base()
+                },
+                Some("eu-west-1"),
+                "spec.policy.document",
+            ),
+            (
+                GatewayEndpointSpec {
+                    service: Service::S3,
+                    policy: Some(PolicySpec { tables: vec!["Music".into()], ..Default::default() }),
+                    ..base()
+                },
+                Some("eu-west-1"),
+                "spec.policy.tables",
+            ),
+            (
+                GatewayEndpointSpec {
+                    tags: (0..48).map(|i| (format!("k{i}"), "v".into())).collect(),
+                    ..base()
+                },
+                Some("eu-west-1"),
+                "spec.tags",
+            ),
+            (
+                GatewayEndpointSpec {
+                    tags: BTreeMap::from([("aws:x".into(), "v".into())]),
+                    ..base()
+                },
+                Some("eu-west-1"),
+                "spec.tags",
+            ),
+            (
+                GatewayEndpointSpec {
+                    probe: Some(ProbeSpec { interval: Some("soon".into()), ..Default::default() }),
+                    ..base()
+                },
+                Some("eu-west-1"),
+                "spec.probe.interval",
+            ),
+            (
+                GatewayEndpointSpec {
+                    probe: Some(ProbeSpec { interval: Some("5s".into()), ..Default::default() }),
+                    ..base()
+                },
+                Some("eu-west-1"),
+                "spec.probe.interval",
+            ),
+            (
+                GatewayEndpointSpec {
+                    probe: Some(ProbeSpec { timeout: Some("later".into()), ..Default::default() }),
+                    ..base()
+                },
+                Some("eu-west-1"),
+                "spec.probe.timeout",
+            ),
+            (
+                GatewayEndpointSpec {
+                    probe: Some(ProbeSpec {
+                        interval: Some("10s".into()),
+                        timeout: Some("10s".into()),
+                        ..Default::default()
+                    }),
+                    ..base()
+                },
+                Some("eu-west-1"),
+                "spec.probe.timeout",
+            ),
+        ];
+        for (spec, region, field) in cases {
+            let err = desired(&obj(spec), region).unwrap_err();
+            assert!(err.to_string().contains(field), "{err}");
+            assert_eq!(field_of(err), field);
+        }
+        let mut no_uid = obj(base());
+        no_uid.metadata.uid = None;
+        assert_eq!(field_of(desired(&no_uid, Some("eu-west-1")).unwrap_err()), "metadata.uid");
+    }
+
+    #[test]
+    fn probe_plan() {
+        let mut s = base();
+        s.probe = Some(ProbeSpec {
+            interval: Some("1m30s".into()),
+            timeout: Some("500ms".into()),
+            table: Some("Music".into()),
+            enabled: None,
+        });
+        let p = desired(&obj(s.clone()), Some("eu-west-1")).unwrap().probe.unwrap();
+        assert_eq!(p.interval, Duration::from_secs(90));
+        assert_eq!(p.timeout, Duration::from_millis(500));
+        assert_eq!(p.table.as_deref(), Some("Music"));
+
+        s.probe.as_mut().unwrap().enabled = Some(false);
+        assert_eq!(desired(&obj(s.clone()), Some("eu-west-1")).unwrap().probe, None);
+
+        // S3 endpoints have no DynamoDB probe.
+        let s3 = GatewayEndpointSpec { service: Service::S3, ..base() };
+        let d = desired(&obj(s3), Some("eu-west-1")).unwrap();
+        assert_eq!(d.probe, None);
+        assert_eq!(d.service_name, "com.amazonaws.eu-west-1.s3");
+
+        // A table-scoped policy probes the first table, which the policy allows.
+        let scoped = GatewayEndpointSpec {
+            policy: Some(PolicySpec { tables: vec!["Orders".into(), "Music".into()], ..Default::default() }),
+            ..base()
+        };
+        let d = desired(&obj(scoped), Some("eu-west-1")).unwrap();
+        assert_eq!(d.probe.unwrap().table.as_deref(), Some("Orders"));
+        assert!(d.policy.is_some());
+    }
+}

@@ -1,0 +1,249 @@
+//! Endpoint policies: the generated presets, parsing of custom documents, and semantic
+//! comparison (parsed JSON, not strings, so AWS's reformatting is never mistaken for drift).
+
+use serde_json::{Value, json};
+
+use crate::api::{PolicyPreset, Service};
+
+/// AWS's default gateway-endpoint policy: full access.
+pub fn full_access() -> Value {
+    json!({
+        "Version": "2008-10-17",
+        "Statement": [{"Effect": "Allow", "Principal": "*", "Action": "*", "Resource": "*"}]
+    })
+}
+
+/// The AWS partition of a region, for ARNs.
+pub fn partition(region: &str) -> &'static str {
+    if region.starts_with("cn-") {
+        "aws-cn"
+    } else if region.starts_with("us-gov-") {
+        "aws-us-gov"
+    } else if region.starts_with("us-isob-") {
+        "aws-iso-b"
+    } else if region.starts_with("us-iso-") {
+        "aws-iso"
+    } else if region.starts_with("eu-isoe-") {
+        "aws-iso-e"
+    } else if region.starts_with("us-isof-") {
+        "aws-iso-f"
+    } else {
+        "aws"
+    }
+}
+
+/// Read-only DynamoDB actions (data reads, describes, lists).
+const DYNAMODB_READ_ACTIONS: &[&str] = &[
+    "dynamodb:BatchGetItem",
+    "dynamodb:ConditionCheckItem",
+    "dynamodb:DescribeTable",
+    "dynamodb:DescribeTimeToLive",
+    "dynamodb:GetItem",
+    "dynamodb:ListTables",
+    "dynamodb:ListTagsOfResource",
+    "dynamodb:PartiQLSelect",
+    "dynamodb:Query",
+    "dynamodb:Scan",
+];
+
+/// Read-only S3 actions.
+const S3_READ_ACTIONS: &[&str] = &["s3:GetObject", "s3:GetObjectVersion", "s3:ListBucket"];
+
+/// The document a preset (optionally restricted to tables) stands for. `None` means AWS's
+/// default policy, which is set by `ResetPolicy` rather than by sending a document.
+pub fn generate(
+    preset: PolicyPreset,
+    tables: &[String],
+    service: Service,
+    region: &str,
+) -> Option<Value> {
+    if preset == PolicyPreset::FullAccess && tables.is_empty() {
+        return None;
+    }
+    let actions: Value = match (preset, service) {
+        (PolicyPreset::FullAccess, Service::Dynamodb) => json!("dynamodb:*"),
+        (PolicyPreset::FullAccess, Service::S3) => json!("s3:*"),
+        (PolicyPreset::ReadOnly, Service::Dynamodb) => json!(DYNAMODB_READ_ACTIONS),
+        (PolicyPreset::ReadOnly, Service::S3) => json!(S3_READ_ACTIONS),
+    };
+    let resources: Value = if tables.is_empty() {
+        json!("*")
+    } else {
+        let p = partition(region);
+        let mut arns = Vec::with_capacity(tables.len() * 2);
+        for t in tables {
+            arns.push(format!("arn:{p}:dynamodb:{region}:*:table/{t}"));
+            arns.push(format!("arn:{p}:dynamodb:{region}:*:table/{t}/index/*"));
+        }
+        json!(arns)
+    };
+    Some(json!({
+        "Version": "2012-10-17",
+        "Statement": [{
+            "Sid": "VpcgateGenerated",
+            "Effect": "Allow",
+            "Principal": "*",
+            "Action": actions,
+            "Resource": resources
+        }]
+    }))
+}
+
+/// Parses a custom document: JSON object with a non-empty `Statement`. The error names what is
+/// wrong, for an `InvalidSpec` condition on `spec.policy.document`.
+pub fn parse_document(text: &str) -> Result<Value, String> {
+    let value: Value =
+        serde_json::from_str(text).map_err(|e| format!("not valid JSON ({e})"))?;
+    let obj = value
+        .as_object()
+        .ok_or("must be a JSON object with a Statement")?;
+    match obj.get("Statement") {
+        Some(Value::Array(a)) if !a.is_empty() => {}
+        Some(Value::Object(_)) => {}
+        Some(_) => return Err("Statement must be a non-empty list or an object".into()),
+        None => return Err("has no Statement".into()),
+    }
+    Ok(value)
+}
+
+/// A canonical form: `Statement` always a list, single-string action/resource/principal lists
+/// unwrapped into sorted lists, so equivalent documents compare equal.
+pub fn normalize(doc: &Value) -> Value {
+    let mut doc = doc.clone();
+    if let Some(obj) = doc.as_object_mut() {
+        if let Some(stmt) = obj.get_mut("Statement") {
+            let list = match stmt.take() {
+                Value::Array(a) => a,
+                other => vec![other],
+            };
+            *stmt = Value::Array(list.into_iter().map(normalize_statement).collect());
+        }
+    }
+    doc
+}
+
+fn normalize_statement(mut stmt: Value) -> Value {
+    if let Some(obj) = stmt.as_object_mut() {
+        for key in ["Action", "NotAction", "Resource", "NotResource"] {
+            if let Some(v) = obj.get_mut(key) {
+                *v = sorted_list(v.take());
+            }
+        }
+        if let Some(Value::Object(p)) = obj.get_mut("Principal") {
+            for v in p.values_mut() {
+                *v = sorted_list(v.take());
+            }
+        }
+    }
+    stmt
+}
+
+fn sorted_list(v: Value) -> Value {
+    let mut list = match v {
+        Value::Array(a) => a,
+        other => vec![other],
+    };
+    list.sort_by_key(|x| x.to_string());
+    list.dedup();
+    Value::Array(list)
+}
+
+/// Whether the policy AWS reports (`None`: AWS reports none, i.e. the default) means the same
+/// as `desired` (`None`: the default full-access policy).
+pub fn equivalent(current: Option<&str>, desired: Option<&Value>) -> bool {
+    let full = full_access();
+    let desired = desired.unwrap_or(&full);
+    let current = match current {
+        None => full_access(),
+        Some(text) => match serde_json::from_str::<Value>(text) {
+            Ok(v) => v,
+            Err(_) => return false,
+        },
+    };
+    normalize(&current) == normalize(desired)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn partitions() {
+        for (region, p) in [
+            ("eu-west-1", "aws"),
+            ("cn-north-1", "aws-cn"),
+            ("us-gov-west-1", "aws-us-gov"),
+            ("us-iso-east-1", "aws-iso"),
+            ("us-isob-east-1", "aws-iso-b"),
+            ("eu-isoe-west-1", "aws-iso-e"),
+            ("us-isof-south-1", "aws-iso-f"),
+        ] {
+            assert_eq!(partition(region), p, "{region}");
+        }
+    }
+
+    #[test]
+    fn full_access_without_tables_is_the_default() {
+        assert_eq!(generate(PolicyPreset::FullAccess, &[], Service::Dynamodb, "eu-west-1"), None);
+    }
+
+    #[test]
+    fn read_only_lists_read_actions_only() {
+        let doc = generate(PolicyPreset::ReadOnly, &[], Service::Dynamodb, "eu-west-1").unwrap();
+        let actions = doc["Statement"][0]["Action"].as_array().unwrap();
+        assert!(actions.iter().any(|a| a == "dynamodb:GetItem"));
+        assert!(!actions.iter().any(|a| a == "dynamodb:PutItem" || a == "dynamodb:*"));
+        assert_eq!(doc["Statement"][0]["Resource"], "*");
+        let s3 = generate(PolicyPreset::ReadOnly, &[], Service::S3, "eu-west-1").unwrap();
+        assert!(s3["Statement"][0]["Action"].as_array().unwrap().iter().any(|a| a == "s3:GetObject"));
+        let s3_full = generate(PolicyPreset::FullAccess, &["t1".into()], Service::S3, "eu-west-1").unwrap();
+        assert_eq!(s3_full["Statement"][0]["Action"], "s3:*");
+    }
+
+    #[test]
+    fn tables_become_arns_in_the_regions_partition() {
+        let doc = generate(
+            PolicyPreset::FullAccess,
+            &["Music".into()],
+            Service::Dynamodb,
+            "cn-north-1",
+        )
+        .unwrap();
+        assert_eq!(doc["Statement"][0]["Action"], "dynamodb:*");
+        assert_eq!(
+            doc["Statement"][0]["Resource"],
+            json!([
+                "arn:aws-cn:dynamodb:cn-north-1:*:table/Music",
+                "arn:aws-cn:dynamodb:cn-north-1:*:table/Music/index/*"
+            ])
+        );
+    }
+
+    #[test]
+    fn parse_document_names_the_problem() {
+        assert!(parse_document("{").unwrap_err().contains("not valid JSON"));
+        assert!(parse_document("[]").unwrap_err().contains("JSON object"));
+        assert!(parse_document(r#"{"Version":"2012-10-17"}"#).unwrap_err().contains("no Statement"));
+        assert!(parse_document(r#"{"Statement":[]}"#).unwrap_err().contains("non-empty"));
+        assert!(parse_document(r#"{"Statement":"x"}"#).is_err());
+        assert!(parse_document(r#"{"Statement":{"Effect":"Allow","Action":"*","Resource":"*"}}"#).is_ok());
+        assert!(parse_document(r#"{"Statement":[{"Effect":"Allow"}]}"#).is_ok());
+    }
+
+    #[test]
+    fn equivalence_is_semantic() {
+        // Reformatted, reordered, single values vs lists: the same policy.
+        let a = r#"{"Version":"2012-10-17","Statement":{"Effect":"Allow","Principal":{"AWS":"*"},"Action":["dynamodb:GetItem","dynamodb:Query"],"Resource":"*"}}"#;
+        let b = json!({"Statement":[{"Resource":["*"],"Action":["dynamodb:Query","dynamodb:GetItem"],"Principal":{"AWS":["*"]},"Effect":"Allow"}],"Version":"2012-10-17"});
+        assert!(equivalent(Some(a), Some(&b)));
+        // A different action is drift.
+        let c = json!({"Statement":[{"Resource":"*","Action":"dynamodb:Query","Principal":{"AWS":"*"},"Effect":"Allow"}],"Version":"2012-10-17"});
+        assert!(!equivalent(Some(a), Some(&c)));
+        // No policy reported equals the default; the default text equals the default.
+        assert!(equivalent(None, None));
+        assert!(equivalent(Some(&full_access().to_string()), None));
+        assert!(!equivalent(Some(a), None));
+        // Garbage from AWS never equals anything.
+        assert!(!equivalent(Some("not json"), None));
+    }
+}

@@ -1,0 +1,23 @@
+//! vpcgate: a Kubernetes operator that keeps a Gateway VPC endpoint for DynamoDB (or S3) on the
+//! route tables you select, repairs drift, and proves DynamoDB is reachable through it.
+#![forbid(unsafe_code)]
+
+pub mod api;
+pub mod aws;
+pub mod controller;
+pub mod error;
+pub mod probe;
+
+use kube::CustomResourceExt;
+
+/// The CRD as YAML: the source of `crds/` (a test fails when they differ).
+pub fn crd_yaml() -> String {
+    let crd = api::GatewayEndpoint::crd();
+    serde_yaml_ng::to_string(&crd).expect("a CRD always serializes")
+}
+
+/// Installs the one TLS crypto provider (aws-lc-rs) for kube and the AWS SDK. Safe to call more
+/// than once.
+pub fn install_crypto_provider() {
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+}

@@ -1,0 +1,162 @@
+//! The `vpcgate` binary: CLI wiring only.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand, ValueEnum};
+
+use vpcgate::api::GatewayEndpoint;
+use vpcgate::aws::{AwsClients, CallObserver};
+use vpcgate::controller::Engine;
+use vpcgate::controller::desired::parse_duration;
+
+#[derive(Parser)]
+#[command(name = "vpcgate", version, about = "Gateway VPC endpoints for DynamoDB, as a Kubernetes resource")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Output {
+    Text,
+    Json,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Print the GatewayEndpoint CustomResourceDefinition as YAML.
+    Crd,
+    /// Show what vpcgate would do for a GatewayEndpoint manifest, changing nothing.
+    Plan {
+        /// The manifest (YAML or JSON), `-` for stdin.
+        #[arg(short = 'f', long = "file")]
+        file: PathBuf,
+        /// Region for objects without spec.region.
+        #[arg(long, env = "AWS_REGION")]
+        region: Option<String>,
+    },
+    /// Probe DynamoDB from where this runs: DNS, prefix-list membership, one signed call.
+    Probe {
+        #[arg(long, env = "AWS_REGION")]
+        region: String,
+        /// DescribeTable on this table instead of ListTables.
+        #[arg(long)]
+        table: Option<String>,
+        /// How long the call may take.
+        #[arg(long, default_value = "5s")]
+        timeout: String,
+        #[arg(long, value_enum, default_value = "text")]
+        output: Output,
+    },
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    vpcgate::install_crypto_provider();
+    let cli = Cli::parse();
+    match run(cli).await {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Command::Crd => {
+            print!("{}", vpcgate::crd_yaml());
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Plan { file, region } => plan(file, region).await,
+        Command::Probe { region, table, timeout, output } => probe(region, table, timeout, output).await,
+    }
+}
+
+async fn plan(file: PathBuf, region: Option<String>) -> anyhow::Result<ExitCode> {
+    let text = if file.as_os_str() == "-" {
+        std::io::read_to_string(std::io::stdin()).context("reading stdin")?
+    } else {
+        std::fs::read_to_string(&file).with_context(|| format!("reading {}", file.display()))?
+    };
+    let mut obj: GatewayEndpoint =
+        serde_yaml_ng::from_str(&text).with_context(|| format!("{} is not a GatewayEndpoint", file.display()))?;
+    // A manifest that was never applied has no uid; plan as if it were new.
+    if obj.metadata.uid.is_none() {
+        obj.metadata.uid = Some("00000000-0000-0000-0000-000000000000".into());
+    }
+    let clients = AwsClients::from_env(CallObserver::default()).await;
+    let default_region = region.or_else(|| clients.default_region());
+    let engine = Engine::new(clients, default_region);
+    let (desired, obs) = engine.observe(&obj).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+    println!("region:       {}", desired.region);
+    println!("vpc:          {}", obs.vpc_id);
+    println!("service:      {} (prefix list {})", obs.service_name, obs.prefix_list.id);
+    println!("route tables: {}", obs.selected.iter().cloned().collect::<Vec<_>>().join(", "));
+    for (rtb, other) in &obs.conflicts {
+        println!("conflict:     {rtb} already routes {} to {other}; it will be left alone", obs.prefix_list.id);
+    }
+    match &obs.endpoint {
+        Some(ep) => println!("endpoint:     {} ({})", ep.id, ep.state),
+        None => println!("endpoint:     none yet"),
+    }
+    if obs.actions.is_empty() {
+        println!("actions:      none, AWS already matches the spec");
+    } else {
+        println!("actions:");
+        for a in &obs.actions {
+            println!("  - {a}");
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn probe(region: String, table: Option<String>, timeout: String, output: Output) -> anyhow::Result<ExitCode> {
+    let timeout: Duration = parse_duration("--timeout", &timeout).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let clients = AwsClients::from_env(CallObserver::default()).await;
+    let ec2 = clients.ec2(&region);
+    // The prefix list is optional context: without EC2 access the probe still runs.
+    let cidrs = match ec2.prefix_list(&format!("com.amazonaws.{region}.dynamodb")).await {
+        Ok(Some(pl)) => pl.cidrs,
+        Ok(None) => Vec::new(),
+        Err(e) => {
+            eprintln!("warning: could not read the DynamoDB prefix list: {e}");
+            Vec::new()
+        }
+    };
+    let client = clients.dynamodb(&region, timeout);
+    let report = vpcgate::probe::run(
+        &client,
+        &vpcgate::probe::ProbeRequest { table: table.as_deref(), timeout, prefix_cidrs: &cidrs },
+    )
+    .await;
+    match output {
+        Output::Json => println!("{}", serde_json::to_string_pretty(&report)?),
+        Output::Text => {
+            println!("host:        {}", report.host);
+            let addrs: Vec<String> = report.addresses.iter().map(ToString::to_string).collect();
+            println!("addresses:   {}", addrs.join(", "));
+            println!(
+                "via endpoint: {}",
+                match report.via_endpoint {
+                    Some(true) => "yes (all addresses in the prefix list)",
+                    Some(false) => "no (addresses outside the prefix list)",
+                    None => "unknown",
+                }
+            );
+            println!("operation:   {}", report.operation);
+            println!("result:      {}", report.result.as_str());
+            if let Some(l) = report.latency {
+                println!("latency:     {}", vpcgate::probe::format_latency(l));
+            }
+            if let Some(m) = &report.message {
+                println!("message:     {m}");
+            }
+        }
+    }
+    Ok(if report.result == vpcgate::probe::ProbeResult::Succeeded { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+}

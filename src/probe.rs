@@ -1,0 +1,253 @@
+//! The connectivity probe: resolve the DynamoDB host, check its addresses against the service's
+//! prefix list (inside it, traffic takes the gateway endpoint route), then make one signed call
+//! and time it. Failures are classified so a human knows where to look.
+
+use std::net::IpAddr;
+use std::time::{Duration, Instant};
+
+use ipnet::IpNet;
+use serde::Serialize;
+
+use crate::aws::AwsError;
+use crate::aws::dynamodb::DynamoDb;
+
+/// How a probe ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum ProbeResult {
+    Succeeded,
+    /// No answer within the timeout.
+    Timeout,
+    /// The service host did not resolve.
+    DnsFailure,
+    /// IAM (the operator's role) denies the call.
+    AccessDeniedByIam,
+    /// The VPC endpoint's policy denies the call.
+    AccessDeniedByEndpointPolicy,
+    /// `DescribeTable` on a table that does not exist.
+    TableNotFound,
+    /// Anything else.
+    Failed,
+}
+
+impl ProbeResult {
+    /// Stable name, as written to status.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ProbeResult::Succeeded => "Succeeded",
+            ProbeResult::Timeout => "Timeout",
+            ProbeResult::DnsFailure => "DnsFailure",
+            ProbeResult::AccessDeniedByIam => "AccessDeniedByIam",
+            ProbeResult::AccessDeniedByEndpointPolicy => "AccessDeniedByEndpointPolicy",
+            ProbeResult::TableNotFound => "TableNotFound",
+            ProbeResult::Failed => "Failed",
+        }
+    }
+}
+
+/// One probe's findings.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ProbeReport {
+    pub result: ProbeResult,
+    pub operation: String,
+    pub host: String,
+    pub addresses: Vec<IpAddr>,
+    /// Whether all addresses are inside the prefix list (`None`: no CIDRs or no addresses).
+    pub via_endpoint: Option<bool>,
+    #[serde(serialize_with = "ser_latency")]
+    pub latency: Option<Duration>,
+    pub message: Option<String>,
+}
+
+fn ser_latency<S: serde::Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
+    match d {
+        Some(d) => s.serialize_some(&(d.as_secs_f64() * 1000.0)),
+        None => s.serialize_none(),
+    }
+}
+
+/// Formats a latency for status and the printer column: `7ms`, `1.2s`.
+pub fn format_latency(d: Duration) -> String {
+    if d < Duration::from_secs(1) {
+        format!("{}ms", d.as_millis())
+    } else {
+        format!("{:.1}s", d.as_secs_f64())
+    }
+}
+
+/// `host` and `port` of a URL like `https://dynamodb.eu-west-1.amazonaws.com` or
+/// `http://127.0.0.1:5000/`.
+pub fn host_port(url: &str) -> Option<(String, u16)> {
+    let uri: http::Uri = url.parse().ok()?;
+    let host = uri.host()?.trim_start_matches('[').trim_end_matches(']').to_owned();
+    let port = uri.port_u16().unwrap_or(match uri.scheme_str() {
+        Some("http") => 80,
+        _ => 443,
+    });
+    Some((host, port))
+}
+
+/// Whether every address lies in one of the CIDRs; `None` when either list is empty.
+pub fn within_prefix_list(addresses: &[IpAddr], cidrs: &[String]) -> Option<bool> {
+    let nets: Vec<IpNet> = cidrs.iter().filter_map(|c| c.parse().ok()).collect();
+    if nets.is_empty() || addresses.is_empty() {
+        return None;
+    }
+    Some(addresses.iter().all(|a| nets.iter().any(|n| n.contains(a))))
+}
+
+/// Classifies a failed signed call. A denial that mentions a VPC endpoint policy is the
+/// endpoint's doing; other denials are IAM's.
+pub fn classify(err: &AwsError) -> ProbeResult {
+    let code = err.code.as_deref().unwrap_or_default();
+    let message = err.message.to_ascii_lowercase();
+    match code {
+        "AccessDeniedException" | "AccessDenied" | "UnauthorizedOperation" => {
+            if message.contains("vpc endpoint") || message.contains("vpce") {
+                ProbeResult::AccessDeniedByEndpointPolicy
+            } else {
+                ProbeResult::AccessDeniedByIam
+            }
+        }
+        "UnrecognizedClientException" | "InvalidClientTokenId" | "ExpiredTokenException"
+        | "InvalidSignatureException" | "MissingAuthenticationTokenException" => {
+            ProbeResult::AccessDeniedByIam
+        }
+        "ResourceNotFoundException" => ProbeResult::TableNotFound,
+        _ if err.code.is_none() && message.contains("timed out") => ProbeResult::Timeout,
+        _ if err.code.is_none() && (message.contains("dns") || message.contains("failed to lookup")) => {
+            ProbeResult::DnsFailure
+        }
+        _ => ProbeResult::Failed,
+    }
+}
+
+/// What to probe.
+#[derive(Debug, Clone)]
+pub struct ProbeRequest<'a> {
+    pub table: Option<&'a str>,
+    pub timeout: Duration,
+    /// The service prefix list's CIDRs (may be empty when unknown).
+    pub prefix_cidrs: &'a [String],
+}
+
+/// Runs one probe. Never fails: every failure is a classified report.
+pub async fn run(client: &DynamoDb, req: &ProbeRequest<'_>) -> ProbeReport {
+    let operation = if req.table.is_some() { "DescribeTable" } else { "ListTables" };
+    let (host, port) = host_port(client.endpoint_url())
+        .unwrap_or_else(|| (client.endpoint_url().to_owned(), 443));
+    let mut report = ProbeReport {
+        result: ProbeResult::Failed,
+        operation: operation.to_owned(),
+        host: host.clone(),
+        addresses: Vec::new(),
+        via_endpoint: None,
+        latency: None,
+        message: None,
+    };
+
+    match tokio::time::timeout(req.timeout, tokio::net::lookup_host((host.as_str(), port))).await {
+        Err(_) => {
+            report.result = ProbeResult::Timeout;
+            report.message = Some(format!("resolving {host} took longer than {:?}", req.timeout));
+            return report;
+        }
+        Ok(Err(e)) => {
+            report.result = ProbeResult::DnsFailure;
+            report.message = Some(format!("could not resolve {host}: {e}"));
+            return report;
+        }
+        Ok(Ok(addrs)) => {
+            let mut ips: Vec<IpAddr> = addrs.map(|a| a.ip()).collect();
+            ips.sort();
+            ips.dedup();
+            report.via_endpoint = within_prefix_list(&ips, req.prefix_cidrs);
+            report.addresses = ips;
+        }
+    }
+
+    let started = Instant::now();
+    let call = async {
+        match req.table {
+            Some(t) => client.describe_table(t).await,
+            None => client.list_tables().await,
+        }
+    };
+    let outcome = tokio::time::timeout(req.timeout, call).await;
+    let elapsed = started.elapsed();
+    match outcome {
+        Err(_) => {
+            report.result = ProbeResult::Timeout;
+            report.message = Some(format!("{operation} got no answer within {:?}", req.timeout));
+        }
+        Ok(Ok(())) => {
+            report.result = ProbeResult::Succeeded;
+            report.latency = Some(elapsed);
+        }
+        Ok(Err(e)) => {
+            report.result = classify(&e);
+            report.latency = e.code.is_some().then_some(elapsed);
+            report.message = Some(match report.result {
+                ProbeResult::AccessDeniedByIam => format!("{e}; grant dynamodb:{operation} to the operator's IAM role"),
+                ProbeResult::AccessDeniedByEndpointPolicy => {
+                    format!("{e}; allow dynamodb:{operation} in the endpoint policy (spec.policy)")
+                }
+                ProbeResult::TableNotFound => format!("{e}; create table {} or fix spec.probe.table", req.table.unwrap_or("?")),
+                _ => e.to_string(),
+            });
+        }
+    }
+    report
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls() {
+        assert_eq!(host_port("https://dynamodb.eu-west-1.amazonaws.com"), Some(("dynamodb.eu-west-1.amazonaws.com".into(), 443)));
+        assert_eq!(host_port("http://127.0.0.1:5000/"), Some(("127.0.0.1".into(), 5000)));
+        assert_eq!(host_port("http://localhost"), Some(("localhost".into(), 80)));
+        assert_eq!(host_port("http://[::1]:8000"), Some(("::1".into(), 8000)));
+        assert_eq!(host_port("not a url"), None);
+    }
+
+    #[test]
+    fn prefix_list_membership() {
+        let cidrs = vec!["52.94.0.0/22".to_string(), "52.119.224.0/20".to_string(), "bogus".to_string()];
+        let inside: IpAddr = "52.94.1.7".parse().unwrap();
+        let inside2: IpAddr = "52.119.230.1".parse().unwrap();
+        let outside: IpAddr = "127.0.0.1".parse().unwrap();
+        assert_eq!(within_prefix_list(&[inside, inside2], &cidrs), Some(true));
+        assert_eq!(within_prefix_list(&[inside, outside], &cidrs), Some(false));
+        assert_eq!(within_prefix_list(&[outside], &cidrs), Some(false));
+        assert_eq!(within_prefix_list(&[], &cidrs), None);
+        assert_eq!(within_prefix_list(&[inside], &[]), None);
+    }
+
+    #[test]
+    fn failure_classes() {
+        let e = |code: Option<&str>, msg: &str| AwsError::new("dynamodb", "ListTables", code, msg);
+        let cases = [
+            (e(Some("AccessDeniedException"), "User: arn:aws:sts::1:assumed-role/x is not authorized to perform: dynamodb:ListTables because no identity-based policy allows the dynamodb:ListTables action"), ProbeResult::AccessDeniedByIam),
+            (e(Some("AccessDeniedException"), "User: arn:aws:sts::1:assumed-role/x is not authorized to perform: dynamodb:ListTables on resource: * because no VPC endpoint policy allows the dynamodb:ListTables action"), ProbeResult::AccessDeniedByEndpointPolicy),
+            (e(Some("UnrecognizedClientException"), "The security token included in the request is invalid."), ProbeResult::AccessDeniedByIam),
+            (e(Some("ResourceNotFoundException"), "Requested resource not found"), ProbeResult::TableNotFound),
+            (e(None, "timed out"), ProbeResult::Timeout),
+            (e(None, "could not reach AWS: dns error: failed to lookup address information"), ProbeResult::DnsFailure),
+            (e(None, "could not reach AWS: connection refused"), ProbeResult::Failed),
+            (e(Some("InternalServerError"), "boom"), ProbeResult::Failed),
+        ];
+        for (err, expected) in cases {
+            assert_eq!(classify(&err), expected, "{err}");
+        }
+    }
+
+    #[test]
+    fn latency_format() {
+        assert_eq!(format_latency(Duration::from_micros(7_400)), "7ms");
+        assert_eq!(format_latency(Duration::from_millis(1_240)), "1.2s");
+        assert_eq!(ProbeResult::AccessDeniedByEndpointPolicy.as_str(), "AccessDeniedByEndpointPolicy");
+    }
+}

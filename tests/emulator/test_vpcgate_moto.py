@@ -1,0 +1,578 @@
+"""Tests of the corrected moto emulator (tests/emulator/vpcgate_moto.py).
+
+Run: .venv/bin/python -m pytest tests/emulator -q
+The server is started exactly as the Rust harness starts it and spoken to with boto3.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+import boto3
+import pytest
+from botocore.config import Config
+from botocore.exceptions import ClientError
+
+HERE = Path(__file__).resolve().parent
+WRAPPER = HERE / "vpcgate_moto.py"
+REGION = "us-east-1"
+DDB = f"com.amazonaws.{REGION}.dynamodb"
+S3 = f"com.amazonaws.{REGION}.s3"
+DEFAULT_POLICY = (
+    '{"Version":"2008-10-17","Statement":[{"Effect":"Allow","Principal":"*",'
+    '"Action":"*","Resource":"*"}]}'
+)
+FAKE_ENV = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_SESSION_TOKEN": "testing",
+    "AWS_DEFAULT_REGION": REGION,
+    "AWS_EC2_METADATA_DISABLED": "true",
+}
+os.environ.update(FAKE_ENV)
+
+
+class Emulator:
+    def __init__(self, proc: subprocess.Popen, port: int, start_seconds: float, stderr) -> None:
+        self.proc = proc
+        self.port = port
+        self.url = f"http://127.0.0.1:{port}"
+        self.start_seconds = start_seconds
+        self.stderr = stderr
+
+    def stop(self) -> int:
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            return self.proc.wait(timeout=10)
+        finally:
+            if self.proc.poll() is None:
+                self.proc.kill()
+            self.stderr.close()
+
+
+def start_emulator(*extra: str, env: dict | None = None) -> Emulator:
+    """Start the wrapper the way the harness does and wait for its `READY <port>` line."""
+    stderr = tempfile.TemporaryFile()
+    t0 = time.monotonic()
+    proc = subprocess.Popen(
+        [sys.executable, str(WRAPPER), "--host", "127.0.0.1", "--port", "0", *extra],
+        stdout=subprocess.PIPE,
+        stderr=stderr,
+        env={**os.environ, **FAKE_ENV, **(env or {})},
+        cwd=tempfile.gettempdir(),
+    )
+    line = proc.stdout.readline().decode()
+    elapsed = time.monotonic() - t0
+    m = re.fullmatch(r"READY (\d+)\n", line)
+    if not m:
+        proc.kill()
+        stderr.seek(0)
+        raise RuntimeError(f"bad first line {line!r}; stderr: {stderr.read().decode()[-4000:]}")
+    return Emulator(proc, int(m.group(1)), elapsed, stderr)
+
+
+@pytest.fixture(scope="session")
+def emulator():
+    emu = start_emulator()
+    yield emu
+    assert emu.stop() == 0
+
+
+def post(url: str) -> bytes:
+    with urllib.request.urlopen(urllib.request.Request(url, method="POST", data=b"")) as r:
+        return r.read()
+
+
+def get(url: str) -> bytes:
+    with urllib.request.urlopen(url) as r:
+        return r.read()
+
+
+@pytest.fixture(autouse=True)
+def reset(emulator):
+    post(f"{emulator.url}/moto-api/reset")
+
+
+def client(emulator, service: str):
+    return boto3.client(
+        service,
+        endpoint_url=emulator.url,
+        region_name=REGION,
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+        config=Config(retries={"max_attempts": 1, "mode": "standard"}),
+    )
+
+
+@pytest.fixture
+def ec2(emulator):
+    return client(emulator, "ec2")
+
+
+@pytest.fixture
+def ddb(emulator):
+    return client(emulator, "dynamodb")
+
+
+# ------------------------------------------------------------------------------- helpers
+
+
+def error_of(exc: pytest.ExceptionInfo) -> tuple[str, int]:
+    resp = exc.value.response
+    return resp["Error"]["Code"], resp["ResponseMetadata"]["HTTPStatusCode"]
+
+
+def make_vpc(ec2) -> dict:
+    """A VPC with a public subnet (route table with 0.0.0.0/0 -> igw) and a private subnet."""
+    vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
+    igw = ec2.create_internet_gateway()["InternetGateway"]["InternetGatewayId"]
+    ec2.attach_internet_gateway(InternetGatewayId=igw, VpcId=vpc)
+    public = ec2.create_subnet(VpcId=vpc, CidrBlock="10.0.1.0/24")["Subnet"]["SubnetId"]
+    private = ec2.create_subnet(VpcId=vpc, CidrBlock="10.0.2.0/24")["Subnet"]["SubnetId"]
+    rt_public = ec2.create_route_table(VpcId=vpc)["RouteTable"]["RouteTableId"]
+    rt_private = ec2.create_route_table(VpcId=vpc)["RouteTable"]["RouteTableId"]
+    ec2.create_route(RouteTableId=rt_public, DestinationCidrBlock="0.0.0.0/0", GatewayId=igw)
+    ec2.associate_route_table(RouteTableId=rt_public, SubnetId=public)
+    ec2.associate_route_table(RouteTableId=rt_private, SubnetId=private)
+    extra = ec2.create_route_table(VpcId=vpc)["RouteTable"]["RouteTableId"]
+    return {
+        "vpc": vpc,
+        "public_subnet": public,
+        "private_subnet": private,
+        "rt_public": rt_public,
+        "rt_private": rt_private,
+        "rt_extra": extra,
+    }
+
+
+def ddb_prefix_list(ec2) -> str:
+    pls = ec2.describe_managed_prefix_lists(
+        Filters=[{"Name": "prefix-list-name", "Values": [DDB]}]
+    )["PrefixLists"]
+    assert len(pls) == 1
+    return pls[0]["PrefixListId"]
+
+
+def pl_routes(ec2, rt_id: str, pl_id: str) -> list[dict]:
+    routes = ec2.describe_route_tables(RouteTableIds=[rt_id])["RouteTables"][0]["Routes"]
+    return [r for r in routes if r.get("DestinationPrefixListId") == pl_id]
+
+
+def route_target(ec2, rt_id: str, pl_id: str) -> str | None:
+    routes = pl_routes(ec2, rt_id, pl_id)
+    assert len(routes) <= 1
+    return routes[0]["GatewayId"] if routes else None
+
+
+def create_gw(ec2, vpc: str, rts: list[str], **kw) -> dict:
+    return ec2.create_vpc_endpoint(
+        VpcId=vpc, ServiceName=kw.pop("ServiceName", DDB), VpcEndpointType="Gateway",
+        RouteTableIds=rts, **kw,
+    )["VpcEndpoint"]
+
+
+def endpoint(ec2, vpce: str) -> dict:
+    return ec2.describe_vpc_endpoints(VpcEndpointIds=[vpce])["VpcEndpoints"][0]
+
+
+def all_endpoints(ec2) -> list[dict]:
+    return ec2.describe_vpc_endpoints()["VpcEndpoints"]
+
+
+# ------------------------------------------------------------------------------- server
+
+
+def test_start_protocol_and_clean_sigterm_exit():
+    emu = start_emulator()
+    try:
+        assert emu.start_seconds < 15
+        assert json.loads(post(f"{emu.url}/moto-api/reset"))["status"] == "ok"
+        out = emu.proc.stdout.read1(4096) if hasattr(emu.proc.stdout, "read1") else b""
+        assert out == b""  # nothing after the READY line (until exit)
+    finally:
+        t0 = time.monotonic()
+        rc = emu.stop()
+    assert rc == 0
+    assert time.monotonic() - t0 < 5
+    assert emu.proc.stdout.read() == b""
+
+
+def test_server_start_time_recorded(emulator):
+    # The session emulator's start (process spawn -> READY line); see README for figures.
+    print(f"emulator start: {emulator.start_seconds:.2f}s")
+    assert emulator.start_seconds < 15
+
+
+def test_dynamodb_on_same_port(ddb):
+    assert ddb.list_tables(Limit=1)["TableNames"] == []
+    ddb.create_table(
+        TableName="t1",
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    assert ddb.list_tables(Limit=1)["TableNames"] == ["t1"]
+    assert ddb.describe_table(TableName="t1")["Table"]["TableStatus"] == "ACTIVE"
+    with pytest.raises(ClientError) as exc:
+        ddb.describe_table(TableName="nope")
+    assert error_of(exc)[0] == "ResourceNotFoundException"
+
+
+def test_dynamodb_prefix_list_entries(ec2):
+    pl = ddb_prefix_list(ec2)
+    assert pl.startswith("pl-")
+    entries = ec2.get_managed_prefix_list_entries(PrefixListId=pl)["Entries"]
+    assert entries and all(re.fullmatch(r"\d+\.\d+\.\d+\.\d+/\d+", e["Cidr"]) for e in entries)
+    # The same list through the older DescribePrefixLists.
+    names = {p["PrefixListName"]: p["PrefixListId"] for p in ec2.describe_prefix_lists()["PrefixLists"]}
+    assert names[DDB] == pl
+
+
+def test_recorder_counts_actions(emulator, ec2, ddb):
+    base = f"{emulator.url}/moto-api/recorder"
+    post(f"{base}/reset-recording")
+    post(f"{base}/start-recording")
+    ec2.describe_vpcs()
+    ec2.describe_vpcs()
+    ddb.list_tables()
+    post(f"{base}/stop-recording")
+    ec2.describe_vpcs()  # not recorded
+    lines = [json.loads(x) for x in get(f"{base}/download-recording").decode().splitlines() if x]
+    actions = []
+    for entry in lines:
+        target = {k.lower(): v for k, v in entry["headers"].items()}.get("x-amz-target")
+        if target:
+            actions.append(target)
+        else:
+            body = entry["body"]
+            if entry.get("body_encoded"):
+                import base64
+
+                body = base64.b64decode(body).decode()
+            actions.append(re.search(r"Action=(\w+)", body).group(1))
+    assert actions == ["DescribeVpcs", "DescribeVpcs", "DynamoDB_20120810.ListTables"]
+    post(f"{base}/reset-recording")
+
+
+# ------------------------------------------------------------------------------- baseline
+
+
+def test_create_routes_on_public_and_private_route_tables(ec2):
+    v = make_vpc(ec2)
+    pl = ddb_prefix_list(ec2)
+    ep = create_gw(ec2, v["vpc"], [v["rt_public"], v["rt_private"]])
+    vpce = ep["VpcEndpointId"]
+    assert vpce.startswith("vpce-")
+    assert ep["State"] == "available"  # lower case, as EC2 sends it
+    assert ep["VpcEndpointType"] == "Gateway"
+    assert sorted(ep["RouteTableIds"]) == sorted([v["rt_public"], v["rt_private"]])
+    for rt in (v["rt_public"], v["rt_private"]):
+        (route,) = pl_routes(ec2, rt, pl)
+        assert route["GatewayId"] == vpce
+        assert route["State"] == "active"
+    assert route_target(ec2, v["rt_extra"], pl) is None
+    # The route tables can be found by subnet association, as the operator does.
+    found = ec2.describe_route_tables(
+        Filters=[{"Name": "association.subnet-id", "Values": [v["private_subnet"]]}]
+    )["RouteTables"]
+    assert [t["RouteTableId"] for t in found] == [v["rt_private"]]
+    # Several endpoints for one service in one VPC are fine on different route tables.
+    other = create_gw(ec2, v["vpc"], [v["rt_extra"]])["VpcEndpointId"]
+    assert route_target(ec2, v["rt_extra"], pl) == other
+
+
+def test_omitted_endpoint_type_is_gateway_and_deletable(ec2):
+    v = make_vpc(ec2)
+    ep = ec2.create_vpc_endpoint(VpcId=v["vpc"], ServiceName=DDB, RouteTableIds=[v["rt_private"]])
+    assert ep["VpcEndpoint"]["VpcEndpointType"] == "Gateway"
+    vpce = ep["VpcEndpoint"]["VpcEndpointId"]
+    assert ec2.delete_vpc_endpoints(VpcEndpointIds=[vpce])["Unsuccessful"] == []
+    assert endpoint(ec2, vpce)["State"] == "deleted"
+
+
+def test_describe_filters(ec2):
+    v = make_vpc(ec2)
+    v2 = make_vpc(ec2)
+    a = create_gw(
+        ec2, v["vpc"], [v["rt_private"]],
+        TagSpecifications=[{"ResourceType": "vpc-endpoint", "Tags": [{"Key": "owner", "Value": "x"}]}],
+    )["VpcEndpointId"]
+    b = create_gw(ec2, v["vpc"], [v["rt_public"]], ServiceName=S3)["VpcEndpointId"]
+    c = create_gw(ec2, v2["vpc"], [v2["rt_private"]])["VpcEndpointId"]
+    ec2.delete_vpc_endpoints(VpcEndpointIds=[c])
+
+    def ids(*filters):
+        eps = ec2.describe_vpc_endpoints(
+            Filters=[{"Name": n, "Values": vals} for n, vals in filters]
+        )["VpcEndpoints"]
+        return sorted(e["VpcEndpointId"] for e in eps)
+
+    assert ids(("vpc-id", [v["vpc"]])) == sorted([a, b])
+    assert ids(("service-name", [DDB])) == sorted([a, c])
+    assert ids(("vpc-id", [v["vpc"]]), ("service-name", [DDB])) == [a]
+    assert ids(("tag:owner", ["x"])) == [a]
+    assert ids(("tag:owner", ["y"])) == []
+    assert ids(("tag-key", ["owner"])) == [a]
+    assert ids(("vpc-endpoint-state", ["available"])) == sorted([a, b])
+    assert ids(("vpc-endpoint-state", ["deleted"])) == [c]
+    assert ids(("vpc-endpoint-type", ["Gateway"])) == sorted([a, b, c])
+    # Correction 9: vpc-endpoint-id was an HTTP 500 in moto 5.2.5.
+    assert ids(("vpc-endpoint-id", [b])) == [b]
+    assert ids(("vpc-endpoint-id", [a, c])) == sorted([a, c])
+    # A deleted endpoint stays describable as deleted.
+    assert endpoint(ec2, c)["State"] == "deleted"
+    with pytest.raises(ClientError) as exc:
+        ec2.describe_vpc_endpoints(VpcEndpointIds=["vpce-0123456789abcdef0"])
+    assert error_of(exc) == ("InvalidVpcEndpointId.NotFound", 400)
+
+
+# ------------------------------------------------------------------------------- corrections
+
+
+def test_1_modify_moves_routes(ec2):
+    v = make_vpc(ec2)
+    pl = ddb_prefix_list(ec2)
+    vpce = create_gw(ec2, v["vpc"], [v["rt_public"]])["VpcEndpointId"]
+    assert ec2.modify_vpc_endpoint(
+        VpcEndpointId=vpce, AddRouteTableIds=[v["rt_private"]], RemoveRouteTableIds=[v["rt_public"]]
+    )["Return"] is True
+    assert endpoint(ec2, vpce)["RouteTableIds"] == [v["rt_private"]]
+    assert route_target(ec2, v["rt_private"], pl) == vpce
+    assert route_target(ec2, v["rt_public"], pl) is None
+
+    # Unknown route table: InvalidRouteTableID.NotFound, nothing changed (not even the remove).
+    with pytest.raises(ClientError) as exc:
+        ec2.modify_vpc_endpoint(
+            VpcEndpointId=vpce,
+            AddRouteTableIds=["rtb-0123456789abcdef0"],
+            RemoveRouteTableIds=[v["rt_private"]],
+        )
+    assert error_of(exc) == ("InvalidRouteTableID.NotFound", 400)
+    assert endpoint(ec2, vpce)["RouteTableIds"] == [v["rt_private"]]
+    assert route_target(ec2, v["rt_private"], pl) == vpce
+
+    # A table that routes the prefix list through another endpoint: RouteAlreadyExists.
+    other = create_gw(ec2, v["vpc"], [v["rt_extra"]])["VpcEndpointId"]
+    with pytest.raises(ClientError) as exc:
+        ec2.modify_vpc_endpoint(
+            VpcEndpointId=vpce, AddRouteTableIds=[v["rt_extra"]], RemoveRouteTableIds=[v["rt_private"]]
+        )
+    assert error_of(exc) == ("RouteAlreadyExists", 400)
+    assert endpoint(ec2, vpce)["RouteTableIds"] == [v["rt_private"]]
+    assert route_target(ec2, v["rt_private"], pl) == vpce
+    assert route_target(ec2, v["rt_extra"], pl) == other
+    assert endpoint(ec2, other)["RouteTableIds"] == [v["rt_extra"]]
+
+    # Re-adding a table the endpoint already has changes nothing.
+    ec2.modify_vpc_endpoint(VpcEndpointId=vpce, AddRouteTableIds=[v["rt_private"]])
+    assert endpoint(ec2, vpce)["RouteTableIds"] == [v["rt_private"]]
+    assert len(pl_routes(ec2, v["rt_private"], pl)) == 1
+
+
+def test_2_delete_after_modify(ec2):
+    v = make_vpc(ec2)
+    pl = ddb_prefix_list(ec2)
+    vpce = create_gw(ec2, v["vpc"], [v["rt_public"]])["VpcEndpointId"]
+    ec2.modify_vpc_endpoint(
+        VpcEndpointId=vpce, AddRouteTableIds=[v["rt_private"]], RemoveRouteTableIds=[v["rt_public"]]
+    )
+    resp = ec2.delete_vpc_endpoints(VpcEndpointIds=[vpce])
+    assert resp["ResponseMetadata"]["HTTPStatusCode"] == 200
+    assert resp["Unsuccessful"] == []
+    assert endpoint(ec2, vpce)["State"] == "deleted"
+    for rt in (v["rt_public"], v["rt_private"], v["rt_extra"]):
+        assert pl_routes(ec2, rt, pl) == []
+    # The route table is free again for a new endpoint.
+    again = create_gw(ec2, v["vpc"], [v["rt_private"]])["VpcEndpointId"]
+    assert route_target(ec2, v["rt_private"], pl) == again
+
+
+def test_3_client_token_idempotency(ec2):
+    v = make_vpc(ec2)
+    pl = ddb_prefix_list(ec2)
+    first = ec2.create_vpc_endpoint(
+        VpcId=v["vpc"], ServiceName=DDB, VpcEndpointType="Gateway",
+        RouteTableIds=[v["rt_public"], v["rt_private"]], ClientToken="tok-1",
+    )
+    assert first["ClientToken"] == "tok-1"
+    vpce = first["VpcEndpoint"]["VpcEndpointId"]
+    # Same token, same parameters (route tables in another order): the original endpoint.
+    second = ec2.create_vpc_endpoint(
+        VpcId=v["vpc"], ServiceName=DDB, VpcEndpointType="Gateway",
+        RouteTableIds=[v["rt_private"], v["rt_public"]], ClientToken="tok-1",
+    )
+    assert second["ClientToken"] == "tok-1"
+    assert second["VpcEndpoint"]["VpcEndpointId"] == vpce
+    assert [e["VpcEndpointId"] for e in all_endpoints(ec2)] == [vpce]
+    assert route_target(ec2, v["rt_public"], pl) == vpce
+    assert route_target(ec2, v["rt_private"], pl) == vpce
+
+    # Same token, different parameters: IdempotentParameterMismatch, nothing created.
+    variants = [
+        {"RouteTableIds": [v["rt_public"]]},
+        {"ServiceName": S3},
+        {"PolicyDocument": json.dumps({"Version": "2012-10-17", "Statement": [
+            {"Effect": "Deny", "Principal": "*", "Action": "*", "Resource": "*"}]})},
+        {"VpcEndpointType": "Interface"},
+        {"VpcId": make_vpc(ec2)["vpc"]},
+    ]
+    for change in variants:
+        params = dict(
+            VpcId=v["vpc"], ServiceName=DDB, VpcEndpointType="Gateway",
+            RouteTableIds=[v["rt_public"], v["rt_private"]], ClientToken="tok-1",
+        )
+        params.update(change)
+        with pytest.raises(ClientError) as exc:
+            ec2.create_vpc_endpoint(**params)
+        assert error_of(exc) == ("IdempotentParameterMismatch", 400), change
+    assert [e["VpcEndpointId"] for e in all_endpoints(ec2)] == [vpce]
+
+    # The default policy given explicitly is the same parameter as no policy.
+    same = ec2.create_vpc_endpoint(
+        VpcId=v["vpc"], ServiceName=DDB, VpcEndpointType="Gateway",
+        RouteTableIds=[v["rt_public"], v["rt_private"]], ClientToken="tok-1",
+        PolicyDocument=DEFAULT_POLICY,
+    )
+    assert same["VpcEndpoint"]["VpcEndpointId"] == vpce
+    # Without a token every call is a new request (here: a conflict on the route tables).
+    with pytest.raises(ClientError) as exc:
+        create_gw(ec2, v["vpc"], [v["rt_public"]])
+    assert error_of(exc)[0] == "RouteAlreadyExists"
+
+
+def test_4_route_already_exists_on_create(ec2):
+    v = make_vpc(ec2)
+    pl = ddb_prefix_list(ec2)
+    first = create_gw(ec2, v["vpc"], [v["rt_private"]])["VpcEndpointId"]
+    with pytest.raises(ClientError) as exc:
+        create_gw(ec2, v["vpc"], [v["rt_public"], v["rt_private"]])
+    assert error_of(exc) == ("RouteAlreadyExists", 400)
+    assert v["rt_private"] in exc.value.response["Error"]["Message"]
+    assert [e["VpcEndpointId"] for e in all_endpoints(ec2)] == [first]
+    assert route_target(ec2, v["rt_private"], pl) == first
+    assert route_target(ec2, v["rt_public"], pl) is None
+    # An unknown route table also fails the whole create and leaves nothing behind.
+    with pytest.raises(ClientError) as exc:
+        create_gw(ec2, v["vpc"], [v["rt_public"], "rtb-0123456789abcdef0"])
+    assert error_of(exc) == ("InvalidRouteTableID.NotFound", 400)
+    assert [e["VpcEndpointId"] for e in all_endpoints(ec2)] == [first]
+    assert route_target(ec2, v["rt_public"], pl) is None
+    # S3's prefix list is a different destination: no conflict with DynamoDB's route.
+    s3 = create_gw(ec2, v["vpc"], [v["rt_private"]], ServiceName=S3)["VpcEndpointId"]
+    assert route_target(ec2, v["rt_private"], pl) == first
+    assert s3 != first
+
+
+def test_5_unknown_service_name(ec2):
+    v = make_vpc(ec2)
+    with pytest.raises(ClientError) as exc:
+        create_gw(ec2, v["vpc"], [v["rt_private"]], ServiceName="com.amazonaws.us-east-1.nosuch")
+    assert error_of(exc) == ("InvalidServiceName", 400)
+    with pytest.raises(ClientError) as exc:
+        create_gw(ec2, v["vpc"], [v["rt_private"]], ServiceName="com.amazonaws.eu-west-1.dynamodb")
+    assert error_of(exc)[0] == "InvalidServiceName"
+    assert all_endpoints(ec2) == []
+    assert create_gw(ec2, v["vpc"], [v["rt_private"]])["ServiceName"] == DDB
+    assert create_gw(ec2, v["vpc"], [v["rt_public"]], ServiceName=S3)["ServiceName"] == S3
+    # An unknown VPC is still reported as such.
+    with pytest.raises(ClientError) as exc:
+        create_gw(ec2, "vpc-0123456789abcdef0", [])
+    assert error_of(exc)[0] == "InvalidVpcID.NotFound"
+
+
+def test_6_default_policy_and_reset_policy(ec2):
+    v = make_vpc(ec2)
+    created = create_gw(ec2, v["vpc"], [v["rt_private"]])
+    assert created["PolicyDocument"] == DEFAULT_POLICY
+    vpce = created["VpcEndpointId"]
+    assert endpoint(ec2, vpce)["PolicyDocument"] == DEFAULT_POLICY
+    custom = json.dumps({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Principal": "*", "Action": "dynamodb:GetItem", "Resource": "*"}]})
+    ec2.modify_vpc_endpoint(VpcEndpointId=vpce, PolicyDocument=custom)
+    assert endpoint(ec2, vpce)["PolicyDocument"] == custom
+    ec2.modify_vpc_endpoint(VpcEndpointId=vpce, ResetPolicy=False)
+    assert endpoint(ec2, vpce)["PolicyDocument"] == custom
+    ec2.modify_vpc_endpoint(VpcEndpointId=vpce, ResetPolicy=True)
+    assert endpoint(ec2, vpce)["PolicyDocument"] == DEFAULT_POLICY
+    # A create with a policy keeps it verbatim.
+    other = create_gw(ec2, v["vpc"], [v["rt_public"]], PolicyDocument=custom)
+    assert other["PolicyDocument"] == custom
+
+
+def test_7_delete_unknown_or_deleted_is_unsuccessful_item(ec2):
+    v = make_vpc(ec2)
+    pl = ddb_prefix_list(ec2)
+    vpce = create_gw(ec2, v["vpc"], [v["rt_private"]])["VpcEndpointId"]
+    unknown = "vpce-0123456789abcdef0"
+    resp = ec2.delete_vpc_endpoints(VpcEndpointIds=[unknown, vpce])
+    assert resp["ResponseMetadata"]["HTTPStatusCode"] == 200
+    (item,) = resp["Unsuccessful"]
+    assert item["ResourceId"] == unknown
+    assert item["Error"]["Code"] == "InvalidVpcEndpoint.NotFound"
+    assert unknown in item["Error"]["Message"]
+    assert endpoint(ec2, vpce)["State"] == "deleted"
+    assert pl_routes(ec2, v["rt_private"], pl) == []
+    # Deleting it again: an Unsuccessful item too, still HTTP 200.
+    resp = ec2.delete_vpc_endpoints(VpcEndpointIds=[vpce])
+    assert resp["ResponseMetadata"]["HTTPStatusCode"] == 200
+    assert [(i["ResourceId"], i["Error"]["Code"]) for i in resp["Unsuccessful"]] == [
+        (vpce, "InvalidVpcEndpoint.NotFound")
+    ]
+
+
+def test_8_dry_run(ec2):
+    v = make_vpc(ec2)
+    pl = ddb_prefix_list(ec2)
+
+    # CreateVpcEndpoint
+    with pytest.raises(ClientError) as exc:
+        create_gw(ec2, v["vpc"], [v["rt_public"]], DryRun=True)
+    assert error_of(exc) == ("DryRunOperation", 412)
+    assert exc.value.response["Error"]["Message"] == (
+        "Request would have succeeded, but DryRun flag is set."
+    )
+    assert all_endpoints(ec2) == []
+    assert route_target(ec2, v["rt_public"], pl) is None
+    vpce = create_gw(ec2, v["vpc"], [v["rt_public"]], DryRun=False)["VpcEndpointId"]
+    assert route_target(ec2, v["rt_public"], pl) == vpce
+
+    # ModifyVpcEndpoint
+    with pytest.raises(ClientError) as exc:
+        ec2.modify_vpc_endpoint(
+            VpcEndpointId=vpce, AddRouteTableIds=[v["rt_private"]],
+            RemoveRouteTableIds=[v["rt_public"]], ResetPolicy=True, DryRun=True,
+        )
+    assert error_of(exc) == ("DryRunOperation", 412)
+    assert endpoint(ec2, vpce)["RouteTableIds"] == [v["rt_public"]]
+    assert route_target(ec2, v["rt_public"], pl) == vpce
+    assert route_target(ec2, v["rt_private"], pl) is None
+    ec2.modify_vpc_endpoint(
+        VpcEndpointId=vpce, AddRouteTableIds=[v["rt_private"]], RemoveRouteTableIds=[v["rt_public"]]
+    )
+    assert route_target(ec2, v["rt_private"], pl) == vpce
+
+    # DeleteVpcEndpoints
+    with pytest.raises(ClientError) as exc:
+        ec2.delete_vpc_endpoints(VpcEndpointIds=[vpce], DryRun=True)
+    assert error_of(exc) == ("DryRunOperation", 412)
+    assert endpoint(ec2, vpce)["State"] == "available"
+    assert route_target(ec2, v["rt_private"], pl) == vpce
+    assert ec2.delete_vpc_endpoints(VpcEndpointIds=[vpce])["Unsuccessful"] == []
+    assert endpoint(ec2, vpce)["State"] == "deleted"
+
+    # The same mechanism moto already had on AuthorizeSecurityGroupEgress.
+    sg = ec2.create_security_group(GroupName="g", Description="d", VpcId=v["vpc"])["GroupId"]
+    perms = [{"IpProtocol": "tcp", "FromPort": 443, "ToPort": 443, "PrefixListIds": [{"PrefixListId": pl}]}]
+    with pytest.raises(ClientError) as exc:
+        ec2.authorize_security_group_egress(GroupId=sg, IpPermissions=perms, DryRun=True)
+    assert error_of(exc) == ("DryRunOperation", 412)
+    ec2.authorize_security_group_egress(GroupId=sg, IpPermissions=perms)

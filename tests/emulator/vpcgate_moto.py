@@ -1,0 +1,568 @@
+#!/usr/bin/env python3
+"""AWS emulator for vpcgate's tests: moto server (pinned, 5.2.5) with its gateway-VPC-endpoint
+behaviour brought in line with the documented AWS EC2 API.
+
+Usage (this is how the Rust test harness starts it):
+
+    .venv/bin/python tests/emulator/vpcgate_moto.py --host 127.0.0.1 --port 0 [--verbose]
+
+The first line on stdout is exactly ``READY <port>`` (the port actually bound; ``--port 0`` lets
+the OS pick a free one). After it, nothing else is written to stdout (fd 1 is pointed at stderr),
+so a caller may stop reading it. The server serves every moto service on that one port (EC2 and
+DynamoDB among them, told apart by the SigV4 credential scope), plus ``POST /moto-api/reset`` and
+the recorder (``/moto-api/recorder/...``), until SIGTERM or SIGINT, then exits with status 0.
+
+Recording: moto's recorder appends one JSON line per request to ``MOTO_RECORDER_FILEPATH``
+(moto's default is ``./moto_recording`` in the working directory). Unless the caller sets that
+variable, this wrapper points it at a private temporary directory that is removed at exit.
+Recording is off until ``POST /moto-api/recorder/start-recording``, or from the start when
+``MOTO_ENABLE_RECORDING`` is set (moto treats ANY non-empty value as true, even "False"; this
+wrapper passes "false"/"0"/"no"/"" through as off).
+
+Corrections: ``apply_corrections()`` monkeypatches moto's EC2 backend (``VPCBackend``,
+``VPCEndPoint``) and EC2 response class (``VPCs``) at import time. Each correction is one small
+function that cites the AWS EC2 API Reference page whose documented behaviour it restores.
+They are written against moto 5.2.5 exactly; ``apply_corrections`` refuses any other version.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import shutil
+import signal
+import sys
+import tempfile
+import threading
+from typing import Any
+
+MOTO_VERSION = "5.2.5"
+
+# AWS's default policy for a gateway endpoint created without PolicyDocument, and what
+# ResetPolicy restores, in the compact form EC2 returns it (see correction 6).
+DEFAULT_GATEWAY_POLICY = json.dumps(
+    {
+        "Version": "2008-10-17",
+        "Statement": [{"Effect": "Allow", "Principal": "*", "Action": "*", "Resource": "*"}],
+    },
+    separators=(",", ":"),
+)
+
+# moto's threaded server handles requests concurrently; the corrected endpoint actions
+# check-then-act (client token, route conflicts), so they run one at a time.
+_ENDPOINT_LOCK = threading.RLock()
+
+
+def _prepare_environment() -> str | None:
+    """Environment moto reads at import time. Returns a temp dir to remove at exit, if any."""
+    for key, value in {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_SESSION_TOKEN": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_EC2_METADATA_DISABLED": "true",
+    }.items():
+        os.environ.setdefault(key, value)
+    rec = os.environ.get("MOTO_ENABLE_RECORDING")
+    if rec is not None and rec.strip().lower() in ("", "0", "false", "no", "off"):
+        del os.environ["MOTO_ENABLE_RECORDING"]
+    tmpdir = None
+    if not os.environ.get("MOTO_RECORDER_FILEPATH"):
+        tmpdir = tempfile.mkdtemp(prefix="vpcgate-moto-")
+        os.environ["MOTO_RECORDER_FILEPATH"] = os.path.join(tmpdir, "moto_recording")
+    return tmpdir
+
+
+# --------------------------------------------------------------------------------------------
+# Corrections. Helpers first, then one function per correction; apply_corrections() installs.
+# --------------------------------------------------------------------------------------------
+
+
+def _ec2_error(code: str, message: str) -> Exception:
+    from moto.ec2.exceptions import EC2ClientError
+
+    return EC2ClientError(code, message)
+
+
+def _is_gateway(endpoint: Any) -> bool:
+    return (endpoint.vpc_endpoint_type or "Gateway").lower() == "gateway"
+
+
+def _prefix_list_id_for(backend: Any, service_name: str) -> str | None:
+    """The AWS-managed prefix list named like the service (how moto itself links them)."""
+    for pl in backend.managed_prefix_lists.values():
+        if pl.prefix_list_name == service_name:
+            return pl.id
+    return None
+
+
+def _prefix_list_route(backend: Any, route_table_id: str, prefix_list_id: str) -> Any:
+    from moto.ec2.utils import generate_route_id
+
+    table = backend.route_tables.get(route_table_id)
+    if table is None:
+        return None
+    return table._routes.get(generate_route_id(route_table_id, None, None, prefix_list_id))
+
+
+def _require_route_tables(backend: Any, route_table_ids: list[str]) -> None:
+    for rt_id in route_table_ids:
+        backend.get_route_table(rt_id)  # raises InvalidRouteTableID.NotFound
+
+
+def _require_no_prefix_list_route(
+    backend: Any, prefix_list_id: str | None, route_table_ids: list[str], endpoint_id: str | None
+) -> None:
+    """A route table holds one route per destination: RouteAlreadyExists otherwise."""
+    if not prefix_list_id:
+        return
+    for rt_id in route_table_ids:
+        route = _prefix_list_route(backend, rt_id, prefix_list_id)
+        if route is not None and (endpoint_id is None or route.gateway_id != endpoint_id):
+            raise _ec2_error(
+                "RouteAlreadyExists",
+                f"route table {rt_id} already has a route with destination-prefix-list-id "
+                f"{prefix_list_id}",
+            )
+
+
+def _add_gateway_route(backend: Any, endpoint: Any, route_table_id: str) -> None:
+    if endpoint.destination_prefix_list_id:
+        backend.create_route(
+            route_table_id,
+            None,
+            gateway_id=endpoint.id,
+            destination_prefix_list_id=endpoint.destination_prefix_list_id,
+        )
+
+
+def _remove_gateway_route(backend: Any, endpoint: Any, route_table_id: str) -> None:
+    """Remove this endpoint's route from the table, if it is there (and still this endpoint's)."""
+    pl_id = endpoint.destination_prefix_list_id
+    if not pl_id:
+        return
+    route = _prefix_list_route(backend, route_table_id, pl_id)
+    if route is not None and route.gateway_id == endpoint.id:
+        del backend.route_tables[route_table_id]._routes[route.id]
+
+
+def _same_policy(a: str | None, b: str | None) -> bool:
+    a = a or DEFAULT_GATEWAY_POLICY
+    b = b or DEFAULT_GATEWAY_POLICY
+    try:
+        return json.loads(a) == json.loads(b)
+    except ValueError:
+        return a == b
+
+
+def _request_signature(
+    vpc_id: str,
+    service_name: str,
+    endpoint_type: str | None,
+    policy_document: str | None,
+    route_table_ids: list[str] | None,
+    subnet_ids: list[str] | None,
+    security_group_ids: list[str] | None,
+) -> dict[str, Any]:
+    return {
+        "VpcId": vpc_id,
+        "ServiceName": service_name,
+        "VpcEndpointType": (endpoint_type or "Gateway").lower(),
+        "RouteTableIds": sorted(route_table_ids or []),
+        "SubnetIds": sorted(subnet_ids or []),
+        "SecurityGroupIds": sorted(security_group_ids or []),
+        "PolicyDocument": policy_document,
+    }
+
+
+# Correction 3 ------------------------------------------------------------------------------
+def idempotent_create_by_client_token(backend: Any, client_token: str | None, signature: dict) -> Any:
+    """CreateVpcEndpoint, ClientToken.
+
+    AWS EC2 API Reference, CreateVpcEndpoint (ClientToken) and "Ensuring idempotency in Amazon
+    EC2 API requests": a retried request with the same client token and the same parameters
+    returns the original result and creates nothing; the same token with different parameters
+    fails with IdempotentParameterMismatch. moto 5.2.5 stores the token but never looks at it,
+    so every retry made a new endpoint. Returns the original endpoint, or None for a new token.
+    """
+    if not client_token:
+        return None
+    for endpoint in backend.vpc_end_points.values():
+        if endpoint.client_token != client_token:
+            continue
+        original = getattr(endpoint, "_vpcgate_request", None)
+        if original is None:  # endpoint from a path that did not record its request
+            return endpoint
+        same = all(
+            _same_policy(original[k], signature[k]) if k == "PolicyDocument" else original[k] == signature[k]
+            for k in original
+        )
+        if not same:
+            raise _ec2_error(
+                "IdempotentParameterMismatch",
+                f"The client token '{client_token}' has already been used in a request with "
+                "different parameters.",
+            )
+        return endpoint
+    return None
+
+
+# Correction 5 ------------------------------------------------------------------------------
+def require_known_service_name(backend: Any, service_name: str) -> None:
+    """CreateVpcEndpoint, ServiceName.
+
+    AWS EC2 API Reference, CreateVpcEndpoint: ServiceName must name an available endpoint
+    service (as listed by DescribeVpcEndpointServices); otherwise the call fails with
+    InvalidServiceName. moto 5.2.5 accepted any string. This reuses moto's own
+    DescribeVpcEndpointServices, which raises InvalidServiceName for names it does not list.
+    """
+    backend.describe_vpc_endpoint_services(
+        service_names=[service_name],
+        filters=[],
+        max_results=None,
+        next_token=None,
+        region=backend.region_name,
+    )
+
+
+# Correction 4 ------------------------------------------------------------------------------
+def require_free_route_tables(backend: Any, service_name: str, route_table_ids: list[str]) -> None:
+    """CreateVpcEndpoint (Gateway), RouteTableIds.
+
+    AWS EC2 API Reference, CreateVpcEndpoint, and the PrivateLink guide "Gateway endpoints":
+    AWS adds the route DestinationPrefixListId=pl-... -> GatewayId=vpce-... to each route table;
+    a route table holds one route per prefix list, so a table that already routes the service's
+    prefix list fails the whole call with RouteAlreadyExists, and an unknown table fails with
+    InvalidRouteTableID.NotFound; in both cases nothing is created. moto 5.2.5 silently
+    repointed the existing route, and on an unknown table left a half-made endpoint behind.
+    """
+    _require_route_tables(backend, route_table_ids)
+    _require_no_prefix_list_route(
+        backend, _prefix_list_id_for(backend, service_name), route_table_ids, None
+    )
+
+
+def make_create_vpc_endpoint(original: Any) -> Any:
+    """VPCBackend.create_vpc_endpoint with corrections 3, 4, 5 and 6 (default policy) in front."""
+
+    def create_vpc_endpoint(
+        self: Any,
+        vpc_id: str,
+        service_name: str,
+        endpoint_type: str | None,
+        policy_document: str | None,
+        route_table_ids: list[str],
+        subnet_ids: list[str] | None = None,
+        network_interface_ids: list[str] | None = None,
+        dns_entries: Any = None,
+        client_token: str | None = None,
+        security_group_ids: list[str] | None = None,
+        tags: dict[str, str] | None = None,
+        private_dns_enabled: bool | None = None,
+    ) -> Any:
+        with _ENDPOINT_LOCK:
+            route_table_ids = list(route_table_ids or [])
+            signature = _request_signature(
+                vpc_id, service_name, endpoint_type, policy_document,
+                route_table_ids, subnet_ids, security_group_ids,
+            )
+            existing = idempotent_create_by_client_token(self, client_token, signature)
+            if existing is not None:
+                return existing
+            self.get_vpc(vpc_id)  # InvalidVpcID.NotFound before anything else
+            require_known_service_name(self, service_name)
+            # AWS: VpcEndpointType defaults to Gateway. moto kept None, which later crashed
+            # DeleteVpcEndpoints (None.lower()) and left VpcEndpointType out of responses.
+            endpoint_type = endpoint_type or "Gateway"
+            if endpoint_type.lower() == "gateway":
+                require_free_route_tables(self, service_name, route_table_ids)
+                policy_document = policy_document or DEFAULT_GATEWAY_POLICY
+            endpoint = original(
+                self, vpc_id, service_name, endpoint_type, policy_document, route_table_ids,
+                subnet_ids=subnet_ids, network_interface_ids=network_interface_ids,
+                dns_entries=dns_entries, client_token=client_token,
+                security_group_ids=security_group_ids, tags=tags,
+                private_dns_enabled=private_dns_enabled,
+            )
+            endpoint._vpcgate_request = signature
+            return endpoint
+
+    return create_vpc_endpoint
+
+
+# Correction 1 ------------------------------------------------------------------------------
+def move_gateway_routes(
+    backend: Any, endpoint: Any, add_route_tables: list[str], remove_route_tables: list[str]
+) -> tuple[list[str], list[str]]:
+    """ModifyVpcEndpoint (Gateway), AddRouteTableIds / RemoveRouteTableIds.
+
+    AWS EC2 API Reference, ModifyVpcEndpoint: "AddRouteTableIds - (Gateway endpoint) The IDs of
+    the route tables to associate with the endpoint", "RemoveRouteTableIds - (Gateway endpoint)
+    The IDs of the route tables to disassociate from the endpoint". Associating a table adds the
+    DestinationPrefixListId -> vpce route to it, exactly as CreateVpcEndpoint does;
+    disassociating removes it. An unknown table fails with InvalidRouteTableID.NotFound, a table
+    that already routes the prefix list (through another endpoint) with RouteAlreadyExists, and
+    then nothing changes. moto 5.2.5 only edited the id list. Validates first, then moves the
+    routes; returns the (add, remove) lists for moto's own bookkeeping.
+    """
+    add = [rt for rt in dict.fromkeys(add_route_tables or []) if rt not in endpoint.route_table_ids]
+    remove = [rt for rt in dict.fromkeys(remove_route_tables or []) if rt in endpoint.route_table_ids]
+    if not _is_gateway(endpoint):
+        return list(add_route_tables or []), list(remove_route_tables or [])
+    _require_route_tables(backend, add)
+    _require_no_prefix_list_route(backend, endpoint.destination_prefix_list_id, add, endpoint.id)
+    for rt_id in remove:
+        _remove_gateway_route(backend, endpoint, rt_id)
+    for rt_id in add:
+        if _prefix_list_route(backend, rt_id, endpoint.destination_prefix_list_id or "") is None:
+            _add_gateway_route(backend, endpoint, rt_id)
+    return add, remove
+
+
+# Correction 6 ------------------------------------------------------------------------------
+def reset_policy_document(policy_doc: str | None, reset_policy: bool) -> str | None:
+    """ModifyVpcEndpoint, ResetPolicy.
+
+    AWS EC2 API Reference, ModifyVpcEndpoint: "ResetPolicy - (Gateway endpoint) Specify true to
+    reset the policy document to the default policy. The default policy allows full access to
+    the service." The default is {"Version":"2008-10-17","Statement":[{"Effect":"Allow",
+    "Principal":"*","Action":"*","Resource":"*"}]} (CreateVpcEndpoint, PolicyDocument: "If this
+    parameter is not specified, we attach a default policy that allows full access to the
+    service"); the create path above uses the same compact text. moto 5.2.5 ignored ResetPolicy
+    (and stored its default with json.dumps' spaced separators).
+    """
+    return DEFAULT_GATEWAY_POLICY if reset_policy else policy_doc
+
+
+def modify_vpc_endpoint(
+    self: Any,
+    vpc_id: str,
+    policy_doc: str | None,
+    add_subnets: list[str] | None,
+    remove_subnets: list[str] | None,
+    remove_route_tables: list[str] | None,
+    add_route_tables: list[str] | None,
+    add_security_groups: list[str] | None,
+    remove_security_groups: list[str] | None,
+    reset_policy: bool = False,
+) -> None:
+    """VPCBackend.modify_vpc_endpoint with corrections 1 and 6 (the rest is moto's own modify)."""
+    with _ENDPOINT_LOCK:
+        endpoint = self.get_vpc_end_point(vpc_id)  # InvalidVpcEndpointId.NotFound
+        add, remove = move_gateway_routes(
+            self, endpoint, list(add_route_tables or []), list(remove_route_tables or [])
+        )
+        endpoint.modify(
+            reset_policy_document(policy_doc, reset_policy),
+            add_subnets,
+            remove_subnets,
+            add,
+            remove,
+            add_security_groups,
+            remove_security_groups,
+        )
+
+
+# Corrections 2 and 7 (backend part) --------------------------------------------------------
+def delete_vpc_endpoints(self: Any, vpce_ids: list[str] | None = None) -> list[dict[str, Any]]:
+    """VPCBackend.delete_vpc_endpoints.
+
+    AWS EC2 API Reference, DeleteVpcEndpoints: "Deletes the specified VPC endpoints. When you
+    delete a gateway endpoint, we delete the endpoint routes in the route tables for the
+    endpoint." Correction 2: the routes removed are those in the endpoint's *current* route
+    tables, and only where the route still points at this endpoint; moto 5.2.5 deleted by the
+    id list blindly and failed with InvalidRoute.NotFound after a ModifyVpcEndpoint, leaving the
+    endpoint available forever. Correction 7: an id that is unknown or already deleted is not
+    an error of the call but an item of the result's Unsuccessful list
+    (UnsuccessfulItem: Error{Code=InvalidVpcEndpoint.NotFound, Message}, ResourceId); the other
+    ids are still deleted. Returns that list.
+    """
+    unsuccessful: list[dict[str, Any]] = []
+    with _ENDPOINT_LOCK:
+        for vpce_id in dict.fromkeys(vpce_ids or []):
+            endpoint = self.vpc_end_points.get(vpce_id)
+            if endpoint is None or endpoint.state == "deleted":
+                unsuccessful.append(
+                    {
+                        "Error": {
+                            "Code": "InvalidVpcEndpoint.NotFound",
+                            "Message": f"The VPC endpoint '{vpce_id}' does not exist",
+                        },
+                        "ResourceId": vpce_id,
+                    }
+                )
+                continue
+            if _is_gateway(endpoint):
+                for rt_id in endpoint.route_table_ids:
+                    _remove_gateway_route(self, endpoint, rt_id)
+            elif (endpoint.vpc_endpoint_type or "").lower() == "interface":
+                for eni_id in endpoint.network_interface_ids:
+                    self.enis.pop(eni_id, None)
+            endpoint.state = "deleted"
+    return unsuccessful
+
+
+# Correction 8 ------------------------------------------------------------------------------
+def refuse_dry_run(response: Any) -> None:
+    """DryRun on CreateVpcEndpoint / ModifyVpcEndpoint / DeleteVpcEndpoints.
+
+    AWS EC2 API Reference, each of those actions: "DryRun - Checks whether you have the
+    required permissions for the action, without actually making the request, and provides an
+    error response. If you have the required permissions, the error response is
+    DryRunOperation. Otherwise, it is UnauthorizedOperation." moto 5.2.5 ignored the flag on
+    these three actions and made the change. This is moto's own mechanism, the one its
+    AuthorizeSecurityGroupEgress uses (EC2BaseResponse.error_on_dryrun -> DryRunClientError,
+    HTTP 412 "Request would have succeeded, but DryRun flag is set.").
+    """
+    response.error_on_dryrun()
+
+
+# Correction 9 ------------------------------------------------------------------------------
+def make_endpoint_filter_value(original: Any) -> Any:
+    """VPCEndPoint.get_filter_value, filter vpc-endpoint-id.
+
+    AWS EC2 API Reference, DescribeVpcEndpoints, Filters: "vpc-endpoint-id - The ID of the
+    endpoint." moto 5.2.5 answered HTTP 500 (FilterNotImplementedError) for it.
+    """
+
+    def get_filter_value(self: Any, filter_name: str, method_name: str | None = None) -> Any:
+        if filter_name == "vpc-endpoint-id":
+            return self.id
+        return original(self, filter_name, method_name)
+
+    return get_filter_value
+
+
+# Response layer (corrections 3, 6, 7, 8) ---------------------------------------------------
+def make_create_vpc_endpoint_response(original: Any) -> Any:
+    def create_vpc_endpoint(self: Any) -> Any:
+        refuse_dry_run(self)  # correction 8
+        result = original(self)
+        # Correction 3: CreateVpcEndpoint's result carries ClientToken ("Unique, case-sensitive
+        # identifier that you provide to ensure the idempotency of the request").
+        token = self._get_param("ClientToken")
+        if token:
+            result.result["ClientToken"] = token
+        return result
+
+    return create_vpc_endpoint
+
+
+def modify_vpc_endpoint_response(self: Any) -> Any:
+    """VPCs.modify_vpc_endpoint: moto's parameter reading plus DryRun (8) and ResetPolicy (6)."""
+    from moto.core.responses import ActionResult
+
+    refuse_dry_run(self)
+    self.ec2_backend.modify_vpc_endpoint(
+        vpc_id=self._get_param("VpcEndpointId"),
+        policy_doc=self._get_param("PolicyDocument"),
+        add_subnets=self._get_param("AddSubnetIds", []),
+        remove_subnets=self._get_param("RemoveSubnetIds", []),
+        add_route_tables=self._get_param("AddRouteTableIds", []),
+        remove_route_tables=self._get_param("RemoveRouteTableIds", []),
+        add_security_groups=self._get_param("AddSecurityGroupIds", []),
+        remove_security_groups=self._get_param("RemoveSecurityGroupIds", []),
+        reset_policy=bool(self._get_bool_param("ResetPolicy", False)),
+    )
+    return ActionResult({"Return": True})
+
+
+def delete_vpc_endpoints_response(self: Any) -> Any:
+    """VPCs.delete_vpc_endpoints: DryRun (8) and the Unsuccessful list (7), always HTTP 200."""
+    from moto.core.responses import ActionResult
+
+    refuse_dry_run(self)
+    unsuccessful = self.ec2_backend.delete_vpc_endpoints(
+        vpce_ids=self._get_param("VpcEndpointIds", [])
+    )
+    return ActionResult({"Unsuccessful": unsuccessful})
+
+
+def apply_corrections() -> None:
+    """Install the corrections into moto's classes (idempotent)."""
+    import moto
+    from moto.ec2.models.vpcs import VPCBackend, VPCEndPoint
+    from moto.ec2.responses.vpcs import VPCs
+
+    if moto.__version__ != MOTO_VERSION:
+        raise RuntimeError(
+            f"vpcgate_moto corrections are written for moto {MOTO_VERSION}, found {moto.__version__}"
+        )
+    if getattr(VPCBackend, "_vpcgate_corrected", False):
+        return
+    VPCBackend.create_vpc_endpoint = make_create_vpc_endpoint(VPCBackend.create_vpc_endpoint)
+    VPCBackend.modify_vpc_endpoint = modify_vpc_endpoint
+    VPCBackend.delete_vpc_endpoints = delete_vpc_endpoints
+    VPCEndPoint.DEFAULT_POLICY = json.loads(DEFAULT_GATEWAY_POLICY)
+    VPCEndPoint.get_filter_value = make_endpoint_filter_value(VPCEndPoint.get_filter_value)
+    VPCs.create_vpc_endpoint = make_create_vpc_endpoint_response(VPCs.create_vpc_endpoint)
+    VPCs.modify_vpc_endpoint = modify_vpc_endpoint_response
+    VPCs.delete_vpc_endpoints = delete_vpc_endpoints_response
+    VPCBackend._vpcgate_corrected = True
+
+
+# --------------------------------------------------------------------------------------------
+# Server
+# --------------------------------------------------------------------------------------------
+
+
+class _Stop(Exception):
+    pass
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=0, help="port to bind; 0 = any free port")
+    parser.add_argument("--verbose", action="store_true", help="log every request to stderr")
+    args = parser.parse_args(argv)
+
+    tmpdir = _prepare_environment()
+    try:
+        logging.getLogger("werkzeug").setLevel(logging.INFO if args.verbose else logging.ERROR)
+
+        from werkzeug.serving import make_server
+
+        from moto.moto_server.werkzeug_app import (
+            DomainDispatcherApplication,
+            MotoRequestHandler,
+            create_backend_app,
+        )
+
+        apply_corrections()
+
+        app = DomainDispatcherApplication(create_backend_app)
+        server = make_server(
+            args.host, args.port, app, threaded=True, request_handler=MotoRequestHandler
+        )
+        port = server.server_address[1]
+        os.environ["MOTO_PORT"] = str(port)  # as moto_server does; some services build URLs
+
+        def stop(_signum: int, _frame: Any) -> None:
+            raise _Stop()
+
+        signal.signal(signal.SIGTERM, stop)
+        signal.signal(signal.SIGINT, stop)
+
+        sys.stdout.write(f"READY {port}\n")
+        sys.stdout.flush()
+        # Nothing more on stdout: a caller that stopped reading it must never block us.
+        os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
+        sys.stdout = sys.stderr
+
+        try:
+            server.serve_forever(poll_interval=0.2)
+        except _Stop:
+            pass
+        finally:
+            server.server_close()
+        return 0
+    finally:
+        if tmpdir:
+            shutil.rmtree(tmpdir, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
