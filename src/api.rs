@@ -31,6 +31,7 @@ pub const DEFAULT_PROBE_TIMEOUT: &str = "5s";
     plural = "gatewayendpoints",
     shortname = "gwe",
     category = "vpcgate",
+    doc = "A Gateway VPC endpoint for DynamoDB (or S3) in one VPC, on the route tables you select, with its policy and tags kept as declared, drift repaired and reachability probed from the cluster.",
     status = "GatewayEndpointStatus",
     printcolumn(name = "Service", type_ = "string", json_path = ".spec.service", description = "AWS service the endpoint serves"),
     printcolumn(name = "VPC", type_ = "string", json_path = ".status.vpcId", description = "VPC of the endpoint"),
@@ -246,6 +247,7 @@ pub struct GatewayEndpointStatus {
     /// How often the endpoint was recreated after it vanished out of band; part of the create
     /// idempotency token, so a retried create returns the same endpoint.
     #[serde(default, skip_serializing_if = "is_zero")]
+    #[schemars(with = "i64")]
     pub recreations: u32,
     /// AWS tag keys vpcgate set on the endpoint; only these are ever removed.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]

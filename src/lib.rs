@@ -21,3 +21,17 @@ pub fn crd_yaml() -> String {
 pub fn install_crypto_provider() {
     let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
 }
+
+#[cfg(test)]
+mod tests {
+    /// `crds/` is generated; regenerate with `cargo run -- crd > crds/gatewayendpoints.vpcgate.dev.yaml`.
+    #[test]
+    fn committed_crd_matches_the_code() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/crds/gatewayendpoints.vpcgate.dev.yaml");
+        let committed = std::fs::read_to_string(path).expect("crds/gatewayendpoints.vpcgate.dev.yaml exists");
+        assert!(
+            committed == super::crd_yaml(),
+            "crds/ is stale: run `cargo run -- crd > crds/gatewayendpoints.vpcgate.dev.yaml`"
+        );
+    }
+}

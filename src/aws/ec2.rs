@@ -341,3 +341,184 @@ fn delete_outcomes(
         })
         .collect()
 }
+
+/// The SDK edge: real SDK clients with mocked HTTP answers, shaped like EC2's XML error bodies.
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::aws::{CallObserver, ErrorClass};
+    use aws_credential_types::Credentials;
+    use aws_sdk_ec2::config::{BehaviorVersion, Region};
+    use aws_sdk_ec2::operation::create_vpc_endpoint::CreateVpcEndpointOutput;
+    use aws_sdk_ec2::operation::delete_vpc_endpoints::DeleteVpcEndpointsOutput;
+    use aws_sdk_ec2::types::{UnsuccessfulItem, UnsuccessfulItemError};
+    use aws_smithy_mocks::{Rule, RuleMode, create_mock_http_client, mock};
+    use aws_smithy_runtime_api::http::{Response, StatusCode};
+    use aws_smithy_types::body::SdkBody;
+    use std::sync::{Arc, Mutex};
+
+    fn ec2_with(rules: &[&Rule], observer: CallObserver) -> Ec2 {
+        let mut interceptor = aws_smithy_mocks::MockResponseInterceptor::new().rule_mode(RuleMode::MatchAny);
+        for r in rules {
+            interceptor = interceptor.with_rule(r);
+        }
+        let conf = aws_sdk_ec2::Config::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .region(Region::new("eu-west-1"))
+            .credentials_provider(Credentials::new("AKIDTEST", "secret", None, None, "test"))
+            .http_client(create_mock_http_client())
+            .interceptor(interceptor)
+            .retry_config(aws_config::retry::RetryConfig::disabled())
+            .build();
+        Ec2::new(Client::from_conf(conf), observer)
+    }
+
+    fn ec2_error(status: u16, code: &str) -> Response {
+        let body = format!(
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Response><Errors><Error><Code>{code}</Code><Message>message for {code}</Message></Error></Errors><RequestID>req-1</RequestID></Response>"
+        );
+        Response::new(StatusCode::try_from(status).unwrap(), SdkBody::from(body))
+    }
+
+    fn sample_create() -> CreateEndpoint {
+        CreateEndpoint {
+            vpc_id: "vpc-12345678".into(),
+            service_name: "com.amazonaws.eu-west-1.dynamodb".into(),
+            route_table_ids: vec!["rtb-12345678".into()],
+            policy: None,
+            tags: BTreeMap::from([("vpcgate.dev/uid".to_string(), "u".to_string())]),
+            client_token: "vpcgate-u-0".into(),
+        }
+    }
+
+    #[tokio::test]
+    async fn every_error_code_is_classified_at_the_sdk_edge() {
+        let cases = [
+            (400, "RouteAlreadyExists", ErrorClass::Conflict, "RouteTableConflict"),
+            (400, "IdempotentParameterMismatch", ErrorClass::Conflict, "IdempotentParameterMismatch"),
+            (400, "VpcEndpointLimitExceeded", ErrorClass::Conflict, "EndpointLimitExceeded"),
+            (400, "InvalidVpcID.NotFound", ErrorClass::NotFound, "VpcNotFound"),
+            (400, "InvalidRouteTableID.NotFound", ErrorClass::NotFound, "RouteTableNotFound"),
+            (400, "InvalidSubnetID.NotFound", ErrorClass::NotFound, "SubnetNotFound"),
+            (400, "InvalidVpcEndpointId.NotFound", ErrorClass::NotFound, "NotFound"),
+            (400, "InvalidServiceName", ErrorClass::InvalidInput, "ServiceNotAvailable"),
+            (400, "InvalidVpcId.Malformed", ErrorClass::InvalidInput, "InvalidParameter"),
+            (400, "InvalidParameter", ErrorClass::InvalidInput, "InvalidParameter"),
+            (403, "UnauthorizedOperation", ErrorClass::AccessDenied, "AccessDenied"),
+            (503, "RequestLimitExceeded", ErrorClass::Throttled, "Throttled"),
+            (500, "InternalError", ErrorClass::Transient, "AwsError"),
+        ];
+        for (status, code, class, reason) in cases {
+            let rule = mock!(Client::create_vpc_endpoint)
+                .then_http_response(move || ec2_error(status, code));
+            let calls = Arc::new(Mutex::new(Vec::new()));
+            let seen = calls.clone();
+            let observer = CallObserver::new(move |svc, op, err| {
+                seen.lock().unwrap().push((svc, op, err.and_then(|e| e.code.clone())));
+            });
+            let ec2 = ec2_with(&[&rule], observer);
+            let err = ec2.create_endpoint(&sample_create()).await.unwrap_err();
+            assert_eq!(err.code.as_deref(), Some(code));
+            assert_eq!(err.class, class, "{code}");
+            assert_eq!(err.reason(), reason, "{code}");
+            assert_eq!(err.operation, "CreateVpcEndpoint");
+            assert_eq!(err.message, format!("message for {code}"));
+            assert_eq!(
+                *calls.lock().unwrap(),
+                vec![("ec2", "CreateVpcEndpoint", Some(code.to_string()))],
+                "the observer sees each call with its error code"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn not_found_vpc_is_an_answer_not_an_error() {
+        let rule = mock!(Client::describe_vpcs).then_http_response(|| ec2_error(400, "InvalidVpcID.NotFound"));
+        let ec2 = ec2_with(&[&rule], CallObserver::default());
+        assert!(!ec2.vpc_exists("vpc-12345678").await.unwrap());
+        let rule = mock!(Client::describe_vpcs).then_http_response(|| ec2_error(403, "UnauthorizedOperation"));
+        let ec2 = ec2_with(&[&rule], CallObserver::default());
+        let err = ec2.vpc_exists("vpc-12345678").await.unwrap_err();
+        assert_eq!(err.class, ErrorClass::AccessDenied);
+        assert!(err.to_string().contains("ec2:DescribeVpcs"), "{err}");
+    }
+
+    #[tokio::test]
+    async fn delete_reads_the_unsuccessful_list() {
+        let rule = mock!(Client::delete_vpc_endpoints).then_output(|| {
+            let item = |id: &str, code: &str| {
+                UnsuccessfulItem::builder()
+                    .resource_id(id)
+                    .error(UnsuccessfulItemError::builder().code(code).message(format!("{code}!")).build())
+                    .build()
+            };
+            DeleteVpcEndpointsOutput::builder()
+                .unsuccessful(item("vpce-gone", "InvalidVpcEndpoint.NotFound"))
+                .unsuccessful(item("vpce-gone2", "InvalidVpcEndpointId.NotFound"))
+                .unsuccessful(item("vpce-denied", "UnauthorizedOperation"))
+                .unsuccessful(item("vpce-busy", "IncorrectState"))
+                .build()
+        });
+        let ec2 = ec2_with(&[&rule], CallObserver::default());
+        let ids: Vec<String> = ["vpce-ok", "vpce-gone", "vpce-gone2", "vpce-denied", "vpce-busy"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        let out = ec2.delete_endpoints(&ids).await.unwrap();
+        assert_eq!(out[0], ("vpce-ok".to_string(), DeleteOutcome::Accepted));
+        assert_eq!(out[1].1, DeleteOutcome::AlreadyGone);
+        assert_eq!(out[2].1, DeleteOutcome::AlreadyGone);
+        match &out[3].1 {
+            DeleteOutcome::Failed(e) => {
+                assert_eq!(e.class, ErrorClass::AccessDenied);
+                assert_eq!(e.code.as_deref(), Some("UnauthorizedOperation"));
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(&out[4].1, DeleteOutcome::Failed(e) if e.class == ErrorClass::Conflict));
+    }
+
+    #[tokio::test]
+    async fn create_returns_the_endpoint_and_lowercases_state() {
+        let rule = mock!(Client::create_vpc_endpoint)
+            .match_requests(|r| {
+                r.client_token() == Some("vpcgate-u-0")
+                    && r.vpc_endpoint_type() == Some(&VpcEndpointType::Gateway)
+                    && r.tag_specifications()[0].tags().iter().any(|t| t.key() == Some("vpcgate.dev/uid"))
+            })
+            .then_output(|| {
+                CreateVpcEndpointOutput::builder()
+                    .vpc_endpoint(
+                        VpcEndpoint::builder()
+                            .vpc_endpoint_id("vpce-1")
+                            .vpc_id("vpc-12345678")
+                            .state(aws_sdk_ec2::types::State::from("Available"))
+                            .route_table_ids("rtb-12345678")
+                            .build(),
+                    )
+                    .build()
+            });
+        let ec2 = ec2_with(&[&rule], CallObserver::default());
+        let ep = ec2.create_endpoint(&sample_create()).await.unwrap();
+        assert_eq!(ep.id, "vpce-1");
+        assert_eq!(ep.state, "available");
+        assert_eq!(ep.route_table_ids, vec!["rtb-12345678".to_string()]);
+        assert_eq!(rule.num_calls(), 1);
+    }
+
+    #[tokio::test]
+    async fn unreachable_aws_is_transient() {
+        let conf = aws_sdk_ec2::Config::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .region(Region::new("eu-west-1"))
+            .credentials_provider(Credentials::new("AKIDTEST", "secret", None, None, "test"))
+            .endpoint_url("http://127.0.0.1:9")
+            .retry_config(aws_config::retry::RetryConfig::disabled())
+            .build();
+        let ec2 = Ec2::new(Client::from_conf(conf), CallObserver::default());
+        let err = ec2.vpc_exists("vpc-12345678").await.unwrap_err();
+        assert_eq!(err.class, ErrorClass::Transient);
+        assert!(err.is_unreachable());
+        assert_eq!(err.reason(), "AwsUnreachable");
+    }
+}
