@@ -164,13 +164,41 @@ impl Ec2 {
             .filters(filter("prefix-list-name", [name]))
             .send();
         let out = self.call("DescribePrefixLists", req).await?;
-        Ok(out.prefix_lists().iter().find_map(|p| {
+        let Some(mut list) = out.prefix_lists().iter().find_map(|p| {
             Some(PrefixList {
                 id: p.prefix_list_id()?.to_owned(),
                 name: p.prefix_list_name().unwrap_or(name).to_owned(),
                 cidrs: p.cidrs().to_vec(),
             })
-        }))
+        }) else {
+            return Ok(None);
+        };
+        // Some implementations (moto) leave `Cidrs` out; the managed list's entries carry them.
+        if list.cidrs.is_empty() {
+            list.cidrs = self.prefix_list_cidrs(&list.id).await?;
+        }
+        Ok(Some(list))
+    }
+
+    /// The CIDRs of a managed prefix list (paginated).
+    async fn prefix_list_cidrs(&self, id: &str) -> Result<Vec<String>, AwsError> {
+        let mut cidrs = Vec::new();
+        let mut token: Option<String> = None;
+        loop {
+            let req = self
+                .client
+                .get_managed_prefix_list_entries()
+                .prefix_list_id(id)
+                .set_next_token(token.take())
+                .send();
+            let out = self.call("GetManagedPrefixListEntries", req).await?;
+            cidrs.extend(out.entries().iter().filter_map(|e| e.cidr().map(str::to_owned)));
+            match out.next_token() {
+                Some(t) if !t.is_empty() => token = Some(t.to_owned()),
+                _ => break,
+            }
+        }
+        Ok(cidrs)
     }
 
     /// Endpoints carrying the tag `key=value`, in any state.

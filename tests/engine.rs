@@ -1,0 +1,592 @@
+//! Engine scenarios against the AWS emulator (moto server, corrected to documented AWS
+//! behaviour). Each test starts its own emulator on a free 127.0.0.1 port.
+
+mod support;
+
+use std::collections::BTreeMap;
+
+use aws_sdk_ec2::types::Filter;
+use jiff::{SignedDuration, Timestamp};
+use serde_json::Value;
+use support::{CallLog, Emulator, Network, edit, object, walkthrough_network};
+use vpcgate::api::{
+    DeletionPolicy, GatewayEndpoint, GatewayEndpointSpec, PolicyPreset, PolicySpec, ProbeSpec, RouteTableSelector,
+};
+use vpcgate::aws::{AwsClients, CreateEndpoint};
+use vpcgate::controller::{Engine, Outcome};
+
+const UID: &str = "5f0c2b1e-7a7e-4c43-9a43-2f6f0d5b8a11";
+
+struct World {
+    _emulator: Emulator,
+    ec2: aws_sdk_ec2::Client,
+    ddb: aws_sdk_dynamodb::Client,
+    net: Network,
+    log: CallLog,
+    clients: AwsClients,
+    engine: Engine,
+}
+
+async fn world() -> World {
+    vpcgate::install_crypto_provider();
+    let emulator = Emulator::start();
+    let conf = support::sdk_config(&emulator.url).await;
+    let ec2 = aws_sdk_ec2::Client::new(&conf);
+    let ddb = aws_sdk_dynamodb::Client::new(&conf);
+    let net = walkthrough_network(&ec2).await;
+    let log = CallLog::default();
+    let clients = support::clients(&emulator.url, &log).await;
+    let engine = Engine::new(clients.clone(), Some(support::REGION.to_owned()));
+    World { _emulator: emulator, ec2, ddb, net, log, clients, engine }
+}
+
+fn spec(net: &Network) -> GatewayEndpointSpec {
+    GatewayEndpointSpec {
+        vpc_id: net.vpc.clone(),
+        route_tables: RouteTableSelector {
+            subnet_ids: vec![net.public_subnet.clone(), net.private_subnet.clone()],
+            ..Default::default()
+        },
+        probe: Some(ProbeSpec { table: Some("Music".into()), ..Default::default() }),
+        ..Default::default()
+    }
+}
+
+/// Runs one pass and stores its status on the object, as the controller would.
+async fn apply(w: &World, obj: &mut GatewayEndpoint, now: Timestamp) -> Outcome {
+    let out = w.engine.apply(obj, now).await;
+    obj.status = Some(out.status.clone());
+    out
+}
+
+fn later(now: Timestamp, secs: i64) -> Timestamp {
+    now.checked_add(SignedDuration::from_secs(secs)).unwrap()
+}
+
+fn condition<'a>(obj: &'a GatewayEndpoint, type_: &str) -> (&'a str, &'a str, &'a str) {
+    let c = obj
+        .status
+        .as_ref()
+        .and_then(|s| s.conditions.iter().find(|c| c.type_ == type_))
+        .unwrap_or_else(|| panic!("no {type_} condition"));
+    (c.status.as_str(), c.reason.as_str(), c.message.as_str())
+}
+
+fn reasons(out: &Outcome) -> Vec<&'static str> {
+    out.events.iter().map(|e| e.reason).collect()
+}
+
+/// Endpoints in the VPC that are not deleted.
+async fn live_endpoints(w: &World) -> Vec<aws_sdk_ec2::types::VpcEndpoint> {
+    w.ec2
+        .describe_vpc_endpoints()
+        .filters(Filter::builder().name("vpc-id").values(&w.net.vpc).build())
+        .send()
+        .await
+        .unwrap()
+        .vpc_endpoints()
+        .iter()
+        .filter(|e| !matches!(e.state().map(|s| s.as_str().to_ascii_lowercase()).as_deref(), Some("deleted" | "deleting")))
+        .cloned()
+        .collect()
+}
+
+/// The prefix-list route targets of a route table.
+async fn pl_routes(w: &World, rtb: &str) -> BTreeMap<String, String> {
+    let out = w.ec2.describe_route_tables().route_table_ids(rtb).send().await.unwrap();
+    out.route_tables()[0]
+        .routes()
+        .iter()
+        .filter_map(|r| Some((r.destination_prefix_list_id()?.to_owned(), r.gateway_id()?.to_owned())))
+        .collect()
+}
+
+async fn endpoint_policy(w: &World, id: &str) -> Value {
+    let out = w.ec2.describe_vpc_endpoints().vpc_endpoint_ids(id).send().await.unwrap();
+    serde_json::from_str(out.vpc_endpoints()[0].policy_document().unwrap()).unwrap()
+}
+
+async fn create_music_table(w: &World) {
+    use aws_sdk_dynamodb::types::{AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType};
+    w.ddb
+        .create_table()
+        .table_name("Music")
+        .attribute_definitions(
+            AttributeDefinition::builder().attribute_name("Artist").attribute_type(ScalarAttributeType::S).build().unwrap(),
+        )
+        .key_schema(KeySchemaElement::builder().attribute_name("Artist").key_type(KeyType::Hash).build().unwrap())
+        .billing_mode(BillingMode::PayPerRequest)
+        .send()
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn walkthrough_public_and_private_subnets_then_probe_after_table_exists() {
+    let w = world().await;
+    let mut obj = object("dynamodb", UID, spec(&w.net));
+    let t0 = Timestamp::now();
+
+    let out = apply(&w, &mut obj, t0).await;
+    assert!(out.error.is_none(), "{:?}", out.error);
+    assert_eq!(reasons(&out), vec!["Created", "ProbeFailed"]);
+    let st = obj.status.clone().unwrap();
+    let ep = st.endpoint_id.clone().expect("endpoint id in status");
+    assert_eq!(st.state.as_deref(), Some("available"));
+    assert_eq!(st.service_name.as_deref(), Some("com.amazonaws.us-east-1.dynamodb"));
+    assert_eq!(st.routes.as_deref(), Some("2/2"));
+    let pl = st.prefix_list_id.clone().unwrap();
+    assert!(pl.starts_with("pl-"), "{pl}");
+    for rtb in [&w.net.public_rtb, &w.net.private_rtb] {
+        assert_eq!(pl_routes(&w, rtb).await.get(&pl), Some(&ep), "route in {rtb}");
+        assert!(st.route_tables.iter().any(|t| &t.id == rtb && t.route_present));
+    }
+    assert!(pl_routes(&w, &w.net.main_rtb).await.is_empty(), "main table untouched");
+    assert_eq!(live_endpoints(&w).await.len(), 1);
+    assert_eq!(condition(&obj, "EndpointAvailable").0, "True");
+    assert_eq!(condition(&obj, "RoutesAssociated").0, "True");
+    let (s, reason, msg) = condition(&obj, "DynamoDBReachable");
+    assert_eq!((s, reason), ("False", "TableNotFound"), "{msg}");
+    assert!(msg.contains("Music"), "{msg}");
+    assert_eq!(condition(&obj, "Ready").0, "False");
+    let probe = st.probe.clone().unwrap();
+    assert_eq!(probe.operation, "DescribeTable");
+    assert_eq!(probe.addresses, vec!["127.0.0.1".to_string()]);
+    assert_eq!(probe.via_endpoint, Some(false), "loopback is not in the DynamoDB prefix list");
+    assert_eq!(out.next_probe, Some(std::time::Duration::from_secs(60)));
+
+    // The table appears; the probe is not due yet, so nothing changes and nothing is probed.
+    create_music_table(&w).await;
+    w.log.clear();
+    let out = apply(&w, &mut obj, later(t0, 30)).await;
+    assert!(out.events.is_empty(), "{:?}", out.events);
+    assert!(w.log.mutations().is_empty(), "{:?}", w.log.operations());
+    assert!(!w.log.operations().iter().any(|op| op == "DescribeTable"), "probe not due yet");
+    assert_eq!(out.next_probe, Some(std::time::Duration::from_secs(30)));
+    assert_eq!(condition(&obj, "DynamoDBReachable").1, "TableNotFound");
+
+    // Once due, the probe succeeds and the object is Ready.
+    let out = apply(&w, &mut obj, later(t0, 61)).await;
+    assert_eq!(reasons(&out), vec!["ProbeRecovered"]);
+    assert_eq!(condition(&obj, "DynamoDBReachable").0, "True");
+    let (s, reason, _) = condition(&obj, "Ready");
+    assert_eq!((s, reason), ("True", "Ready"));
+    assert!(obj.status.as_ref().unwrap().probe.as_ref().unwrap().latency.as_deref().unwrap().ends_with('s'));
+    assert!(w.log.mutations().is_empty(), "a converged world makes no changes: {:?}", w.log.mutations());
+
+    // An unchanged world yields an unchanged status (so the controller writes nothing).
+    let before = obj.status.clone();
+    let out = apply(&w, &mut obj, later(t0, 70)).await;
+    assert_eq!(obj.status, before);
+    assert!(out.events.is_empty());
+}
+
+#[tokio::test]
+async fn route_tables_changed_with_one_modify() {
+    let w = world().await;
+    let mut obj = object("dynamodb", UID, GatewayEndpointSpec { probe: Some(ProbeSpec { enabled: Some(false), ..Default::default() }), ..spec(&w.net) });
+    let t0 = Timestamp::now();
+    apply(&w, &mut obj, t0).await;
+    let ep = obj.status.as_ref().unwrap().endpoint_id.clone().unwrap();
+    let pl = obj.status.as_ref().unwrap().prefix_list_id.clone().unwrap();
+
+    // Public out, main (through the bare subnet) in; private stays.
+    edit(&mut obj, |s| {
+        s.route_tables = RouteTableSelector {
+            ids: vec![w.net.private_rtb.clone()],
+            subnet_ids: vec![w.net.bare_subnet.clone()],
+            ..Default::default()
+        }
+    });
+    w.log.clear();
+    let out = apply(&w, &mut obj, later(t0, 5)).await;
+    assert!(out.error.is_none(), "{:?}", out.error);
+    assert_eq!(w.log.mutations(), vec!["ModifyVpcEndpoint"], "one call for the set difference");
+    assert_eq!(reasons(&out), vec!["RouteTablesChanged"]);
+    assert!(pl_routes(&w, &w.net.public_rtb).await.is_empty());
+    assert_eq!(pl_routes(&w, &w.net.private_rtb).await.get(&pl), Some(&ep));
+    assert_eq!(pl_routes(&w, &w.net.main_rtb).await.get(&pl), Some(&ep));
+    let st = obj.status.as_ref().unwrap();
+    assert_eq!(st.routes.as_deref(), Some("2/2"));
+    assert_eq!(st.observed_generation, Some(2));
+    assert_eq!(condition(&obj, "Ready").0, "True");
+    assert!(st.conditions.iter().all(|c| c.type_ != "DynamoDBReachable"), "probe disabled: no condition");
+
+    // Select by tags instead: the same two tables carry tier=private / the main carries none.
+    edit(&mut obj, |s| {
+        s.route_tables = RouteTableSelector { tags: BTreeMap::from([("tier".into(), "public".into())]), ..Default::default() }
+    });
+    let out = apply(&w, &mut obj, later(t0, 10)).await;
+    assert!(out.error.is_none(), "{:?}", out.error);
+    assert_eq!(pl_routes(&w, &w.net.public_rtb).await.get(&pl), Some(&ep));
+    assert!(pl_routes(&w, &w.net.private_rtb).await.is_empty());
+    assert!(pl_routes(&w, &w.net.main_rtb).await.is_empty());
+    assert_eq!(obj.status.as_ref().unwrap().routes.as_deref(), Some("1/1"));
+}
+
+#[tokio::test]
+async fn policy_preset_then_tables_then_custom_then_full_access() {
+    let w = world().await;
+    let no_probe = Some(ProbeSpec { enabled: Some(false), ..Default::default() });
+    let mut obj = object(
+        "dynamodb",
+        UID,
+        GatewayEndpointSpec {
+            policy: Some(PolicySpec { preset: Some(PolicyPreset::ReadOnly), ..Default::default() }),
+            probe: no_probe,
+            ..spec(&w.net)
+        },
+    );
+    let t0 = Timestamp::now();
+    let out = apply(&w, &mut obj, t0).await;
+    assert!(out.error.is_none(), "{:?}", out.error);
+    let ep = obj.status.as_ref().unwrap().endpoint_id.clone().unwrap();
+    let p = endpoint_policy(&w, &ep).await;
+    let actions = p["Statement"][0]["Action"].as_array().unwrap();
+    assert!(actions.iter().any(|a| a == "dynamodb:GetItem") && !actions.iter().any(|a| a == "dynamodb:PutItem"));
+
+    // Restrict to tables.
+    edit(&mut obj, |s| s.policy.as_mut().unwrap().tables = vec!["Music".into()]);
+    w.log.clear();
+    let out = apply(&w, &mut obj, later(t0, 1)).await;
+    assert_eq!(reasons(&out), vec!["PolicyChanged"]);
+    assert_eq!(w.log.mutations(), vec!["ModifyVpcEndpoint"]);
+    let p = endpoint_policy(&w, &ep).await;
+    assert_eq!(p["Statement"][0]["Resource"][0], "arn:aws:dynamodb:us-east-1:*:table/Music");
+
+    // Custom document.
+    let doc = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":"*","Action":"dynamodb:Query","Resource":"*"}]}"#;
+    edit(&mut obj, |s| s.policy = Some(PolicySpec { document: Some(doc.into()), ..Default::default() }));
+    apply(&w, &mut obj, later(t0, 2)).await;
+    assert_eq!(endpoint_policy(&w, &ep).await["Statement"][0]["Action"], "dynamodb:Query");
+    assert_eq!(condition(&obj, "EndpointAvailable").0, "True");
+
+    // The same document reformatted is no change.
+    let pretty = serde_json::to_string_pretty(&serde_json::from_str::<Value>(doc).unwrap()).unwrap();
+    edit(&mut obj, |s| s.policy = Some(PolicySpec { document: Some(pretty), ..Default::default() }));
+    w.log.clear();
+    apply(&w, &mut obj, later(t0, 3)).await;
+    assert!(w.log.mutations().is_empty(), "{:?}", w.log.mutations());
+
+    // Back to full access: ResetPolicy restores AWS's default.
+    edit(&mut obj, |s| s.policy = None);
+    let out = apply(&w, &mut obj, later(t0, 4)).await;
+    assert_eq!(reasons(&out), vec!["PolicyChanged"]);
+    let p = endpoint_policy(&w, &ep).await;
+    assert_eq!(p["Statement"][0]["Action"], "*");
+    assert_eq!(p["Statement"][0]["Resource"], "*");
+    assert_eq!(condition(&obj, "Ready").0, "True");
+
+    // A document that is not a policy is reported on the field, and nothing is touched.
+    edit(&mut obj, |s| s.policy = Some(PolicySpec { document: Some(r#"{"Version":"2012-10-17"}"#.into()), ..Default::default() }));
+    w.log.clear();
+    let out = apply(&w, &mut obj, later(t0, 5)).await;
+    let (s, reason, msg) = condition(&obj, "Ready");
+    assert_eq!((s, reason), ("False", "InvalidSpec"));
+    assert!(msg.contains("spec.policy.document") && msg.contains("Statement"), "{msg}");
+    assert!(w.log.operations().is_empty(), "no AWS call for an invalid spec: {:?}", w.log.operations());
+    assert_eq!(out.requeue(), Some(vpcgate::aws::RequeueHint::AwaitChange));
+    assert_eq!(obj.status.as_ref().unwrap().endpoint_id.as_deref(), Some(ep.as_str()), "status keeps what it knew");
+}
+
+#[tokio::test]
+async fn drift_is_repaired() {
+    let w = world().await;
+    let mut obj = object(
+        "dynamodb",
+        UID,
+        GatewayEndpointSpec {
+            probe: Some(ProbeSpec { enabled: Some(false), ..Default::default() }),
+            tags: BTreeMap::from([("team".into(), "data".into())]),
+            ..spec(&w.net)
+        },
+    );
+    let t0 = Timestamp::now();
+    apply(&w, &mut obj, t0).await;
+    let ep = obj.status.as_ref().unwrap().endpoint_id.clone().unwrap();
+    let pl = obj.status.as_ref().unwrap().prefix_list_id.clone().unwrap();
+
+    // Out of band: a route table removed, the policy narrowed, our tag changed.
+    w.ec2
+        .modify_vpc_endpoint()
+        .vpc_endpoint_id(&ep)
+        .remove_route_table_ids(&w.net.private_rtb)
+        .policy_document(r#"{"Statement":[{"Effect":"Deny","Principal":"*","Action":"*","Resource":"*"}]}"#)
+        .send()
+        .await
+        .unwrap();
+    w.ec2
+        .create_tags()
+        .resources(&ep)
+        .tags(aws_sdk_ec2::types::Tag::builder().key("team").value("someone-else").build())
+        .send()
+        .await
+        .unwrap();
+    assert!(pl_routes(&w, &w.net.private_rtb).await.is_empty());
+
+    let out = apply(&w, &mut obj, later(t0, 300)).await;
+    assert!(out.error.is_none(), "{:?}", out.error);
+    assert_eq!(reasons(&out), vec!["DriftRepaired", "DriftRepaired"], "{:?}", out.events);
+    assert_eq!(pl_routes(&w, &w.net.private_rtb).await.get(&pl), Some(&ep));
+    assert_eq!(endpoint_policy(&w, &ep).await["Statement"][0]["Effect"], "Allow");
+    let tags = w.ec2.describe_vpc_endpoints().vpc_endpoint_ids(&ep).send().await.unwrap().vpc_endpoints()[0].tags().to_vec();
+    assert!(tags.iter().any(|t| t.key() == Some("team") && t.value() == Some("data")));
+    assert_eq!(condition(&obj, "Ready").0, "True");
+
+    // Dropping a tag from the spec removes it; tags vpcgate never set are left alone.
+    w.ec2
+        .create_tags()
+        .resources(&ep)
+        .tags(aws_sdk_ec2::types::Tag::builder().key("cost-center").value("42").build())
+        .send()
+        .await
+        .unwrap();
+    edit(&mut obj, |s| s.tags.clear());
+    let out = apply(&w, &mut obj, later(t0, 301)).await;
+    assert_eq!(reasons(&out), vec!["TagsChanged"]);
+    let tags = w.ec2.describe_vpc_endpoints().vpc_endpoint_ids(&ep).send().await.unwrap().vpc_endpoints()[0].tags().to_vec();
+    assert!(!tags.iter().any(|t| t.key() == Some("team")));
+    assert!(tags.iter().any(|t| t.key() == Some("cost-center")));
+    assert!(tags.iter().any(|t| t.key() == Some("vpcgate.dev/uid") && t.value() == Some(UID)));
+    assert!(tags.iter().any(|t| t.key() == Some("Name") && t.value() == Some("dynamodb")));
+}
+
+#[tokio::test]
+async fn endpoint_deleted_out_of_band_is_recreated_once() {
+    let w = world().await;
+    let mut obj = object("dynamodb", UID, GatewayEndpointSpec { probe: Some(ProbeSpec { enabled: Some(false), ..Default::default() }), ..spec(&w.net) });
+    let t0 = Timestamp::now();
+    apply(&w, &mut obj, t0).await;
+    let first = obj.status.as_ref().unwrap().endpoint_id.clone().unwrap();
+    w.ec2.delete_vpc_endpoints().vpc_endpoint_ids(&first).send().await.unwrap();
+    assert!(live_endpoints(&w).await.is_empty());
+
+    let out = apply(&w, &mut obj, later(t0, 300)).await;
+    assert!(out.error.is_none(), "{:?}", out.error);
+    assert_eq!(reasons(&out), vec!["Recreated", "Created"]);
+    let st = obj.status.clone().unwrap();
+    let second = st.endpoint_id.clone().unwrap();
+    assert_ne!(first, second);
+    assert_eq!(st.recreations, 1);
+    assert_eq!(st.routes.as_deref(), Some("2/2"));
+    assert_eq!(live_endpoints(&w).await.len(), 1);
+
+    // Converged: the next passes neither recreate nor change anything.
+    w.log.clear();
+    let out = apply(&w, &mut obj, later(t0, 600)).await;
+    assert!(out.events.is_empty(), "{:?}", out.events);
+    assert!(w.log.mutations().is_empty());
+    assert_eq!(obj.status.as_ref().unwrap().recreations, 1);
+    assert_eq!(live_endpoints(&w).await.len(), 1);
+}
+
+#[tokio::test]
+async fn repeated_create_makes_one_endpoint() {
+    let w = world().await;
+    let s = GatewayEndpointSpec { probe: Some(ProbeSpec { enabled: Some(false), ..Default::default() }), ..spec(&w.net) };
+    let mut obj = object("dynamodb", UID, s.clone());
+    let t0 = Timestamp::now();
+    apply(&w, &mut obj, t0).await;
+    let ep = obj.status.as_ref().unwrap().endpoint_id.clone().unwrap();
+
+    // A crash after CreateVpcEndpoint but before the status write: the retry starts from no status.
+    let mut fresh = object("dynamodb", UID, s);
+    let out = apply(&w, &mut fresh, later(t0, 1)).await;
+    assert!(out.error.is_none(), "{:?}", out.error);
+    assert!(!reasons(&out).contains(&"Created"), "{:?}", out.events);
+    assert_eq!(fresh.status.as_ref().unwrap().endpoint_id.as_deref(), Some(ep.as_str()));
+    assert_eq!(live_endpoints(&w).await.len(), 1);
+
+    // The create call itself, repeated with the same token (as when the describe has not caught
+    // up yet), returns the same endpoint.
+    let ec2 = w.clients.ec2(support::REGION);
+    let req = CreateEndpoint {
+        vpc_id: w.net.vpc.clone(),
+        service_name: "com.amazonaws.us-east-1.dynamodb".into(),
+        route_table_ids: vec![],
+        policy: None,
+        tags: BTreeMap::from([("vpcgate.dev/uid".to_string(), "other-uid".to_string())]),
+        client_token: "vpcgate-other-uid-0".into(),
+    };
+    let a = ec2.create_endpoint(&req).await.unwrap();
+    let b = ec2.create_endpoint(&req).await.unwrap();
+    assert_eq!(a.id, b.id);
+    assert_eq!(live_endpoints(&w).await.len(), 2);
+    // The same token with other parameters is refused, not a second endpoint.
+    let err = ec2
+        .create_endpoint(&CreateEndpoint { route_table_ids: vec![w.net.main_rtb.clone()], ..req })
+        .await
+        .unwrap_err();
+    assert_eq!(err.code.as_deref(), Some("IdempotentParameterMismatch"));
+    assert_eq!(live_endpoints(&w).await.len(), 2);
+}
+
+#[tokio::test]
+async fn conflict_with_another_endpoints_route_is_reported_not_fought() {
+    let w = world().await;
+    let other = w
+        .ec2
+        .create_vpc_endpoint()
+        .vpc_id(&w.net.vpc)
+        .service_name("com.amazonaws.us-east-1.dynamodb")
+        .vpc_endpoint_type(aws_sdk_ec2::types::VpcEndpointType::Gateway)
+        .route_table_ids(&w.net.private_rtb)
+        .send()
+        .await
+        .unwrap()
+        .vpc_endpoint()
+        .unwrap()
+        .vpc_endpoint_id()
+        .unwrap()
+        .to_owned();
+
+    let mut obj = object("dynamodb", UID, GatewayEndpointSpec { probe: Some(ProbeSpec { enabled: Some(false), ..Default::default() }), ..spec(&w.net) });
+    let t0 = Timestamp::now();
+    let out = apply(&w, &mut obj, t0).await;
+    assert!(out.error.is_none(), "{:?}", out.error);
+    assert_eq!(reasons(&out), vec!["RouteTableConflict", "Created"]);
+    assert!(out.events[0].note.contains(&other), "{}", out.events[0].note);
+    let st = obj.status.clone().unwrap();
+    let ours = st.endpoint_id.clone().unwrap();
+    let pl = st.prefix_list_id.clone().unwrap();
+    assert_eq!(pl_routes(&w, &w.net.public_rtb).await.get(&pl), Some(&ours));
+    assert_eq!(pl_routes(&w, &w.net.private_rtb).await.get(&pl), Some(&other), "the other endpoint keeps its route");
+    assert_eq!(st.routes.as_deref(), Some("1/2"));
+    let (s, reason, msg) = condition(&obj, "RoutesAssociated");
+    assert_eq!((s, reason), ("False", "RouteTableConflict"));
+    assert!(msg.contains(&other) && msg.contains(&w.net.private_rtb), "{msg}");
+    assert_eq!(condition(&obj, "Ready").1, "RouteTableConflict");
+
+    // Next pass: no new event for the same conflict, no change.
+    w.log.clear();
+    let out = apply(&w, &mut obj, later(t0, 300)).await;
+    assert!(out.events.is_empty(), "{:?}", out.events);
+    assert!(w.log.mutations().is_empty());
+
+    // The other endpoint goes away: the table is taken over.
+    w.ec2.delete_vpc_endpoints().vpc_endpoint_ids(&other).send().await.unwrap();
+    let out = apply(&w, &mut obj, later(t0, 600)).await;
+    assert_eq!(reasons(&out), vec!["DriftRepaired"]);
+    assert_eq!(pl_routes(&w, &w.net.private_rtb).await.get(&pl), Some(&ours));
+    assert_eq!(condition(&obj, "Ready").0, "True");
+}
+
+#[tokio::test]
+async fn unknown_ids_get_their_reason_and_no_mutation() {
+    let w = world().await;
+    let t0 = Timestamp::now();
+    let cases: Vec<(GatewayEndpointSpec, &str, &str)> = vec![
+        (GatewayEndpointSpec { vpc_id: "vpc-0123456789abcdef0".into(), ..spec(&w.net) }, "VpcNotFound", "vpc-0123456789abcdef0"),
+        (
+            GatewayEndpointSpec {
+                route_tables: RouteTableSelector { ids: vec!["rtb-0123456789abcdef0".into()], ..Default::default() },
+                ..spec(&w.net)
+            },
+            "RouteTableNotFound",
+            "rtb-0123456789abcdef0",
+        ),
+        (
+            GatewayEndpointSpec {
+                route_tables: RouteTableSelector { subnet_ids: vec!["subnet-0123456789abcdef0".into()], ..Default::default() },
+                ..spec(&w.net)
+            },
+            "SubnetNotFound",
+            "subnet-0123456789abcdef0",
+        ),
+    ];
+    for (s, reason, id) in cases {
+        w.log.clear();
+        let mut obj = object("dynamodb", UID, s);
+        let out = apply(&w, &mut obj, t0).await;
+        let (status, r, msg) = condition(&obj, "Ready");
+        assert_eq!((status, r), ("False", reason));
+        assert!(msg.contains(id), "{msg}");
+        assert_eq!(condition(&obj, "EndpointAvailable").1, reason);
+        assert_eq!(out.requeue(), Some(vpcgate::aws::RequeueHint::Resync));
+        assert_eq!(reasons(&out), vec![reason]);
+        assert!(w.log.mutations().is_empty(), "{reason}: {:?}", w.log.operations());
+        assert!(!w.log.operations().is_empty(), "it did look");
+        // Reported once: the same failure again emits no new event.
+        let out = apply(&w, &mut obj, later(t0, 300)).await;
+        assert!(out.events.is_empty(), "{:?}", out.events);
+    }
+    assert!(live_endpoints(&w).await.is_empty());
+}
+
+#[tokio::test]
+async fn delete_waits_for_aws_and_retain_keeps_the_endpoint() {
+    let w = world().await;
+    let no_probe = Some(ProbeSpec { enabled: Some(false), ..Default::default() });
+    let mut obj = object("dynamodb", UID, GatewayEndpointSpec { probe: no_probe.clone(), ..spec(&w.net) });
+    let t0 = Timestamp::now();
+    apply(&w, &mut obj, t0).await;
+    let ep = obj.status.as_ref().unwrap().endpoint_id.clone().unwrap();
+    let pl = obj.status.as_ref().unwrap().prefix_list_id.clone().unwrap();
+
+    let out = w.engine.cleanup(&obj).await;
+    assert!(out.error.is_none(), "{:?}", out.error);
+    assert!(out.done, "AWS reports it deleted");
+    assert_eq!(out.events.iter().map(|e| e.reason).collect::<Vec<_>>(), vec!["Deleting", "Deleted"]);
+    assert!(live_endpoints(&w).await.is_empty());
+    assert!(pl_routes(&w, &w.net.public_rtb).await.get(&pl).is_none(), "routes removed with it");
+    let state = w.ec2.describe_vpc_endpoints().vpc_endpoint_ids(&ep).send().await.unwrap().vpc_endpoints()[0]
+        .state()
+        .unwrap()
+        .as_str()
+        .to_ascii_lowercase();
+    assert_eq!(state, "deleted");
+    // Cleanup again (finalizer retried): already gone counts as gone.
+    w.log.clear();
+    let again = w.engine.cleanup(&obj).await;
+    assert!(again.done && again.error.is_none());
+    assert!(w.log.mutations().is_empty(), "{:?}", w.log.operations());
+
+    // Cleanup of an object whose apply never ran.
+    let never = object("never", "6a1c0d0e-0000-4000-8000-000000000001", spec(&w.net));
+    let out = w.engine.cleanup(&never).await;
+    assert!(out.done && out.error.is_none() && out.events.is_empty());
+
+    // Retain: the endpoint stays, our ownership tags go.
+    let uid2 = "7b2d1e1f-0000-4000-8000-000000000002";
+    let mut kept = object("kept", uid2, GatewayEndpointSpec { probe: no_probe, deletion_policy: DeletionPolicy::Retain, ..spec(&w.net) });
+    apply(&w, &mut kept, t0).await;
+    let kept_id = kept.status.as_ref().unwrap().endpoint_id.clone().unwrap();
+    let out = w.engine.cleanup(&kept).await;
+    assert!(out.done && out.error.is_none(), "{:?}", out.error);
+    assert_eq!(out.events.iter().map(|e| e.reason).collect::<Vec<_>>(), vec!["Retained"]);
+    let live = live_endpoints(&w).await;
+    assert_eq!(live.len(), 1);
+    assert_eq!(live[0].vpc_endpoint_id(), Some(kept_id.as_str()));
+    let keys: Vec<&str> = live[0].tags().iter().filter_map(|t| t.key()).collect();
+    assert!(!keys.contains(&"vpcgate.dev/uid") && !keys.contains(&"vpcgate.dev/name"), "{keys:?}");
+    assert!(keys.contains(&"Name"), "{keys:?}");
+    assert_eq!(pl_routes(&w, &w.net.public_rtb).await.get(&pl), Some(&kept_id), "routes untouched");
+}
+
+#[tokio::test]
+async fn emulator_down_is_a_transient_reason() {
+    vpcgate::install_crypto_provider();
+    // A port nothing listens on: bind, note it, close.
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let url = format!("http://127.0.0.1:{port}");
+    let log = CallLog::default();
+    let engine = Engine::new(support::clients(&url, &log).await, Some(support::REGION.to_owned()));
+    let net = Network {
+        vpc: "vpc-12345678".into(),
+        public_subnet: "subnet-12345678".into(),
+        private_subnet: "subnet-87654321".into(),
+        bare_subnet: "subnet-11111111".into(),
+        public_rtb: "rtb-12345678".into(),
+        private_rtb: "rtb-87654321".into(),
+        main_rtb: "rtb-11111111".into(),
+    };
+    let mut obj = object("dynamodb", UID, spec(&net));
+    let out = engine.apply(&obj, Timestamp::now()).await;
+    obj.status = Some(out.status.clone());
+    let (s, reason, msg) = condition(&obj, "Ready");
+    assert_eq!((s, reason), ("False", "AwsUnreachable"), "{msg}");
+    assert_eq!(out.requeue(), Some(vpcgate::aws::RequeueHint::Backoff));
+    let cleanup = engine.cleanup(&obj).await;
+    assert!(!cleanup.done, "never release the finalizer while AWS cannot be asked");
+    assert_eq!(cleanup.error.unwrap().reason(), "AwsUnreachable");
+}

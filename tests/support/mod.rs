@@ -1,0 +1,215 @@
+//! Test harness shared by the integration test binaries: the AWS emulator (moto server from the
+//! project's `.venv`, corrected to documented AWS behaviour by `tests/emulator/vpcgate_moto.py`)
+//! on a free 127.0.0.1 port, SDK clients pointed at it, and the walkthrough's VPC.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_credential_types::Credentials;
+use vpcgate::api::{GatewayEndpoint, GatewayEndpointSpec};
+use vpcgate::aws::{AwsClients, CallObserver};
+
+pub const REGION: &str = "us-east-1";
+
+/// A running emulator; stopped (and reaped) on drop.
+pub struct Emulator {
+    child: Child,
+    pub url: String,
+}
+
+impl Emulator {
+    /// Starts the emulator on a port the OS picks. Needs `scripts/install-emulator.sh` first.
+    pub fn start() -> Emulator {
+        let root = env!("CARGO_MANIFEST_DIR");
+        let python = format!("{root}/.venv/bin/python");
+        assert!(
+            std::path::Path::new(&python).exists(),
+            "the AWS emulator is not installed: run scripts/install-emulator.sh (make test does it)"
+        );
+        let mut child = Command::new(python)
+            .arg(format!("{root}/tests/emulator/vpcgate_moto.py"))
+            .args(["--host", "127.0.0.1", "--port", "0"])
+            .env("AWS_EC2_METADATA_DISABLED", "true")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start the emulator");
+        let stdout = child.stdout.take().expect("piped stdout");
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut line = String::new();
+            let _ = BufReader::new(stdout).read_line(&mut line);
+            let _ = tx.send(line);
+        });
+        let line = match rx.recv_timeout(Duration::from_secs(60)) {
+            Ok(l) => l,
+            Err(_) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("the emulator did not report READY within 60s");
+            }
+        };
+        let port: u16 = match line.trim().strip_prefix("READY ").and_then(|p| p.parse().ok()) {
+            Some(p) => p,
+            None => {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("unexpected first line from the emulator: {line:?}");
+            }
+        };
+        Emulator { child, url: format!("http://127.0.0.1:{port}") }
+    }
+}
+
+impl Drop for Emulator {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// SDK configuration for an endpoint URL with fake credentials and no instance metadata.
+pub async fn sdk_config(url: &str) -> SdkConfig {
+    aws_config::defaults(BehaviorVersion::latest())
+        .endpoint_url(url)
+        .region(Region::new(REGION))
+        .credentials_provider(Credentials::new("testing", "testing", None, None, "vpcgate-tests"))
+        .retry_config(aws_config::retry::RetryConfig::standard().with_max_attempts(2))
+        .timeout_config(
+            aws_config::timeout::TimeoutConfig::builder()
+                .connect_timeout(Duration::from_secs(2))
+                .operation_timeout(Duration::from_secs(20))
+                .build(),
+        )
+        .load()
+        .await
+}
+
+/// Every AWS call the engine makes: (operation, error code).
+#[derive(Clone, Default)]
+pub struct CallLog(Arc<Mutex<Vec<(String, Option<String>)>>>);
+
+impl CallLog {
+    pub fn observer(&self) -> CallObserver {
+        let log = self.0.clone();
+        CallObserver::new(move |_svc, op, err| {
+            log.lock().unwrap().push((op.to_owned(), err.and_then(|e| e.code.clone())));
+        })
+    }
+
+    pub fn operations(&self) -> Vec<String> {
+        self.0.lock().unwrap().iter().map(|(op, _)| op.clone()).collect()
+    }
+
+    pub fn clear(&self) {
+        self.0.lock().unwrap().clear();
+    }
+
+    /// Calls that change something in AWS.
+    pub fn mutations(&self) -> Vec<String> {
+        self.operations()
+            .into_iter()
+            .filter(|op| {
+                matches!(
+                    op.as_str(),
+                    "CreateVpcEndpoint" | "ModifyVpcEndpoint" | "DeleteVpcEndpoints" | "CreateTags" | "DeleteTags"
+                )
+            })
+            .collect()
+    }
+}
+
+/// The engine's clients, recording their calls.
+pub async fn clients(url: &str, log: &CallLog) -> AwsClients {
+    AwsClients::new(sdk_config(url).await, log.observer())
+}
+
+/// The walkthrough's network: a VPC with a public and a private subnet, each with its own route
+/// table, plus the VPC's main table.
+#[derive(Debug, Clone)]
+pub struct Network {
+    pub vpc: String,
+    pub public_subnet: String,
+    pub private_subnet: String,
+    pub bare_subnet: String,
+    pub public_rtb: String,
+    pub private_rtb: String,
+    pub main_rtb: String,
+}
+
+pub async fn walkthrough_network(ec2: &aws_sdk_ec2::Client) -> Network {
+    let vpc = ec2.create_vpc().cidr_block("10.0.0.0/16").send().await.unwrap();
+    let vpc = vpc.vpc().unwrap().vpc_id().unwrap().to_owned();
+    let subnet = |cidr: &'static str| {
+        let vpc = vpc.clone();
+        async move {
+            ec2.create_subnet()
+                .vpc_id(vpc)
+                .cidr_block(cidr)
+                .send()
+                .await
+                .unwrap()
+                .subnet()
+                .unwrap()
+                .subnet_id()
+                .unwrap()
+                .to_owned()
+        }
+    };
+    let public_subnet = subnet("10.0.1.0/24").await;
+    let private_subnet = subnet("10.0.2.0/24").await;
+    let bare_subnet = subnet("10.0.3.0/24").await;
+    let table = |name: &'static str, subnet: String| {
+        let vpc = vpc.clone();
+        async move {
+            let rt = ec2
+                .create_route_table()
+                .vpc_id(vpc)
+                .tag_specifications(
+                    aws_sdk_ec2::types::TagSpecification::builder()
+                        .resource_type(aws_sdk_ec2::types::ResourceType::RouteTable)
+                        .tags(aws_sdk_ec2::types::Tag::builder().key("tier").value(name).build())
+                        .build(),
+                )
+                .send()
+                .await
+                .unwrap();
+            let id = rt.route_table().unwrap().route_table_id().unwrap().to_owned();
+            ec2.associate_route_table().route_table_id(&id).subnet_id(subnet).send().await.unwrap();
+            id
+        }
+    };
+    let public_rtb = table("public", public_subnet.clone()).await;
+    let private_rtb = table("private", private_subnet.clone()).await;
+    let main_rtb = ec2
+        .describe_route_tables()
+        .filters(aws_sdk_ec2::types::Filter::builder().name("vpc-id").values(&vpc).build())
+        .filters(aws_sdk_ec2::types::Filter::builder().name("association.main").values("true").build())
+        .send()
+        .await
+        .unwrap()
+        .route_tables()[0]
+        .route_table_id()
+        .unwrap()
+        .to_owned();
+    Network { vpc, public_subnet, private_subnet, bare_subnet, public_rtb, private_rtb, main_rtb }
+}
+
+/// A `GatewayEndpoint` as the API server would hand it over: uid and generation set.
+pub fn object(name: &str, uid: &str, spec: GatewayEndpointSpec) -> GatewayEndpoint {
+    let mut obj = GatewayEndpoint::new(name, spec);
+    obj.metadata.uid = Some(uid.to_owned());
+    obj.metadata.generation = Some(1);
+    obj
+}
+
+/// Replaces the spec as `kubectl apply` would: generation + 1, status kept.
+pub fn edit(obj: &mut GatewayEndpoint, f: impl FnOnce(&mut GatewayEndpointSpec)) {
+    f(&mut obj.spec);
+    obj.metadata.generation = Some(obj.metadata.generation.unwrap_or(0) + 1);
+}
