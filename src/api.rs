@@ -23,6 +23,8 @@ pub const DEFAULT_PROBE_TIMEOUT: &str = "5s";
 
 /// A Gateway VPC endpoint for DynamoDB (or S3) on the route tables you select, kept as declared
 /// and proven reachable.
+// kube's repeated `printcolumn(type_ = …)` trips clippy's duplicated-attribute lint.
+#[allow(clippy::duplicated_attributes)]
 #[derive(CustomResource, Deserialize, Serialize, Clone, Debug, Default, PartialEq, JsonSchema)]
 #[kube(
     group = "vpcgate.dev",
@@ -33,13 +35,47 @@ pub const DEFAULT_PROBE_TIMEOUT: &str = "5s";
     category = "vpcgate",
     doc = "A Gateway VPC endpoint for DynamoDB (or S3) in one VPC, on the route tables you select, with its policy and tags kept as declared, drift repaired and reachability probed from the cluster.",
     status = "GatewayEndpointStatus",
-    printcolumn(name = "Service", type_ = "string", json_path = ".spec.service", description = "AWS service the endpoint serves"),
-    printcolumn(name = "VPC", type_ = "string", json_path = ".status.vpcId", description = "VPC of the endpoint"),
-    printcolumn(name = "Endpoint", type_ = "string", json_path = ".status.endpointId", description = "The vpce- id"),
-    printcolumn(name = "Routes", type_ = "string", json_path = ".status.routes", description = "Route tables with the route present / selected"),
-    printcolumn(name = "Ready", type_ = "string", json_path = ".status.conditions[?(@.type==\"Ready\")].status", description = "Ready condition"),
-    printcolumn(name = "Probe", type_ = "string", json_path = ".status.probe.latency", description = "Latency of the last DynamoDB probe"),
-    printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp")
+    printcolumn(
+        name = "Service",
+        type_ = "string",
+        json_path = ".spec.service",
+        description = "AWS service the endpoint serves"
+    ),
+    printcolumn(
+        name = "VPC",
+        type_ = "string",
+        json_path = ".status.vpcId",
+        description = "VPC of the endpoint"
+    ),
+    printcolumn(
+        name = "Endpoint",
+        type_ = "string",
+        json_path = ".status.endpointId",
+        description = "The vpce- id"
+    ),
+    printcolumn(
+        name = "Routes",
+        type_ = "string",
+        json_path = ".status.routes",
+        description = "Route tables with the route present / selected"
+    ),
+    printcolumn(
+        name = "Ready",
+        type_ = "string",
+        json_path = ".status.conditions[?(@.type==\"Ready\")].status",
+        description = "Ready condition"
+    ),
+    printcolumn(
+        name = "Probe",
+        type_ = "string",
+        json_path = ".status.probe.latency",
+        description = "Latency of the last DynamoDB probe"
+    ),
+    printcolumn(
+        name = "Age",
+        type_ = "date",
+        json_path = ".metadata.creationTimestamp"
+    )
 )]
 #[serde(rename_all = "camelCase")]
 pub struct GatewayEndpointSpec {
@@ -123,7 +159,10 @@ pub struct RouteTableSelector {
     /// Subnet ids (`subnet-…`): each contributes its associated route table, or the VPC's main
     /// route table when it has none.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    #[schemars(length(max = 200), inner(pattern(r"^subnet-([0-9a-f]{8}|[0-9a-f]{17})$")))]
+    #[schemars(
+        length(max = 200),
+        inner(pattern(r"^subnet-([0-9a-f]{8}|[0-9a-f]{17})$"))
+    )]
     pub subnet_ids: Vec<String>,
 
     /// Every route table in the VPC that carries all of these tags.
@@ -148,7 +187,10 @@ pub struct PolicySpec {
 
     /// Restrict the generated policy to these DynamoDB table names (least privilege).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    #[schemars(length(max = 100), inner(length(min = 3, max = 255), pattern(r"^[a-zA-Z0-9_.-]+$")))]
+    #[schemars(
+        length(max = 100),
+        inner(length(min = 3, max = 255), pattern(r"^[a-zA-Z0-9_.-]+$"))
+    )]
     pub tables: Vec<String>,
 
     /// A complete custom endpoint policy (JSON with a `Statement`). Exclusive with `preset` and

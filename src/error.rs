@@ -11,7 +11,9 @@ pub enum Error {
     InvalidSpec { field: String, message: String },
 
     /// `spec.vpcId` names no VPC in the region.
-    #[error("spec.vpcId: VPC {vpc_id} not found in {region} (InvalidVpcID.NotFound); check the id and spec.region")]
+    #[error(
+        "spec.vpcId: VPC {vpc_id} not found in {region} (InvalidVpcID.NotFound); check the id and spec.region"
+    )]
     VpcNotFound { vpc_id: String, region: String },
 
     /// Route tables named in `spec.routeTables.ids` are not in the VPC.
@@ -23,7 +25,9 @@ pub enum Error {
     SubnetNotFound { ids: Vec<String>, vpc_id: String },
 
     /// The region offers no gateway endpoint for the service.
-    #[error("spec.service: no prefix list {name} in {region}; the service has no gateway endpoint there")]
+    #[error(
+        "spec.service: no prefix list {name} in {region}; the service has no gateway endpoint there"
+    )]
     ServiceNotAvailable { name: String, region: String },
 
     /// An AWS call failed.
@@ -71,37 +75,57 @@ mod tests {
     fn reasons_requeue_and_messages() {
         let cases: Vec<(Error, &str, RequeueHint, &str)> = vec![
             (
-                Error::InvalidSpec { field: "spec.policy.document".into(), message: "has no Statement".into() },
+                Error::InvalidSpec {
+                    field: "spec.policy.document".into(),
+                    message: "has no Statement".into(),
+                },
                 "InvalidSpec",
                 RequeueHint::AwaitChange,
                 "spec.policy.document: has no Statement",
             ),
             (
-                Error::VpcNotFound { vpc_id: "vpc-1".into(), region: "eu-west-1".into() },
+                Error::VpcNotFound {
+                    vpc_id: "vpc-1".into(),
+                    region: "eu-west-1".into(),
+                },
                 "VpcNotFound",
                 RequeueHint::Resync,
                 "spec.vpcId",
             ),
             (
-                Error::RouteTableNotFound { ids: vec!["rtb-1".into(), "rtb-2".into()], vpc_id: "vpc-1".into() },
+                Error::RouteTableNotFound {
+                    ids: vec!["rtb-1".into(), "rtb-2".into()],
+                    vpc_id: "vpc-1".into(),
+                },
                 "RouteTableNotFound",
                 RequeueHint::Resync,
                 "rtb-1, rtb-2",
             ),
             (
-                Error::SubnetNotFound { ids: vec!["subnet-1".into()], vpc_id: "vpc-1".into() },
+                Error::SubnetNotFound {
+                    ids: vec!["subnet-1".into()],
+                    vpc_id: "vpc-1".into(),
+                },
                 "SubnetNotFound",
                 RequeueHint::Resync,
                 "spec.routeTables.subnetIds",
             ),
             (
-                Error::ServiceNotAvailable { name: "com.amazonaws.x.s3".into(), region: "x".into() },
+                Error::ServiceNotAvailable {
+                    name: "com.amazonaws.x.s3".into(),
+                    region: "x".into(),
+                },
                 "ServiceNotAvailable",
                 RequeueHint::Resync,
                 "spec.service",
             ),
             (
-                Error::Aws(AwsError::new("ec2", "DescribeVpcs", Some("RequestLimitExceeded"), "slow down")),
+                Error::Aws(AwsError::new(
+                    "ec2",
+                    "DescribeVpcs",
+                    Some("RequestLimitExceeded"),
+                    "slow down",
+                )),
                 "Throttled",
                 RequeueHint::Backoff,
                 "RequestLimitExceeded",

@@ -27,8 +27,12 @@ mod tests {
     /// `crds/` is generated; regenerate with `cargo run -- crd > crds/gatewayendpoints.vpcgate.dev.yaml`.
     #[test]
     fn committed_crd_matches_the_code() {
-        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/crds/gatewayendpoints.vpcgate.dev.yaml");
-        let committed = std::fs::read_to_string(path).expect("crds/gatewayendpoints.vpcgate.dev.yaml exists");
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/crds/gatewayendpoints.vpcgate.dev.yaml"
+        );
+        let committed =
+            std::fs::read_to_string(path).expect("crds/gatewayendpoints.vpcgate.dev.yaml exists");
         assert!(
             committed == super::crd_yaml(),
             "crds/ is stale: run `cargo run -- crd > crds/gatewayendpoints.vpcgate.dev.yaml`"

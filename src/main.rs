@@ -13,7 +13,11 @@ use vpcgate::controller::Engine;
 use vpcgate::controller::desired::parse_duration;
 
 #[derive(Parser)]
-#[command(name = "vpcgate", version, about = "Gateway VPC endpoints for DynamoDB, as a Kubernetes resource")]
+#[command(
+    name = "vpcgate",
+    version,
+    about = "Gateway VPC endpoints for DynamoDB, as a Kubernetes resource"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -73,7 +77,12 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Plan { file, region } => plan(file, region).await,
-        Command::Probe { region, table, timeout, output } => probe(region, table, timeout, output).await,
+        Command::Probe {
+            region,
+            table,
+            timeout,
+            output,
+        } => probe(region, table, timeout, output).await,
     }
 }
 
@@ -83,8 +92,8 @@ async fn plan(file: PathBuf, region: Option<String>) -> anyhow::Result<ExitCode>
     } else {
         std::fs::read_to_string(&file).with_context(|| format!("reading {}", file.display()))?
     };
-    let mut obj: GatewayEndpoint =
-        serde_yaml_ng::from_str(&text).with_context(|| format!("{} is not a GatewayEndpoint", file.display()))?;
+    let mut obj: GatewayEndpoint = serde_yaml_ng::from_str(&text)
+        .with_context(|| format!("{} is not a GatewayEndpoint", file.display()))?;
     // A manifest that was never applied has no uid; plan as if it were new.
     if obj.metadata.uid.is_none() {
         obj.metadata.uid = Some("00000000-0000-0000-0000-000000000000".into());
@@ -92,13 +101,25 @@ async fn plan(file: PathBuf, region: Option<String>) -> anyhow::Result<ExitCode>
     let clients = AwsClients::from_env(CallObserver::default()).await;
     let default_region = region.or_else(|| clients.default_region());
     let engine = Engine::new(clients, default_region);
-    let (desired, obs) = engine.observe(&obj).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+    let (desired, obs) = engine
+        .observe(&obj)
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
     println!("region:       {}", desired.region);
     println!("vpc:          {}", obs.vpc_id);
-    println!("service:      {} (prefix list {})", obs.service_name, obs.prefix_list.id);
-    println!("route tables: {}", obs.selected.iter().cloned().collect::<Vec<_>>().join(", "));
+    println!(
+        "service:      {} (prefix list {})",
+        obs.service_name, obs.prefix_list.id
+    );
+    println!(
+        "route tables: {}",
+        obs.selected.iter().cloned().collect::<Vec<_>>().join(", ")
+    );
     for (rtb, other) in &obs.conflicts {
-        println!("conflict:     {rtb} already routes {} to {other}; it will be left alone", obs.prefix_list.id);
+        println!(
+            "conflict:     {rtb} already routes {} to {other}; it will be left alone",
+            obs.prefix_list.id
+        );
     }
     match &obs.endpoint {
         Some(ep) => println!("endpoint:     {} ({})", ep.id, ep.state),
@@ -115,12 +136,21 @@ async fn plan(file: PathBuf, region: Option<String>) -> anyhow::Result<ExitCode>
     Ok(ExitCode::SUCCESS)
 }
 
-async fn probe(region: String, table: Option<String>, timeout: String, output: Output) -> anyhow::Result<ExitCode> {
-    let timeout: Duration = parse_duration("--timeout", &timeout).map_err(|e| anyhow::anyhow!("{e}"))?;
+async fn probe(
+    region: String,
+    table: Option<String>,
+    timeout: String,
+    output: Output,
+) -> anyhow::Result<ExitCode> {
+    let timeout: Duration =
+        parse_duration("--timeout", &timeout).map_err(|e| anyhow::anyhow!("{e}"))?;
     let clients = AwsClients::from_env(CallObserver::default()).await;
     let ec2 = clients.ec2(&region);
     // The prefix list is optional context: without EC2 access the probe still runs.
-    let cidrs = match ec2.prefix_list(&format!("com.amazonaws.{region}.dynamodb")).await {
+    let cidrs = match ec2
+        .prefix_list(&format!("com.amazonaws.{region}.dynamodb"))
+        .await
+    {
         Ok(Some(pl)) => pl.cidrs,
         Ok(None) => Vec::new(),
         Err(e) => {
@@ -131,7 +161,11 @@ async fn probe(region: String, table: Option<String>, timeout: String, output: O
     let client = clients.dynamodb(&region, timeout);
     let report = vpcgate::probe::run(
         &client,
-        &vpcgate::probe::ProbeRequest { table: table.as_deref(), timeout, prefix_cidrs: &cidrs },
+        &vpcgate::probe::ProbeRequest {
+            table: table.as_deref(),
+            timeout,
+            prefix_cidrs: &cidrs,
+        },
     )
     .await;
     match output {
@@ -158,5 +192,9 @@ async fn probe(region: String, table: Option<String>, timeout: String, output: O
             }
         }
     }
-    Ok(if report.result == vpcgate::probe::ProbeResult::Succeeded { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+    Ok(if report.result == vpcgate::probe::ProbeResult::Succeeded {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }

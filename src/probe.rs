@@ -79,7 +79,11 @@ pub fn format_latency(d: Duration) -> String {
 /// `http://127.0.0.1:5000/`.
 pub fn host_port(url: &str) -> Option<(String, u16)> {
     let uri: http::Uri = url.parse().ok()?;
-    let host = uri.host()?.trim_start_matches('[').trim_end_matches(']').to_owned();
+    let host = uri
+        .host()?
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .to_owned();
     let port = uri.port_u16().unwrap_or(match uri.scheme_str() {
         Some("http") => 80,
         _ => 443,
@@ -109,13 +113,16 @@ pub fn classify(err: &AwsError) -> ProbeResult {
                 ProbeResult::AccessDeniedByIam
             }
         }
-        "UnrecognizedClientException" | "InvalidClientTokenId" | "ExpiredTokenException"
-        | "InvalidSignatureException" | "MissingAuthenticationTokenException" => {
-            ProbeResult::AccessDeniedByIam
-        }
+        "UnrecognizedClientException"
+        | "InvalidClientTokenId"
+        | "ExpiredTokenException"
+        | "InvalidSignatureException"
+        | "MissingAuthenticationTokenException" => ProbeResult::AccessDeniedByIam,
         "ResourceNotFoundException" => ProbeResult::TableNotFound,
         _ if err.code.is_none() && message.contains("timed out") => ProbeResult::Timeout,
-        _ if err.code.is_none() && (message.contains("dns") || message.contains("failed to lookup")) => {
+        _ if err.code.is_none()
+            && (message.contains("dns") || message.contains("failed to lookup")) =>
+        {
             ProbeResult::DnsFailure
         }
         _ => ProbeResult::Failed,
@@ -133,9 +140,13 @@ pub struct ProbeRequest<'a> {
 
 /// Runs one probe. Never fails: every failure is a classified report.
 pub async fn run(client: &DynamoDb, req: &ProbeRequest<'_>) -> ProbeReport {
-    let operation = if req.table.is_some() { "DescribeTable" } else { "ListTables" };
-    let (host, port) = host_port(client.endpoint_url())
-        .unwrap_or_else(|| (client.endpoint_url().to_owned(), 443));
+    let operation = if req.table.is_some() {
+        "DescribeTable"
+    } else {
+        "ListTables"
+    };
+    let (host, port) =
+        host_port(client.endpoint_url()).unwrap_or_else(|| (client.endpoint_url().to_owned(), 443));
     let mut report = ProbeReport {
         result: ProbeResult::Failed,
         operation: operation.to_owned(),
@@ -149,7 +160,10 @@ pub async fn run(client: &DynamoDb, req: &ProbeRequest<'_>) -> ProbeReport {
     match tokio::time::timeout(req.timeout, tokio::net::lookup_host((host.as_str(), port))).await {
         Err(_) => {
             report.result = ProbeResult::Timeout;
-            report.message = Some(format!("resolving {host} took longer than {:?}", req.timeout));
+            report.message = Some(format!(
+                "resolving {host} took longer than {:?}",
+                req.timeout
+            ));
             return report;
         }
         Ok(Err(e)) => {
@@ -178,7 +192,10 @@ pub async fn run(client: &DynamoDb, req: &ProbeRequest<'_>) -> ProbeReport {
     match outcome {
         Err(_) => {
             report.result = ProbeResult::Timeout;
-            report.message = Some(format!("{operation} got no answer within {:?}", req.timeout));
+            report.message = Some(format!(
+                "{operation} got no answer within {:?}",
+                req.timeout
+            ));
         }
         Ok(Ok(())) => {
             report.result = ProbeResult::Succeeded;
@@ -188,11 +205,16 @@ pub async fn run(client: &DynamoDb, req: &ProbeRequest<'_>) -> ProbeReport {
             report.result = classify(&e);
             report.latency = e.code.is_some().then_some(elapsed);
             report.message = Some(match report.result {
-                ProbeResult::AccessDeniedByIam => format!("{e}; grant dynamodb:{operation} to the operator's IAM role"),
+                ProbeResult::AccessDeniedByIam => {
+                    format!("{e}; grant dynamodb:{operation} to the operator's IAM role")
+                }
                 ProbeResult::AccessDeniedByEndpointPolicy => {
                     format!("{e}; allow dynamodb:{operation} in the endpoint policy (spec.policy)")
                 }
-                ProbeResult::TableNotFound => format!("{e}; create table {} or fix spec.probe.table", req.table.unwrap_or("?")),
+                ProbeResult::TableNotFound => format!(
+                    "{e}; create table {} or fix spec.probe.table",
+                    req.table.unwrap_or("?")
+                ),
                 _ => e.to_string(),
             });
         }
@@ -206,16 +228,29 @@ mod tests {
 
     #[test]
     fn urls() {
-        assert_eq!(host_port("https://dynamodb.eu-west-1.amazonaws.com"), Some(("dynamodb.eu-west-1.amazonaws.com".into(), 443)));
-        assert_eq!(host_port("http://127.0.0.1:5000/"), Some(("127.0.0.1".into(), 5000)));
-        assert_eq!(host_port("http://localhost"), Some(("localhost".into(), 80)));
+        assert_eq!(
+            host_port("https://dynamodb.eu-west-1.amazonaws.com"),
+            Some(("dynamodb.eu-west-1.amazonaws.com".into(), 443))
+        );
+        assert_eq!(
+            host_port("http://127.0.0.1:5000/"),
+            Some(("127.0.0.1".into(), 5000))
+        );
+        assert_eq!(
+            host_port("http://localhost"),
+            Some(("localhost".into(), 80))
+        );
         assert_eq!(host_port("http://[::1]:8000"), Some(("::1".into(), 8000)));
         assert_eq!(host_port("not a url"), None);
     }
 
     #[test]
     fn prefix_list_membership() {
-        let cidrs = vec!["52.94.0.0/22".to_string(), "52.119.224.0/20".to_string(), "bogus".to_string()];
+        let cidrs = vec![
+            "52.94.0.0/22".to_string(),
+            "52.119.224.0/20".to_string(),
+            "bogus".to_string(),
+        ];
         let inside: IpAddr = "52.94.1.7".parse().unwrap();
         let inside2: IpAddr = "52.119.230.1".parse().unwrap();
         let outside: IpAddr = "127.0.0.1".parse().unwrap();
@@ -230,13 +265,46 @@ mod tests {
     fn failure_classes() {
         let e = |code: Option<&str>, msg: &str| AwsError::new("dynamodb", "ListTables", code, msg);
         let cases = [
-            (e(Some("AccessDeniedException"), "User: arn:aws:sts::1:assumed-role/x is not authorized to perform: dynamodb:ListTables because no identity-based policy allows the dynamodb:ListTables action"), ProbeResult::AccessDeniedByIam),
-            (e(Some("AccessDeniedException"), "User: arn:aws:sts::1:assumed-role/x is not authorized to perform: dynamodb:ListTables on resource: * because no VPC endpoint policy allows the dynamodb:ListTables action"), ProbeResult::AccessDeniedByEndpointPolicy),
-            (e(Some("UnrecognizedClientException"), "The security token included in the request is invalid."), ProbeResult::AccessDeniedByIam),
-            (e(Some("ResourceNotFoundException"), "Requested resource not found"), ProbeResult::TableNotFound),
+            (
+                e(
+                    Some("AccessDeniedException"),
+                    "User: arn:aws:sts::1:assumed-role/x is not authorized to perform: dynamodb:ListTables because no identity-based policy allows the dynamodb:ListTables action",
+                ),
+                ProbeResult::AccessDeniedByIam,
+            ),
+            (
+                e(
+                    Some("AccessDeniedException"),
+                    "User: arn:aws:sts::1:assumed-role/x is not authorized to perform: dynamodb:ListTables on resource: * because no VPC endpoint policy allows the dynamodb:ListTables action",
+                ),
+                ProbeResult::AccessDeniedByEndpointPolicy,
+            ),
+            (
+                e(
+                    Some("UnrecognizedClientException"),
+                    "The security token included in the request is invalid.",
+                ),
+                ProbeResult::AccessDeniedByIam,
+            ),
+            (
+                e(
+                    Some("ResourceNotFoundException"),
+                    "Requested resource not found",
+                ),
+                ProbeResult::TableNotFound,
+            ),
             (e(None, "timed out"), ProbeResult::Timeout),
-            (e(None, "could not reach AWS: dns error: failed to lookup address information"), ProbeResult::DnsFailure),
-            (e(None, "could not reach AWS: connection refused"), ProbeResult::Failed),
+            (
+                e(
+                    None,
+                    "could not reach AWS: dns error: failed to lookup address information",
+                ),
+                ProbeResult::DnsFailure,
+            ),
+            (
+                e(None, "could not reach AWS: connection refused"),
+                ProbeResult::Failed,
+            ),
             (e(Some("InternalServerError"), "boom"), ProbeResult::Failed),
         ];
         for (err, expected) in cases {
@@ -248,6 +316,9 @@ mod tests {
     fn latency_format() {
         assert_eq!(format_latency(Duration::from_micros(7_400)), "7ms");
         assert_eq!(format_latency(Duration::from_millis(1_240)), "1.2s");
-        assert_eq!(ProbeResult::AccessDeniedByEndpointPolicy.as_str(), "AccessDeniedByEndpointPolicy");
+        assert_eq!(
+            ProbeResult::AccessDeniedByEndpointPolicy.as_str(),
+            "AccessDeniedByEndpointPolicy"
+        );
     }
 }

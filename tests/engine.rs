@@ -10,7 +10,8 @@ use jiff::{SignedDuration, Timestamp};
 use serde_json::Value;
 use support::{CallLog, Emulator, Network, edit, object, walkthrough_network};
 use vpcgate::api::{
-    DeletionPolicy, GatewayEndpoint, GatewayEndpointSpec, PolicyPreset, PolicySpec, ProbeSpec, RouteTableSelector,
+    DeletionPolicy, GatewayEndpoint, GatewayEndpointSpec, PolicyPreset, PolicySpec, ProbeSpec,
+    RouteTableSelector,
 };
 use vpcgate::aws::{AwsClients, CreateEndpoint};
 use vpcgate::controller::{Engine, Outcome};
@@ -37,7 +38,15 @@ async fn world() -> World {
     let log = CallLog::default();
     let clients = support::clients(&emulator.url, &log).await;
     let engine = Engine::new(clients.clone(), Some(support::REGION.to_owned()));
-    World { _emulator: emulator, ec2, ddb, net, log, clients, engine }
+    World {
+        _emulator: emulator,
+        ec2,
+        ddb,
+        net,
+        log,
+        clients,
+        engine,
+    }
 }
 
 fn spec(net: &Network) -> GatewayEndpointSpec {
@@ -47,7 +56,10 @@ fn spec(net: &Network) -> GatewayEndpointSpec {
             subnet_ids: vec![net.public_subnet.clone(), net.private_subnet.clone()],
             ..Default::default()
         },
-        probe: Some(ProbeSpec { table: Some("Music".into()), ..Default::default() }),
+        probe: Some(ProbeSpec {
+            table: Some("Music".into()),
+            ..Default::default()
+        }),
         ..Default::default()
     }
 }
@@ -86,35 +98,71 @@ async fn live_endpoints(w: &World) -> Vec<aws_sdk_ec2::types::VpcEndpoint> {
         .unwrap()
         .vpc_endpoints()
         .iter()
-        .filter(|e| !matches!(e.state().map(|s| s.as_str().to_ascii_lowercase()).as_deref(), Some("deleted" | "deleting")))
+        .filter(|e| {
+            !matches!(
+                e.state()
+                    .map(|s| s.as_str().to_ascii_lowercase())
+                    .as_deref(),
+                Some("deleted" | "deleting")
+            )
+        })
         .cloned()
         .collect()
 }
 
 /// The prefix-list route targets of a route table.
 async fn pl_routes(w: &World, rtb: &str) -> BTreeMap<String, String> {
-    let out = w.ec2.describe_route_tables().route_table_ids(rtb).send().await.unwrap();
+    let out = w
+        .ec2
+        .describe_route_tables()
+        .route_table_ids(rtb)
+        .send()
+        .await
+        .unwrap();
     out.route_tables()[0]
         .routes()
         .iter()
-        .filter_map(|r| Some((r.destination_prefix_list_id()?.to_owned(), r.gateway_id()?.to_owned())))
+        .filter_map(|r| {
+            Some((
+                r.destination_prefix_list_id()?.to_owned(),
+                r.gateway_id()?.to_owned(),
+            ))
+        })
         .collect()
 }
 
 async fn endpoint_policy(w: &World, id: &str) -> Value {
-    let out = w.ec2.describe_vpc_endpoints().vpc_endpoint_ids(id).send().await.unwrap();
+    let out = w
+        .ec2
+        .describe_vpc_endpoints()
+        .vpc_endpoint_ids(id)
+        .send()
+        .await
+        .unwrap();
     serde_json::from_str(out.vpc_endpoints()[0].policy_document().unwrap()).unwrap()
 }
 
 async fn create_music_table(w: &World) {
-    use aws_sdk_dynamodb::types::{AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType};
+    use aws_sdk_dynamodb::types::{
+        AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
+    };
     w.ddb
         .create_table()
         .table_name("Music")
         .attribute_definitions(
-            AttributeDefinition::builder().attribute_name("Artist").attribute_type(ScalarAttributeType::S).build().unwrap(),
+            AttributeDefinition::builder()
+                .attribute_name("Artist")
+                .attribute_type(ScalarAttributeType::S)
+                .build()
+                .unwrap(),
         )
-        .key_schema(KeySchemaElement::builder().attribute_name("Artist").key_type(KeyType::Hash).build().unwrap())
+        .key_schema(
+            KeySchemaElement::builder()
+                .attribute_name("Artist")
+                .key_type(KeyType::Hash)
+                .build()
+                .unwrap(),
+        )
         .billing_mode(BillingMode::PayPerRequest)
         .send()
         .await
@@ -133,15 +181,29 @@ async fn walkthrough_public_and_private_subnets_then_probe_after_table_exists() 
     let st = obj.status.clone().unwrap();
     let ep = st.endpoint_id.clone().expect("endpoint id in status");
     assert_eq!(st.state.as_deref(), Some("available"));
-    assert_eq!(st.service_name.as_deref(), Some("com.amazonaws.us-east-1.dynamodb"));
+    assert_eq!(
+        st.service_name.as_deref(),
+        Some("com.amazonaws.us-east-1.dynamodb")
+    );
     assert_eq!(st.routes.as_deref(), Some("2/2"));
     let pl = st.prefix_list_id.clone().unwrap();
     assert!(pl.starts_with("pl-"), "{pl}");
     for rtb in [&w.net.public_rtb, &w.net.private_rtb] {
-        assert_eq!(pl_routes(&w, rtb).await.get(&pl), Some(&ep), "route in {rtb}");
-        assert!(st.route_tables.iter().any(|t| &t.id == rtb && t.route_present));
+        assert_eq!(
+            pl_routes(&w, rtb).await.get(&pl),
+            Some(&ep),
+            "route in {rtb}"
+        );
+        assert!(
+            st.route_tables
+                .iter()
+                .any(|t| &t.id == rtb && t.route_present)
+        );
     }
-    assert!(pl_routes(&w, &w.net.main_rtb).await.is_empty(), "main table untouched");
+    assert!(
+        pl_routes(&w, &w.net.main_rtb).await.is_empty(),
+        "main table untouched"
+    );
     assert_eq!(live_endpoints(&w).await.len(), 1);
     assert_eq!(condition(&obj, "EndpointAvailable").0, "True");
     assert_eq!(condition(&obj, "RoutesAssociated").0, "True");
@@ -152,7 +214,11 @@ async fn walkthrough_public_and_private_subnets_then_probe_after_table_exists() 
     let probe = st.probe.clone().unwrap();
     assert_eq!(probe.operation, "DescribeTable");
     assert_eq!(probe.addresses, vec!["127.0.0.1".to_string()]);
-    assert_eq!(probe.via_endpoint, Some(false), "loopback is not in the DynamoDB prefix list");
+    assert_eq!(
+        probe.via_endpoint,
+        Some(false),
+        "loopback is not in the DynamoDB prefix list"
+    );
     assert_eq!(out.next_probe, Some(std::time::Duration::from_secs(60)));
 
     // The table appears; the probe is not due yet, so nothing changes and nothing is probed.
@@ -161,7 +227,10 @@ async fn walkthrough_public_and_private_subnets_then_probe_after_table_exists() 
     let out = apply(&w, &mut obj, later(t0, 30)).await;
     assert!(out.events.is_empty(), "{:?}", out.events);
     assert!(w.log.mutations().is_empty(), "{:?}", w.log.operations());
-    assert!(!w.log.operations().iter().any(|op| op == "DescribeTable"), "probe not due yet");
+    assert!(
+        !w.log.operations().iter().any(|op| op == "DescribeTable"),
+        "probe not due yet"
+    );
     assert_eq!(out.next_probe, Some(std::time::Duration::from_secs(30)));
     assert_eq!(condition(&obj, "DynamoDBReachable").1, "TableNotFound");
 
@@ -171,8 +240,23 @@ async fn walkthrough_public_and_private_subnets_then_probe_after_table_exists() 
     assert_eq!(condition(&obj, "DynamoDBReachable").0, "True");
     let (s, reason, _) = condition(&obj, "Ready");
     assert_eq!((s, reason), ("True", "Ready"));
-    assert!(obj.status.as_ref().unwrap().probe.as_ref().unwrap().latency.as_deref().unwrap().ends_with('s'));
-    assert!(w.log.mutations().is_empty(), "a converged world makes no changes: {:?}", w.log.mutations());
+    assert!(
+        obj.status
+            .as_ref()
+            .unwrap()
+            .probe
+            .as_ref()
+            .unwrap()
+            .latency
+            .as_deref()
+            .unwrap()
+            .ends_with('s')
+    );
+    assert!(
+        w.log.mutations().is_empty(),
+        "a converged world makes no changes: {:?}",
+        w.log.mutations()
+    );
 
     // An unchanged world yields an unchanged status (so the controller writes nothing).
     let before = obj.status.clone();
@@ -184,7 +268,17 @@ async fn walkthrough_public_and_private_subnets_then_probe_after_table_exists() 
 #[tokio::test]
 async fn route_tables_changed_with_one_modify() {
     let w = world().await;
-    let mut obj = object("dynamodb", UID, GatewayEndpointSpec { probe: Some(ProbeSpec { enabled: Some(false), ..Default::default() }), ..spec(&w.net) });
+    let mut obj = object(
+        "dynamodb",
+        UID,
+        GatewayEndpointSpec {
+            probe: Some(ProbeSpec {
+                enabled: Some(false),
+                ..Default::default()
+            }),
+            ..spec(&w.net)
+        },
+    );
     let t0 = Timestamp::now();
     apply(&w, &mut obj, t0).await;
     let ep = obj.status.as_ref().unwrap().endpoint_id.clone().unwrap();
@@ -201,7 +295,11 @@ async fn route_tables_changed_with_one_modify() {
     w.log.clear();
     let out = apply(&w, &mut obj, later(t0, 5)).await;
     assert!(out.error.is_none(), "{:?}", out.error);
-    assert_eq!(w.log.mutations(), vec!["ModifyVpcEndpoint"], "one call for the set difference");
+    assert_eq!(
+        w.log.mutations(),
+        vec!["ModifyVpcEndpoint"],
+        "one call for the set difference"
+    );
     assert_eq!(reasons(&out), vec!["RouteTablesChanged"]);
     assert!(pl_routes(&w, &w.net.public_rtb).await.is_empty());
     assert_eq!(pl_routes(&w, &w.net.private_rtb).await.get(&pl), Some(&ep));
@@ -210,11 +308,17 @@ async fn route_tables_changed_with_one_modify() {
     assert_eq!(st.routes.as_deref(), Some("2/2"));
     assert_eq!(st.observed_generation, Some(2));
     assert_eq!(condition(&obj, "Ready").0, "True");
-    assert!(st.conditions.iter().all(|c| c.type_ != "DynamoDBReachable"), "probe disabled: no condition");
+    assert!(
+        st.conditions.iter().all(|c| c.type_ != "DynamoDBReachable"),
+        "probe disabled: no condition"
+    );
 
     // Select by tags instead: the same two tables carry tier=private / the main carries none.
     edit(&mut obj, |s| {
-        s.route_tables = RouteTableSelector { tags: BTreeMap::from([("tier".into(), "public".into())]), ..Default::default() }
+        s.route_tables = RouteTableSelector {
+            tags: BTreeMap::from([("tier".into(), "public".into())]),
+            ..Default::default()
+        }
     });
     let out = apply(&w, &mut obj, later(t0, 10)).await;
     assert!(out.error.is_none(), "{:?}", out.error);
@@ -227,12 +331,18 @@ async fn route_tables_changed_with_one_modify() {
 #[tokio::test]
 async fn policy_preset_then_tables_then_custom_then_full_access() {
     let w = world().await;
-    let no_probe = Some(ProbeSpec { enabled: Some(false), ..Default::default() });
+    let no_probe = Some(ProbeSpec {
+        enabled: Some(false),
+        ..Default::default()
+    });
     let mut obj = object(
         "dynamodb",
         UID,
         GatewayEndpointSpec {
-            policy: Some(PolicySpec { preset: Some(PolicyPreset::ReadOnly), ..Default::default() }),
+            policy: Some(PolicySpec {
+                preset: Some(PolicyPreset::ReadOnly),
+                ..Default::default()
+            }),
             probe: no_probe,
             ..spec(&w.net)
         },
@@ -243,27 +353,49 @@ async fn policy_preset_then_tables_then_custom_then_full_access() {
     let ep = obj.status.as_ref().unwrap().endpoint_id.clone().unwrap();
     let p = endpoint_policy(&w, &ep).await;
     let actions = p["Statement"][0]["Action"].as_array().unwrap();
-    assert!(actions.iter().any(|a| a == "dynamodb:GetItem") && !actions.iter().any(|a| a == "dynamodb:PutItem"));
+    assert!(
+        actions.iter().any(|a| a == "dynamodb:GetItem")
+            && !actions.iter().any(|a| a == "dynamodb:PutItem")
+    );
 
     // Restrict to tables.
-    edit(&mut obj, |s| s.policy.as_mut().unwrap().tables = vec!["Music".into()]);
+    edit(&mut obj, |s| {
+        s.policy.as_mut().unwrap().tables = vec!["Music".into()]
+    });
     w.log.clear();
     let out = apply(&w, &mut obj, later(t0, 1)).await;
     assert_eq!(reasons(&out), vec!["PolicyChanged"]);
     assert_eq!(w.log.mutations(), vec!["ModifyVpcEndpoint"]);
     let p = endpoint_policy(&w, &ep).await;
-    assert_eq!(p["Statement"][0]["Resource"][0], "arn:aws:dynamodb:us-east-1:*:table/Music");
+    assert_eq!(
+        p["Statement"][0]["Resource"][0],
+        "arn:aws:dynamodb:us-east-1:*:table/Music"
+    );
 
     // Custom document.
     let doc = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":"*","Action":"dynamodb:Query","Resource":"*"}]}"#;
-    edit(&mut obj, |s| s.policy = Some(PolicySpec { document: Some(doc.into()), ..Default::default() }));
+    edit(&mut obj, |s| {
+        s.policy = Some(PolicySpec {
+            document: Some(doc.into()),
+            ..Default::default()
+        })
+    });
     apply(&w, &mut obj, later(t0, 2)).await;
-    assert_eq!(endpoint_policy(&w, &ep).await["Statement"][0]["Action"], "dynamodb:Query");
+    assert_eq!(
+        endpoint_policy(&w, &ep).await["Statement"][0]["Action"],
+        "dynamodb:Query"
+    );
     assert_eq!(condition(&obj, "EndpointAvailable").0, "True");
 
     // The same document reformatted is no change.
-    let pretty = serde_json::to_string_pretty(&serde_json::from_str::<Value>(doc).unwrap()).unwrap();
-    edit(&mut obj, |s| s.policy = Some(PolicySpec { document: Some(pretty), ..Default::default() }));
+    let pretty =
+        serde_json::to_string_pretty(&serde_json::from_str::<Value>(doc).unwrap()).unwrap();
+    edit(&mut obj, |s| {
+        s.policy = Some(PolicySpec {
+            document: Some(pretty),
+            ..Default::default()
+        })
+    });
     w.log.clear();
     apply(&w, &mut obj, later(t0, 3)).await;
     assert!(w.log.mutations().is_empty(), "{:?}", w.log.mutations());
@@ -278,15 +410,31 @@ async fn policy_preset_then_tables_then_custom_then_full_access() {
     assert_eq!(condition(&obj, "Ready").0, "True");
 
     // A document that is not a policy is reported on the field, and nothing is touched.
-    edit(&mut obj, |s| s.policy = Some(PolicySpec { document: Some(r#"{"Version":"2012-10-17"}"#.into()), ..Default::default() }));
+    edit(&mut obj, |s| {
+        s.policy = Some(PolicySpec {
+            document: Some(r#"{"Version":"2012-10-17"}"#.into()),
+            ..Default::default()
+        })
+    });
     w.log.clear();
     let out = apply(&w, &mut obj, later(t0, 5)).await;
     let (s, reason, msg) = condition(&obj, "Ready");
     assert_eq!((s, reason), ("False", "InvalidSpec"));
-    assert!(msg.contains("spec.policy.document") && msg.contains("Statement"), "{msg}");
-    assert!(w.log.operations().is_empty(), "no AWS call for an invalid spec: {:?}", w.log.operations());
+    assert!(
+        msg.contains("spec.policy.document") && msg.contains("Statement"),
+        "{msg}"
+    );
+    assert!(
+        w.log.operations().is_empty(),
+        "no AWS call for an invalid spec: {:?}",
+        w.log.operations()
+    );
     assert_eq!(out.requeue(), Some(vpcgate::aws::RequeueHint::AwaitChange));
-    assert_eq!(obj.status.as_ref().unwrap().endpoint_id.as_deref(), Some(ep.as_str()), "status keeps what it knew");
+    assert_eq!(
+        obj.status.as_ref().unwrap().endpoint_id.as_deref(),
+        Some(ep.as_str()),
+        "status keeps what it knew"
+    );
 }
 
 #[tokio::test]
@@ -296,7 +444,10 @@ async fn drift_is_repaired() {
         "dynamodb",
         UID,
         GatewayEndpointSpec {
-            probe: Some(ProbeSpec { enabled: Some(false), ..Default::default() }),
+            probe: Some(ProbeSpec {
+                enabled: Some(false),
+                ..Default::default()
+            }),
             tags: BTreeMap::from([("team".into(), "data".into())]),
             ..spec(&w.net)
         },
@@ -311,14 +462,21 @@ async fn drift_is_repaired() {
         .modify_vpc_endpoint()
         .vpc_endpoint_id(&ep)
         .remove_route_table_ids(&w.net.private_rtb)
-        .policy_document(r#"{"Statement":[{"Effect":"Deny","Principal":"*","Action":"*","Resource":"*"}]}"#)
+        .policy_document(
+            r#"{"Statement":[{"Effect":"Deny","Principal":"*","Action":"*","Resource":"*"}]}"#,
+        )
         .send()
         .await
         .unwrap();
     w.ec2
         .create_tags()
         .resources(&ep)
-        .tags(aws_sdk_ec2::types::Tag::builder().key("team").value("someone-else").build())
+        .tags(
+            aws_sdk_ec2::types::Tag::builder()
+                .key("team")
+                .value("someone-else")
+                .build(),
+        )
         .send()
         .await
         .unwrap();
@@ -326,39 +484,94 @@ async fn drift_is_repaired() {
 
     let out = apply(&w, &mut obj, later(t0, 300)).await;
     assert!(out.error.is_none(), "{:?}", out.error);
-    assert_eq!(reasons(&out), vec!["DriftRepaired", "DriftRepaired"], "{:?}", out.events);
+    assert_eq!(
+        reasons(&out),
+        vec!["DriftRepaired", "DriftRepaired"],
+        "{:?}",
+        out.events
+    );
     assert_eq!(pl_routes(&w, &w.net.private_rtb).await.get(&pl), Some(&ep));
-    assert_eq!(endpoint_policy(&w, &ep).await["Statement"][0]["Effect"], "Allow");
-    let tags = w.ec2.describe_vpc_endpoints().vpc_endpoint_ids(&ep).send().await.unwrap().vpc_endpoints()[0].tags().to_vec();
-    assert!(tags.iter().any(|t| t.key() == Some("team") && t.value() == Some("data")));
+    assert_eq!(
+        endpoint_policy(&w, &ep).await["Statement"][0]["Effect"],
+        "Allow"
+    );
+    let tags = w
+        .ec2
+        .describe_vpc_endpoints()
+        .vpc_endpoint_ids(&ep)
+        .send()
+        .await
+        .unwrap()
+        .vpc_endpoints()[0]
+        .tags()
+        .to_vec();
+    assert!(
+        tags.iter()
+            .any(|t| t.key() == Some("team") && t.value() == Some("data"))
+    );
     assert_eq!(condition(&obj, "Ready").0, "True");
 
     // Dropping a tag from the spec removes it; tags vpcgate never set are left alone.
     w.ec2
         .create_tags()
         .resources(&ep)
-        .tags(aws_sdk_ec2::types::Tag::builder().key("cost-center").value("42").build())
+        .tags(
+            aws_sdk_ec2::types::Tag::builder()
+                .key("cost-center")
+                .value("42")
+                .build(),
+        )
         .send()
         .await
         .unwrap();
     edit(&mut obj, |s| s.tags.clear());
     let out = apply(&w, &mut obj, later(t0, 301)).await;
     assert_eq!(reasons(&out), vec!["TagsChanged"]);
-    let tags = w.ec2.describe_vpc_endpoints().vpc_endpoint_ids(&ep).send().await.unwrap().vpc_endpoints()[0].tags().to_vec();
+    let tags = w
+        .ec2
+        .describe_vpc_endpoints()
+        .vpc_endpoint_ids(&ep)
+        .send()
+        .await
+        .unwrap()
+        .vpc_endpoints()[0]
+        .tags()
+        .to_vec();
     assert!(!tags.iter().any(|t| t.key() == Some("team")));
     assert!(tags.iter().any(|t| t.key() == Some("cost-center")));
-    assert!(tags.iter().any(|t| t.key() == Some("vpcgate.dev/uid") && t.value() == Some(UID)));
-    assert!(tags.iter().any(|t| t.key() == Some("Name") && t.value() == Some("dynamodb")));
+    assert!(
+        tags.iter()
+            .any(|t| t.key() == Some("vpcgate.dev/uid") && t.value() == Some(UID))
+    );
+    assert!(
+        tags.iter()
+            .any(|t| t.key() == Some("Name") && t.value() == Some("dynamodb"))
+    );
 }
 
 #[tokio::test]
 async fn endpoint_deleted_out_of_band_is_recreated_once() {
     let w = world().await;
-    let mut obj = object("dynamodb", UID, GatewayEndpointSpec { probe: Some(ProbeSpec { enabled: Some(false), ..Default::default() }), ..spec(&w.net) });
+    let mut obj = object(
+        "dynamodb",
+        UID,
+        GatewayEndpointSpec {
+            probe: Some(ProbeSpec {
+                enabled: Some(false),
+                ..Default::default()
+            }),
+            ..spec(&w.net)
+        },
+    );
     let t0 = Timestamp::now();
     apply(&w, &mut obj, t0).await;
     let first = obj.status.as_ref().unwrap().endpoint_id.clone().unwrap();
-    w.ec2.delete_vpc_endpoints().vpc_endpoint_ids(&first).send().await.unwrap();
+    w.ec2
+        .delete_vpc_endpoints()
+        .vpc_endpoint_ids(&first)
+        .send()
+        .await
+        .unwrap();
     assert!(live_endpoints(&w).await.is_empty());
 
     let out = apply(&w, &mut obj, later(t0, 300)).await;
@@ -383,7 +596,13 @@ async fn endpoint_deleted_out_of_band_is_recreated_once() {
 #[tokio::test]
 async fn repeated_create_makes_one_endpoint() {
     let w = world().await;
-    let s = GatewayEndpointSpec { probe: Some(ProbeSpec { enabled: Some(false), ..Default::default() }), ..spec(&w.net) };
+    let s = GatewayEndpointSpec {
+        probe: Some(ProbeSpec {
+            enabled: Some(false),
+            ..Default::default()
+        }),
+        ..spec(&w.net)
+    };
     let mut obj = object("dynamodb", UID, s.clone());
     let t0 = Timestamp::now();
     apply(&w, &mut obj, t0).await;
@@ -394,7 +613,10 @@ async fn repeated_create_makes_one_endpoint() {
     let out = apply(&w, &mut fresh, later(t0, 1)).await;
     assert!(out.error.is_none(), "{:?}", out.error);
     assert!(!reasons(&out).contains(&"Created"), "{:?}", out.events);
-    assert_eq!(fresh.status.as_ref().unwrap().endpoint_id.as_deref(), Some(ep.as_str()));
+    assert_eq!(
+        fresh.status.as_ref().unwrap().endpoint_id.as_deref(),
+        Some(ep.as_str())
+    );
     assert_eq!(live_endpoints(&w).await.len(), 1);
 
     // The create call itself, repeated with the same token (as when the describe has not caught
@@ -414,7 +636,10 @@ async fn repeated_create_makes_one_endpoint() {
     assert_eq!(live_endpoints(&w).await.len(), 2);
     // The same token with other parameters is refused, not a second endpoint.
     let err = ec2
-        .create_endpoint(&CreateEndpoint { route_table_ids: vec![w.net.main_rtb.clone()], ..req })
+        .create_endpoint(&CreateEndpoint {
+            route_table_ids: vec![w.net.main_rtb.clone()],
+            ..req
+        })
         .await
         .unwrap_err();
     assert_eq!(err.code.as_deref(), Some("IdempotentParameterMismatch"));
@@ -440,21 +665,42 @@ async fn conflict_with_another_endpoints_route_is_reported_not_fought() {
         .unwrap()
         .to_owned();
 
-    let mut obj = object("dynamodb", UID, GatewayEndpointSpec { probe: Some(ProbeSpec { enabled: Some(false), ..Default::default() }), ..spec(&w.net) });
+    let mut obj = object(
+        "dynamodb",
+        UID,
+        GatewayEndpointSpec {
+            probe: Some(ProbeSpec {
+                enabled: Some(false),
+                ..Default::default()
+            }),
+            ..spec(&w.net)
+        },
+    );
     let t0 = Timestamp::now();
     let out = apply(&w, &mut obj, t0).await;
     assert!(out.error.is_none(), "{:?}", out.error);
     assert_eq!(reasons(&out), vec!["RouteTableConflict", "Created"]);
-    assert!(out.events[0].note.contains(&other), "{}", out.events[0].note);
+    assert!(
+        out.events[0].note.contains(&other),
+        "{}",
+        out.events[0].note
+    );
     let st = obj.status.clone().unwrap();
     let ours = st.endpoint_id.clone().unwrap();
     let pl = st.prefix_list_id.clone().unwrap();
     assert_eq!(pl_routes(&w, &w.net.public_rtb).await.get(&pl), Some(&ours));
-    assert_eq!(pl_routes(&w, &w.net.private_rtb).await.get(&pl), Some(&other), "the other endpoint keeps its route");
+    assert_eq!(
+        pl_routes(&w, &w.net.private_rtb).await.get(&pl),
+        Some(&other),
+        "the other endpoint keeps its route"
+    );
     assert_eq!(st.routes.as_deref(), Some("1/2"));
     let (s, reason, msg) = condition(&obj, "RoutesAssociated");
     assert_eq!((s, reason), ("False", "RouteTableConflict"));
-    assert!(msg.contains(&other) && msg.contains(&w.net.private_rtb), "{msg}");
+    assert!(
+        msg.contains(&other) && msg.contains(&w.net.private_rtb),
+        "{msg}"
+    );
     assert_eq!(condition(&obj, "Ready").1, "RouteTableConflict");
 
     // Next pass: no new event for the same conflict, no change.
@@ -464,10 +710,18 @@ async fn conflict_with_another_endpoints_route_is_reported_not_fought() {
     assert!(w.log.mutations().is_empty());
 
     // The other endpoint goes away: the table is taken over.
-    w.ec2.delete_vpc_endpoints().vpc_endpoint_ids(&other).send().await.unwrap();
+    w.ec2
+        .delete_vpc_endpoints()
+        .vpc_endpoint_ids(&other)
+        .send()
+        .await
+        .unwrap();
     let out = apply(&w, &mut obj, later(t0, 600)).await;
     assert_eq!(reasons(&out), vec!["DriftRepaired"]);
-    assert_eq!(pl_routes(&w, &w.net.private_rtb).await.get(&pl), Some(&ours));
+    assert_eq!(
+        pl_routes(&w, &w.net.private_rtb).await.get(&pl),
+        Some(&ours)
+    );
     assert_eq!(condition(&obj, "Ready").0, "True");
 }
 
@@ -476,10 +730,20 @@ async fn unknown_ids_get_their_reason_and_no_mutation() {
     let w = world().await;
     let t0 = Timestamp::now();
     let cases: Vec<(GatewayEndpointSpec, &str, &str)> = vec![
-        (GatewayEndpointSpec { vpc_id: "vpc-0123456789abcdef0".into(), ..spec(&w.net) }, "VpcNotFound", "vpc-0123456789abcdef0"),
         (
             GatewayEndpointSpec {
-                route_tables: RouteTableSelector { ids: vec!["rtb-0123456789abcdef0".into()], ..Default::default() },
+                vpc_id: "vpc-0123456789abcdef0".into(),
+                ..spec(&w.net)
+            },
+            "VpcNotFound",
+            "vpc-0123456789abcdef0",
+        ),
+        (
+            GatewayEndpointSpec {
+                route_tables: RouteTableSelector {
+                    ids: vec!["rtb-0123456789abcdef0".into()],
+                    ..Default::default()
+                },
                 ..spec(&w.net)
             },
             "RouteTableNotFound",
@@ -487,7 +751,10 @@ async fn unknown_ids_get_their_reason_and_no_mutation() {
         ),
         (
             GatewayEndpointSpec {
-                route_tables: RouteTableSelector { subnet_ids: vec!["subnet-0123456789abcdef0".into()], ..Default::default() },
+                route_tables: RouteTableSelector {
+                    subnet_ids: vec!["subnet-0123456789abcdef0".into()],
+                    ..Default::default()
+                },
                 ..spec(&w.net)
             },
             "SubnetNotFound",
@@ -504,7 +771,11 @@ async fn unknown_ids_get_their_reason_and_no_mutation() {
         assert_eq!(condition(&obj, "EndpointAvailable").1, reason);
         assert_eq!(out.requeue(), Some(vpcgate::aws::RequeueHint::Resync));
         assert_eq!(reasons(&out), vec![reason]);
-        assert!(w.log.mutations().is_empty(), "{reason}: {:?}", w.log.operations());
+        assert!(
+            w.log.mutations().is_empty(),
+            "{reason}: {:?}",
+            w.log.operations()
+        );
         assert!(!w.log.operations().is_empty(), "it did look");
         // Reported once: the same failure again emits no new event.
         let out = apply(&w, &mut obj, later(t0, 300)).await;
@@ -516,8 +787,18 @@ async fn unknown_ids_get_their_reason_and_no_mutation() {
 #[tokio::test]
 async fn delete_waits_for_aws_and_retain_keeps_the_endpoint() {
     let w = world().await;
-    let no_probe = Some(ProbeSpec { enabled: Some(false), ..Default::default() });
-    let mut obj = object("dynamodb", UID, GatewayEndpointSpec { probe: no_probe.clone(), ..spec(&w.net) });
+    let no_probe = Some(ProbeSpec {
+        enabled: Some(false),
+        ..Default::default()
+    });
+    let mut obj = object(
+        "dynamodb",
+        UID,
+        GatewayEndpointSpec {
+            probe: no_probe.clone(),
+            ..spec(&w.net)
+        },
+    );
     let t0 = Timestamp::now();
     apply(&w, &mut obj, t0).await;
     let ep = obj.status.as_ref().unwrap().endpoint_id.clone().unwrap();
@@ -526,10 +807,23 @@ async fn delete_waits_for_aws_and_retain_keeps_the_endpoint() {
     let out = w.engine.cleanup(&obj).await;
     assert!(out.error.is_none(), "{:?}", out.error);
     assert!(out.done, "AWS reports it deleted");
-    assert_eq!(out.events.iter().map(|e| e.reason).collect::<Vec<_>>(), vec!["Deleting", "Deleted"]);
+    assert_eq!(
+        out.events.iter().map(|e| e.reason).collect::<Vec<_>>(),
+        vec!["Deleting", "Deleted"]
+    );
     assert!(live_endpoints(&w).await.is_empty());
-    assert!(pl_routes(&w, &w.net.public_rtb).await.get(&pl).is_none(), "routes removed with it");
-    let state = w.ec2.describe_vpc_endpoints().vpc_endpoint_ids(&ep).send().await.unwrap().vpc_endpoints()[0]
+    assert!(
+        !pl_routes(&w, &w.net.public_rtb).await.contains_key(&pl),
+        "routes removed with it"
+    );
+    let state = w
+        .ec2
+        .describe_vpc_endpoints()
+        .vpc_endpoint_ids(&ep)
+        .send()
+        .await
+        .unwrap()
+        .vpc_endpoints()[0]
         .state()
         .unwrap()
         .as_str()
@@ -542,35 +836,64 @@ async fn delete_waits_for_aws_and_retain_keeps_the_endpoint() {
     assert!(w.log.mutations().is_empty(), "{:?}", w.log.operations());
 
     // Cleanup of an object whose apply never ran.
-    let never = object("never", "6a1c0d0e-0000-4000-8000-000000000001", spec(&w.net));
+    let never = object(
+        "never",
+        "6a1c0d0e-0000-4000-8000-000000000001",
+        spec(&w.net),
+    );
     let out = w.engine.cleanup(&never).await;
     assert!(out.done && out.error.is_none() && out.events.is_empty());
 
     // Retain: the endpoint stays, our ownership tags go.
     let uid2 = "7b2d1e1f-0000-4000-8000-000000000002";
-    let mut kept = object("kept", uid2, GatewayEndpointSpec { probe: no_probe, deletion_policy: DeletionPolicy::Retain, ..spec(&w.net) });
+    let mut kept = object(
+        "kept",
+        uid2,
+        GatewayEndpointSpec {
+            probe: no_probe,
+            deletion_policy: DeletionPolicy::Retain,
+            ..spec(&w.net)
+        },
+    );
     apply(&w, &mut kept, t0).await;
     let kept_id = kept.status.as_ref().unwrap().endpoint_id.clone().unwrap();
     let out = w.engine.cleanup(&kept).await;
     assert!(out.done && out.error.is_none(), "{:?}", out.error);
-    assert_eq!(out.events.iter().map(|e| e.reason).collect::<Vec<_>>(), vec!["Retained"]);
+    assert_eq!(
+        out.events.iter().map(|e| e.reason).collect::<Vec<_>>(),
+        vec!["Retained"]
+    );
     let live = live_endpoints(&w).await;
     assert_eq!(live.len(), 1);
     assert_eq!(live[0].vpc_endpoint_id(), Some(kept_id.as_str()));
     let keys: Vec<&str> = live[0].tags().iter().filter_map(|t| t.key()).collect();
-    assert!(!keys.contains(&"vpcgate.dev/uid") && !keys.contains(&"vpcgate.dev/name"), "{keys:?}");
+    assert!(
+        !keys.contains(&"vpcgate.dev/uid") && !keys.contains(&"vpcgate.dev/name"),
+        "{keys:?}"
+    );
     assert!(keys.contains(&"Name"), "{keys:?}");
-    assert_eq!(pl_routes(&w, &w.net.public_rtb).await.get(&pl), Some(&kept_id), "routes untouched");
+    assert_eq!(
+        pl_routes(&w, &w.net.public_rtb).await.get(&pl),
+        Some(&kept_id),
+        "routes untouched"
+    );
 }
 
 #[tokio::test]
 async fn emulator_down_is_a_transient_reason() {
     vpcgate::install_crypto_provider();
     // A port nothing listens on: bind, note it, close.
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let url = format!("http://127.0.0.1:{port}");
     let log = CallLog::default();
-    let engine = Engine::new(support::clients(&url, &log).await, Some(support::REGION.to_owned()));
+    let engine = Engine::new(
+        support::clients(&url, &log).await,
+        Some(support::REGION.to_owned()),
+    );
     let net = Network {
         vpc: "vpc-12345678".into(),
         public_subnet: "subnet-12345678".into(),
@@ -587,6 +910,9 @@ async fn emulator_down_is_a_transient_reason() {
     assert_eq!((s, reason), ("False", "AwsUnreachable"), "{msg}");
     assert_eq!(out.requeue(), Some(vpcgate::aws::RequeueHint::Backoff));
     let cleanup = engine.cleanup(&obj).await;
-    assert!(!cleanup.done, "never release the finalizer while AWS cannot be asked");
+    assert!(
+        !cleanup.done,
+        "never release the finalizer while AWS cannot be asked"
+    );
     assert_eq!(cleanup.error.unwrap().reason(), "AwsUnreachable");
 }

@@ -70,20 +70,43 @@ mod tests {
     use aws_smithy_types::body::SdkBody;
 
     fn json_error(code: &str, message: &str) -> Response {
-        let body = format!(r#"{{"__type":"com.amazonaws.dynamodb.v20120810#{code}","message":"{message}"}}"#);
+        let body = format!(
+            r#"{{"__type":"com.amazonaws.dynamodb.v20120810#{code}","message":"{message}"}}"#
+        );
         Response::new(StatusCode::try_from(400).unwrap(), SdkBody::from(body))
     }
 
     #[tokio::test]
     async fn probe_errors_are_classified_from_real_sdk_errors() {
         let cases = [
-            ("AccessDeniedException", "User x is not authorized to perform: dynamodb:ListTables because no identity-based policy allows it", ErrorClass::AccessDenied, ProbeResult::AccessDeniedByIam),
-            ("AccessDeniedException", "User x is not authorized to perform: dynamodb:ListTables because no VPC endpoint policy allows it", ErrorClass::AccessDenied, ProbeResult::AccessDeniedByEndpointPolicy),
-            ("ResourceNotFoundException", "Requested resource not found", ErrorClass::NotFound, ProbeResult::TableNotFound),
-            ("ThrottlingException", "slow down", ErrorClass::Throttled, ProbeResult::Failed),
+            (
+                "AccessDeniedException",
+                "User x is not authorized to perform: dynamodb:ListTables because no identity-based policy allows it",
+                ErrorClass::AccessDenied,
+                ProbeResult::AccessDeniedByIam,
+            ),
+            (
+                "AccessDeniedException",
+                "User x is not authorized to perform: dynamodb:ListTables because no VPC endpoint policy allows it",
+                ErrorClass::AccessDenied,
+                ProbeResult::AccessDeniedByEndpointPolicy,
+            ),
+            (
+                "ResourceNotFoundException",
+                "Requested resource not found",
+                ErrorClass::NotFound,
+                ProbeResult::TableNotFound,
+            ),
+            (
+                "ThrottlingException",
+                "slow down",
+                ErrorClass::Throttled,
+                ProbeResult::Failed,
+            ),
         ];
         for (code, message, class, result) in cases {
-            let rule = mock!(Client::list_tables).then_http_response(move || json_error(code, message));
+            let rule =
+                mock!(Client::list_tables).then_http_response(move || json_error(code, message));
             let interceptor = aws_smithy_mocks::MockResponseInterceptor::new()
                 .rule_mode(RuleMode::MatchAny)
                 .with_rule(&rule);
@@ -94,7 +117,11 @@ mod tests {
                 .http_client(create_mock_http_client())
                 .interceptor(interceptor)
                 .build();
-            let ddb = DynamoDb::new(Client::from_conf(conf), CallObserver::default(), "https://dynamodb.eu-west-1.amazonaws.com".into());
+            let ddb = DynamoDb::new(
+                Client::from_conf(conf),
+                CallObserver::default(),
+                "https://dynamodb.eu-west-1.amazonaws.com".into(),
+            );
             let err = ddb.list_tables().await.unwrap_err();
             assert_eq!(err.code.as_deref(), Some(code));
             assert_eq!(err.class, class, "{code}");

@@ -33,7 +33,12 @@ fn filter(name: &str, values: impl IntoIterator<Item = impl Into<String>>) -> Fi
 
 fn tags_to_map(tags: &[Tag]) -> BTreeMap<String, String> {
     tags.iter()
-        .filter_map(|t| Some((t.key()?.to_owned(), t.value().unwrap_or_default().to_owned())))
+        .filter_map(|t| {
+            Some((
+                t.key()?.to_owned(),
+                t.value().unwrap_or_default().to_owned(),
+            ))
+        })
         .collect()
 }
 
@@ -71,7 +76,8 @@ impl Ec2 {
         let result = fut
             .await
             .map_err(|e| AwsError::from_sdk("ec2", operation, e));
-        self.observer.observe("ec2", operation, result.as_ref().err());
+        self.observer
+            .observe("ec2", operation, result.as_ref().err());
         result
     }
 
@@ -192,7 +198,11 @@ impl Ec2 {
                 .set_next_token(token.take())
                 .send();
             let out = self.call("GetManagedPrefixListEntries", req).await?;
-            cidrs.extend(out.entries().iter().filter_map(|e| e.cidr().map(str::to_owned)));
+            cidrs.extend(
+                out.entries()
+                    .iter()
+                    .filter_map(|e| e.cidr().map(str::to_owned)),
+            );
             match out.next_token() {
                 Some(t) if !t.is_empty() => token = Some(t.to_owned()),
                 _ => break,
@@ -202,7 +212,11 @@ impl Ec2 {
     }
 
     /// Endpoints carrying the tag `key=value`, in any state.
-    pub async fn endpoints_by_tag(&self, key: &str, value: &str) -> Result<Vec<Endpoint>, AwsError> {
+    pub async fn endpoints_by_tag(
+        &self,
+        key: &str,
+        value: &str,
+    ) -> Result<Vec<Endpoint>, AwsError> {
         self.describe_endpoints(vec![filter(&format!("tag:{key}"), [value])])
             .await
     }
@@ -386,7 +400,8 @@ mod tests {
     use std::sync::{Arc, Mutex};
 
     fn ec2_with(rules: &[&Rule], observer: CallObserver) -> Ec2 {
-        let mut interceptor = aws_smithy_mocks::MockResponseInterceptor::new().rule_mode(RuleMode::MatchAny);
+        let mut interceptor =
+            aws_smithy_mocks::MockResponseInterceptor::new().rule_mode(RuleMode::MatchAny);
         for r in rules {
             interceptor = interceptor.with_rule(r);
         }
@@ -422,18 +437,78 @@ mod tests {
     #[tokio::test]
     async fn every_error_code_is_classified_at_the_sdk_edge() {
         let cases = [
-            (400, "RouteAlreadyExists", ErrorClass::Conflict, "RouteTableConflict"),
-            (400, "IdempotentParameterMismatch", ErrorClass::Conflict, "IdempotentParameterMismatch"),
-            (400, "VpcEndpointLimitExceeded", ErrorClass::Conflict, "EndpointLimitExceeded"),
-            (400, "InvalidVpcID.NotFound", ErrorClass::NotFound, "VpcNotFound"),
-            (400, "InvalidRouteTableID.NotFound", ErrorClass::NotFound, "RouteTableNotFound"),
-            (400, "InvalidSubnetID.NotFound", ErrorClass::NotFound, "SubnetNotFound"),
-            (400, "InvalidVpcEndpointId.NotFound", ErrorClass::NotFound, "NotFound"),
-            (400, "InvalidServiceName", ErrorClass::InvalidInput, "ServiceNotAvailable"),
-            (400, "InvalidVpcId.Malformed", ErrorClass::InvalidInput, "InvalidParameter"),
-            (400, "InvalidParameter", ErrorClass::InvalidInput, "InvalidParameter"),
-            (403, "UnauthorizedOperation", ErrorClass::AccessDenied, "AccessDenied"),
-            (503, "RequestLimitExceeded", ErrorClass::Throttled, "Throttled"),
+            (
+                400,
+                "RouteAlreadyExists",
+                ErrorClass::Conflict,
+                "RouteTableConflict",
+            ),
+            (
+                400,
+                "IdempotentParameterMismatch",
+                ErrorClass::Conflict,
+                "IdempotentParameterMismatch",
+            ),
+            (
+                400,
+                "VpcEndpointLimitExceeded",
+                ErrorClass::Conflict,
+                "EndpointLimitExceeded",
+            ),
+            (
+                400,
+                "InvalidVpcID.NotFound",
+                ErrorClass::NotFound,
+                "VpcNotFound",
+            ),
+            (
+                400,
+                "InvalidRouteTableID.NotFound",
+                ErrorClass::NotFound,
+                "RouteTableNotFound",
+            ),
+            (
+                400,
+                "InvalidSubnetID.NotFound",
+                ErrorClass::NotFound,
+                "SubnetNotFound",
+            ),
+            (
+                400,
+                "InvalidVpcEndpointId.NotFound",
+                ErrorClass::NotFound,
+                "NotFound",
+            ),
+            (
+                400,
+                "InvalidServiceName",
+                ErrorClass::InvalidInput,
+                "ServiceNotAvailable",
+            ),
+            (
+                400,
+                "InvalidVpcId.Malformed",
+                ErrorClass::InvalidInput,
+                "InvalidParameter",
+            ),
+            (
+                400,
+                "InvalidParameter",
+                ErrorClass::InvalidInput,
+                "InvalidParameter",
+            ),
+            (
+                403,
+                "UnauthorizedOperation",
+                ErrorClass::AccessDenied,
+                "AccessDenied",
+            ),
+            (
+                503,
+                "RequestLimitExceeded",
+                ErrorClass::Throttled,
+                "Throttled",
+            ),
             (500, "InternalError", ErrorClass::Transient, "AwsError"),
         ];
         for (status, code, class, reason) in cases {
@@ -442,7 +517,9 @@ mod tests {
             let calls = Arc::new(Mutex::new(Vec::new()));
             let seen = calls.clone();
             let observer = CallObserver::new(move |svc, op, err| {
-                seen.lock().unwrap().push((svc, op, err.and_then(|e| e.code.clone())));
+                seen.lock()
+                    .unwrap()
+                    .push((svc, op, err.and_then(|e| e.code.clone())));
             });
             let ec2 = ec2_with(&[&rule], observer);
             let err = ec2.create_endpoint(&sample_create()).await.unwrap_err();
@@ -461,10 +538,12 @@ mod tests {
 
     #[tokio::test]
     async fn not_found_vpc_is_an_answer_not_an_error() {
-        let rule = mock!(Client::describe_vpcs).then_http_response(|| ec2_error(400, "InvalidVpcID.NotFound"));
+        let rule = mock!(Client::describe_vpcs)
+            .then_http_response(|| ec2_error(400, "InvalidVpcID.NotFound"));
         let ec2 = ec2_with(&[&rule], CallObserver::default());
         assert!(!ec2.vpc_exists("vpc-12345678").await.unwrap());
-        let rule = mock!(Client::describe_vpcs).then_http_response(|| ec2_error(403, "UnauthorizedOperation"));
+        let rule = mock!(Client::describe_vpcs)
+            .then_http_response(|| ec2_error(403, "UnauthorizedOperation"));
         let ec2 = ec2_with(&[&rule], CallObserver::default());
         let err = ec2.vpc_exists("vpc-12345678").await.unwrap_err();
         assert_eq!(err.class, ErrorClass::AccessDenied);
@@ -477,7 +556,12 @@ mod tests {
             let item = |id: &str, code: &str| {
                 UnsuccessfulItem::builder()
                     .resource_id(id)
-                    .error(UnsuccessfulItemError::builder().code(code).message(format!("{code}!")).build())
+                    .error(
+                        UnsuccessfulItemError::builder()
+                            .code(code)
+                            .message(format!("{code}!"))
+                            .build(),
+                    )
                     .build()
             };
             DeleteVpcEndpointsOutput::builder()
@@ -488,10 +572,16 @@ mod tests {
                 .build()
         });
         let ec2 = ec2_with(&[&rule], CallObserver::default());
-        let ids: Vec<String> = ["vpce-ok", "vpce-gone", "vpce-gone2", "vpce-denied", "vpce-busy"]
-            .iter()
-            .map(|s| s.to_string())
-            .collect();
+        let ids: Vec<String> = [
+            "vpce-ok",
+            "vpce-gone",
+            "vpce-gone2",
+            "vpce-denied",
+            "vpce-busy",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
         let out = ec2.delete_endpoints(&ids).await.unwrap();
         assert_eq!(out[0], ("vpce-ok".to_string(), DeleteOutcome::Accepted));
         assert_eq!(out[1].1, DeleteOutcome::AlreadyGone);
@@ -512,7 +602,10 @@ mod tests {
             .match_requests(|r| {
                 r.client_token() == Some("vpcgate-u-0")
                     && r.vpc_endpoint_type() == Some(&VpcEndpointType::Gateway)
-                    && r.tag_specifications()[0].tags().iter().any(|t| t.key() == Some("vpcgate.dev/uid"))
+                    && r.tag_specifications()[0]
+                        .tags()
+                        .iter()
+                        .any(|t| t.key() == Some("vpcgate.dev/uid"))
             })
             .then_output(|| {
                 CreateVpcEndpointOutput::builder()

@@ -67,7 +67,11 @@ impl std::error::Error for AwsError {}
 impl fmt::Display for AwsError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.code {
-            Some(code) => write!(f, "{} failed with {}: {}", self.operation, code, self.message)?,
+            Some(code) => write!(
+                f,
+                "{} failed with {}: {}",
+                self.operation, code, self.message
+            )?,
             None => write!(f, "{} failed: {}", self.operation, self.message)?,
         }
         if self.class == ErrorClass::AccessDenied {
@@ -96,7 +100,11 @@ impl AwsError {
     }
 
     /// Classifies an SDK error: transport failures are transient; service errors by their code.
-    pub fn from_sdk<E, R>(service: &'static str, operation: &'static str, err: SdkError<E, R>) -> Self
+    pub fn from_sdk<E, R>(
+        service: &'static str,
+        operation: &'static str,
+        err: SdkError<E, R>,
+    ) -> Self
     where
         E: ProvideErrorMetadata + std::error::Error + 'static,
         R: fmt::Debug,
@@ -221,10 +229,13 @@ pub fn classify_code(code: &str) -> ErrorClass {
         | "IncorrectState"
         | "ResourceInUseException"
         | "DependencyViolation" => ErrorClass::Conflict,
-        "InternalError" | "InternalFailure" | "ServiceUnavailable" | "Unavailable"
-        | "InternalServerError" | "RequestTimeout" | "RequestTimeoutException" => {
-            ErrorClass::Transient
-        }
+        "InternalError"
+        | "InternalFailure"
+        | "ServiceUnavailable"
+        | "Unavailable"
+        | "InternalServerError"
+        | "RequestTimeout"
+        | "RequestTimeoutException" => ErrorClass::Transient,
         "ResourceNotFoundException" | "TableNotFoundException" => ErrorClass::NotFound,
         c if c.ends_with(".NotFound") || c.ends_with("NotFound") => ErrorClass::NotFound,
         "InvalidParameter"
@@ -268,7 +279,10 @@ mod tests {
         let cases = [
             ("RequestLimitExceeded", ErrorClass::Throttled),
             ("ThrottlingException", ErrorClass::Throttled),
-            ("ProvisionedThroughputExceededException", ErrorClass::Throttled),
+            (
+                "ProvisionedThroughputExceededException",
+                ErrorClass::Throttled,
+            ),
             ("UnauthorizedOperation", ErrorClass::AccessDenied),
             ("AccessDeniedException", ErrorClass::AccessDenied),
             ("AuthFailure", ErrorClass::AccessDenied),
@@ -299,17 +313,61 @@ mod tests {
     fn reasons_and_requeue() {
         let e = |code: Option<&str>| AwsError::new("ec2", "CreateVpcEndpoint", code, "m");
         let cases = [
-            (Some("RouteAlreadyExists"), "RouteTableConflict", RequeueHint::Resync),
-            (Some("IdempotentParameterMismatch"), "IdempotentParameterMismatch", RequeueHint::Backoff),
-            (Some("VpcEndpointLimitExceeded"), "EndpointLimitExceeded", RequeueHint::Resync),
-            (Some("InvalidServiceName"), "ServiceNotAvailable", RequeueHint::AwaitChange),
-            (Some("InvalidVpcID.NotFound"), "VpcNotFound", RequeueHint::Resync),
-            (Some("InvalidRouteTableID.NotFound"), "RouteTableNotFound", RequeueHint::Resync),
-            (Some("InvalidSubnetID.NotFound"), "SubnetNotFound", RequeueHint::Resync),
-            (Some("InvalidVpcEndpointId.NotFound"), "NotFound", RequeueHint::Resync),
-            (Some("RequestLimitExceeded"), "Throttled", RequeueHint::Backoff),
-            (Some("UnauthorizedOperation"), "AccessDenied", RequeueHint::Resync),
-            (Some("InvalidParameterValue"), "InvalidParameter", RequeueHint::AwaitChange),
+            (
+                Some("RouteAlreadyExists"),
+                "RouteTableConflict",
+                RequeueHint::Resync,
+            ),
+            (
+                Some("IdempotentParameterMismatch"),
+                "IdempotentParameterMismatch",
+                RequeueHint::Backoff,
+            ),
+            (
+                Some("VpcEndpointLimitExceeded"),
+                "EndpointLimitExceeded",
+                RequeueHint::Resync,
+            ),
+            (
+                Some("InvalidServiceName"),
+                "ServiceNotAvailable",
+                RequeueHint::AwaitChange,
+            ),
+            (
+                Some("InvalidVpcID.NotFound"),
+                "VpcNotFound",
+                RequeueHint::Resync,
+            ),
+            (
+                Some("InvalidRouteTableID.NotFound"),
+                "RouteTableNotFound",
+                RequeueHint::Resync,
+            ),
+            (
+                Some("InvalidSubnetID.NotFound"),
+                "SubnetNotFound",
+                RequeueHint::Resync,
+            ),
+            (
+                Some("InvalidVpcEndpointId.NotFound"),
+                "NotFound",
+                RequeueHint::Resync,
+            ),
+            (
+                Some("RequestLimitExceeded"),
+                "Throttled",
+                RequeueHint::Backoff,
+            ),
+            (
+                Some("UnauthorizedOperation"),
+                "AccessDenied",
+                RequeueHint::Resync,
+            ),
+            (
+                Some("InvalidParameterValue"),
+                "InvalidParameter",
+                RequeueHint::AwaitChange,
+            ),
             (Some("InternalError"), "AwsError", RequeueHint::Backoff),
             (Some("DependencyViolation"), "Conflict", RequeueHint::Resync),
             (None, "AwsUnreachable", RequeueHint::Backoff),
@@ -323,7 +381,12 @@ mod tests {
 
     #[test]
     fn access_denied_names_the_iam_action() {
-        let err = AwsError::new("ec2", "ModifyVpcEndpoint", Some("UnauthorizedOperation"), "nope");
+        let err = AwsError::new(
+            "ec2",
+            "ModifyVpcEndpoint",
+            Some("UnauthorizedOperation"),
+            "nope",
+        );
         let text = err.to_string();
         assert!(text.contains("UnauthorizedOperation"), "{text}");
         assert!(text.contains("ec2:ModifyVpcEndpoint"), "{text}");

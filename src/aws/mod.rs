@@ -106,11 +106,18 @@ type ObserverFn = dyn Fn(&'static str, &'static str, Option<&AwsError>) + Send +
 
 impl CallObserver {
     /// Calls `f` after every AWS call.
-    pub fn new(f: impl Fn(&'static str, &'static str, Option<&AwsError>) + Send + Sync + 'static) -> Self {
+    pub fn new(
+        f: impl Fn(&'static str, &'static str, Option<&AwsError>) + Send + Sync + 'static,
+    ) -> Self {
         CallObserver(Some(std::sync::Arc::new(f)))
     }
 
-    pub(crate) fn observe(&self, service: &'static str, operation: &'static str, err: Option<&AwsError>) {
+    pub(crate) fn observe(
+        &self,
+        service: &'static str,
+        operation: &'static str,
+        err: Option<&AwsError>,
+    ) {
         if let Some(f) = &self.0 {
             f(service, operation, err);
         }
@@ -119,7 +126,11 @@ impl CallObserver {
 
 impl std::fmt::Debug for CallObserver {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(if self.0.is_some() { "CallObserver(set)" } else { "CallObserver(none)" })
+        f.write_str(if self.0.is_some() {
+            "CallObserver(set)"
+        } else {
+            "CallObserver(none)"
+        })
     }
 }
 
@@ -197,6 +208,10 @@ impl AwsClients {
 
 /// DynamoDB's public regional endpoint.
 pub fn default_dynamodb_url(region: &str) -> String {
-    let suffix = if region.starts_with("cn-") { "amazonaws.com.cn" } else { "amazonaws.com" };
+    let suffix = if region.starts_with("cn-") {
+        "amazonaws.com.cn"
+    } else {
+        "amazonaws.com"
+    };
     format!("https://dynamodb.{region}.{suffix}")
 }

@@ -66,16 +66,22 @@ fn invalid(field: &str, message: impl Into<String>) -> Error {
 /// Parses a duration like `60s`, `1m30s`, `500ms`.
 pub fn parse_duration(field: &str, text: &str) -> Result<Duration, Error> {
     humantime::parse_duration(text).map_err(|e| {
-        invalid(field, format!("{text:?} is not a duration ({e}); use e.g. 30s, 5m, 1h"))
+        invalid(
+            field,
+            format!("{text:?} is not a duration ({e}); use e.g. 30s, 5m, 1h"),
+        )
     })
 }
 
 /// Builds the desired state, or says which field is wrong.
 pub fn desired(obj: &GatewayEndpoint, default_region: Option<&str>) -> Result<Desired, Error> {
     let spec = &obj.spec;
-    let uid = obj
-        .uid()
-        .ok_or_else(|| invalid("metadata.uid", "the object has no uid; apply it to the API server first"))?;
+    let uid = obj.uid().ok_or_else(|| {
+        invalid(
+            "metadata.uid",
+            "the object has no uid; apply it to the API server first",
+        )
+    })?;
     let name = obj.name_any();
     let region = spec
         .region
@@ -141,7 +147,10 @@ pub fn desired(obj: &GatewayEndpoint, default_region: Option<&str>) -> Result<De
         .keys()
         .find(|k| k.starts_with("aws:") || k.starts_with("vpcgate.dev/"))
     {
-        return Err(invalid("spec.tags", format!("key {k:?} is reserved; pick another prefix")));
+        return Err(invalid(
+            "spec.tags",
+            format!("key {k:?} is reserved; pick another prefix"),
+        ));
     }
     let mut tags = BTreeMap::from([(TAG_DISPLAY_NAME.to_owned(), name.clone())]);
     tags.extend(spec.tags.clone());
@@ -164,7 +173,10 @@ pub fn desired(obj: &GatewayEndpoint, default_region: Option<&str>) -> Result<De
             return Err(invalid("spec.probe.interval", "must be at least 10s"));
         }
         if timeout >= interval {
-            return Err(invalid("spec.probe.timeout", "must be shorter than probe.interval"));
+            return Err(invalid(
+                "spec.probe.timeout",
+                "must be shorter than probe.interval",
+            ));
         }
         // A table-scoped policy would deny ListTables through the endpoint: probe a table it allows.
         let table = p.table.clone().or_else(|| {
@@ -243,7 +255,9 @@ mod tests {
     }
 
     fn d_token() -> String {
-        desired(&obj(base()), Some("eu-west-1")).unwrap().client_token(12345)
+        desired(&obj(base()), Some("eu-west-1"))
+            .unwrap()
+            .client_token(12345)
     }
 
     #[test]
@@ -259,7 +273,10 @@ mod tests {
     fn spec_region_overrides_default() {
         let mut s = base();
         s.region = Some("us-east-2".into());
-        assert_eq!(desired(&obj(s), Some("eu-west-1")).unwrap().region, "us-east-2");
+        assert_eq!(
+            desired(&obj(s), Some("eu-west-1")).unwrap().region,
+            "us-east-2"
+        );
     }
 
     #[test]
@@ -267,13 +284,19 @@ mod tests {
         let cases: Vec<(GatewayEndpointSpec, Option<&str>, &str)> = vec![
             (base(), None, "spec.region"),
             (
-                GatewayEndpointSpec { route_tables: RouteTableSelector::default(), ..base() },
+                GatewayEndpointSpec {
+                    route_tables: RouteTableSelector::default(),
+                    ..base()
+                },
                 Some("eu-west-1"),
                 "spec.routeTables",
             ),
             (
                 GatewayEndpointSpec {
-                    policy: Some(PolicySpec { document: Some("{".into()), ..Default::default() }),
+                    policy: Some(PolicySpec {
+                        document: Some("{".into()),
+                        ..Default::default()
+                    }),
                     ..base()
                 },
                 Some("eu-west-1"),
@@ -294,7 +317,10 @@ mod tests {
             (
                 GatewayEndpointSpec {
                     policy: Some(PolicySpec {
-                        document: Some(format!(r#"{{"Statement":[{{"Sid":"{}"}}]}}"#, "x".repeat(20_480))),
+                        document: Some(format!(
+                            r#"{{"Statement":[{{"Sid":"{}"}}]}}"#,
+                            "x".repeat(20_480)
+                        )),
                         ..Default::default()
                     }),
                     ..base()
@@ -305,7 +331,10 @@ mod tests {
             (
                 GatewayEndpointSpec {
                     service: Service::S3,
-                    policy: Some(PolicySpec { tables: vec!["Music".into()], ..Default::default() }),
+                    policy: Some(PolicySpec {
+                        tables: vec!["Music".into()],
+                        ..Default::default()
+                    }),
                     ..base()
                 },
                 Some("eu-west-1"),
@@ -329,7 +358,10 @@ mod tests {
             ),
             (
                 GatewayEndpointSpec {
-                    probe: Some(ProbeSpec { interval: Some("soon".into()), ..Default::default() }),
+                    probe: Some(ProbeSpec {
+                        interval: Some("soon".into()),
+                        ..Default::default()
+                    }),
                     ..base()
                 },
                 Some("eu-west-1"),
@@ -337,7 +369,10 @@ mod tests {
             ),
             (
                 GatewayEndpointSpec {
-                    probe: Some(ProbeSpec { interval: Some("5s".into()), ..Default::default() }),
+                    probe: Some(ProbeSpec {
+                        interval: Some("5s".into()),
+                        ..Default::default()
+                    }),
                     ..base()
                 },
                 Some("eu-west-1"),
@@ -345,7 +380,10 @@ mod tests {
             ),
             (
                 GatewayEndpointSpec {
-                    probe: Some(ProbeSpec { timeout: Some("later".into()), ..Default::default() }),
+                    probe: Some(ProbeSpec {
+                        timeout: Some("later".into()),
+                        ..Default::default()
+                    }),
                     ..base()
                 },
                 Some("eu-west-1"),
@@ -371,7 +409,10 @@ mod tests {
         }
         let mut no_uid = obj(base());
         no_uid.metadata.uid = None;
-        assert_eq!(field_of(desired(&no_uid, Some("eu-west-1")).unwrap_err()), "metadata.uid");
+        assert_eq!(
+            field_of(desired(&no_uid, Some("eu-west-1")).unwrap_err()),
+            "metadata.uid"
+        );
     }
 
     #[test]
@@ -383,23 +424,35 @@ mod tests {
             table: Some("Music".into()),
             enabled: None,
         });
-        let p = desired(&obj(s.clone()), Some("eu-west-1")).unwrap().probe.unwrap();
+        let p = desired(&obj(s.clone()), Some("eu-west-1"))
+            .unwrap()
+            .probe
+            .unwrap();
         assert_eq!(p.interval, Duration::from_secs(90));
         assert_eq!(p.timeout, Duration::from_millis(500));
         assert_eq!(p.table.as_deref(), Some("Music"));
 
         s.probe.as_mut().unwrap().enabled = Some(false);
-        assert_eq!(desired(&obj(s.clone()), Some("eu-west-1")).unwrap().probe, None);
+        assert_eq!(
+            desired(&obj(s.clone()), Some("eu-west-1")).unwrap().probe,
+            None
+        );
 
         // S3 endpoints have no DynamoDB probe.
-        let s3 = GatewayEndpointSpec { service: Service::S3, ..base() };
+        let s3 = GatewayEndpointSpec {
+            service: Service::S3,
+            ..base()
+        };
         let d = desired(&obj(s3), Some("eu-west-1")).unwrap();
         assert_eq!(d.probe, None);
         assert_eq!(d.service_name, "com.amazonaws.eu-west-1.s3");
 
         // A table-scoped policy probes the first table, which the policy allows.
         let scoped = GatewayEndpointSpec {
-            policy: Some(PolicySpec { tables: vec!["Orders".into(), "Music".into()], ..Default::default() }),
+            policy: Some(PolicySpec {
+                tables: vec!["Orders".into(), "Music".into()],
+                ..Default::default()
+            }),
             ..base()
         };
         let d = desired(&obj(scoped), Some("eu-west-1")).unwrap();

@@ -137,12 +137,19 @@ impl std::fmt::Display for Action {
                 c.service_name,
                 c.vpc_id,
                 c.route_table_ids.join(", "),
-                if c.policy.is_some() { " with a custom policy" } else { " with the full-access policy" }
+                if c.policy.is_some() {
+                    " with a custom policy"
+                } else {
+                    " with the full-access policy"
+                }
             ),
             Action::Modify(m) => {
                 let mut parts = Vec::new();
                 if !m.add_route_table_ids.is_empty() {
-                    parts.push(format!("add route tables [{}]", m.add_route_table_ids.join(", ")));
+                    parts.push(format!(
+                        "add route tables [{}]",
+                        m.add_route_table_ids.join(", ")
+                    ));
                 }
                 if !m.remove_route_table_ids.is_empty() {
                     parts.push(format!(
@@ -152,7 +159,9 @@ impl std::fmt::Display for Action {
                 }
                 match &m.policy {
                     Some(PolicyChange::Set(_)) => parts.push("set the policy".into()),
-                    Some(PolicyChange::Reset) => parts.push("reset the policy to full access".into()),
+                    Some(PolicyChange::Reset) => {
+                        parts.push("reset the policy to full access".into())
+                    }
                     None => {}
                 }
                 write!(f, "modify {}: {}", m.endpoint_id, parts.join("; "))
@@ -267,28 +276,62 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    fn rt(id: &str, main: bool, subnets: &[&str], tags: &[(&str, &str)], routes: &[(&str, &str)]) -> RouteTable {
+    fn rt(
+        id: &str,
+        main: bool,
+        subnets: &[&str],
+        tags: &[(&str, &str)],
+        routes: &[(&str, &str)],
+    ) -> RouteTable {
         RouteTable {
             id: id.into(),
             vpc_id: "vpc-1".into(),
             main,
             subnet_ids: subnets.iter().map(|s| s.to_string()).collect(),
-            tags: tags.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
-            prefix_list_routes: routes.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+            tags: tags
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            prefix_list_routes: routes
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
         }
     }
 
     fn tables() -> Vec<RouteTable> {
         vec![
             rt("rtb-main", true, &[], &[], &[]),
-            rt("rtb-pub", false, &["subnet-pub"], &[("tier", "public")], &[]),
-            rt("rtb-priv", false, &["subnet-priv"], &[("tier", "private"), ("env", "prod")], &[]),
-            rt("rtb-priv2", false, &[], &[("tier", "private")], &[("pl-ddb", "vpce-other")]),
+            rt(
+                "rtb-pub",
+                false,
+                &["subnet-pub"],
+                &[("tier", "public")],
+                &[],
+            ),
+            rt(
+                "rtb-priv",
+                false,
+                &["subnet-priv"],
+                &[("tier", "private"), ("env", "prod")],
+                &[],
+            ),
+            rt(
+                "rtb-priv2",
+                false,
+                &[],
+                &[("tier", "private")],
+                &[("pl-ddb", "vpce-other")],
+            ),
         ]
     }
 
     fn subnets() -> Vec<String> {
-        vec!["subnet-pub".into(), "subnet-priv".into(), "subnet-bare".into()]
+        vec![
+            "subnet-pub".into(),
+            "subnet-priv".into(),
+            "subnet-bare".into(),
+        ]
     }
 
     fn set(ids: &[&str]) -> BTreeSet<String> {
@@ -300,19 +343,38 @@ mod tests {
         let sel = |ids: &[&str], subnet_ids: &[&str], tags: &[(&str, &str)]| RouteTableSelector {
             ids: ids.iter().map(|s| s.to_string()).collect(),
             subnet_ids: subnet_ids.iter().map(|s| s.to_string()).collect(),
-            tags: tags.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+            tags: tags
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
         };
         let cases: Vec<(RouteTableSelector, BTreeSet<String>)> = vec![
             (sel(&["rtb-pub"], &[], &[]), set(&["rtb-pub"])),
-            (sel(&[], &["subnet-pub", "subnet-priv"], &[]), set(&["rtb-priv", "rtb-pub"])),
+            (
+                sel(&[], &["subnet-pub", "subnet-priv"], &[]),
+                set(&["rtb-priv", "rtb-pub"]),
+            ),
             // A subnet without its own association uses the main table.
             (sel(&[], &["subnet-bare"], &[]), set(&["rtb-main"])),
-            (sel(&[], &[], &[("tier", "private")]), set(&["rtb-priv", "rtb-priv2"])),
+            (
+                sel(&[], &[], &[("tier", "private")]),
+                set(&["rtb-priv", "rtb-priv2"]),
+            ),
             // All tags must match.
-            (sel(&[], &[], &[("tier", "private"), ("env", "prod")]), set(&["rtb-priv"])),
+            (
+                sel(&[], &[], &[("tier", "private"), ("env", "prod")]),
+                set(&["rtb-priv"]),
+            ),
             (sel(&[], &[], &[("tier", "none")]), set(&[])),
             // Union, duplicates removed.
-            (sel(&["rtb-pub", "rtb-pub"], &["subnet-pub"], &[("tier", "public")]), set(&["rtb-pub"])),
+            (
+                sel(
+                    &["rtb-pub", "rtb-pub"],
+                    &["subnet-pub"],
+                    &[("tier", "public")],
+                ),
+                set(&["rtb-pub"]),
+            ),
         ];
         for (selector, expected) in cases {
             let got = select_route_tables(&selector, "vpc-1", &tables(), &subnets()).unwrap();
@@ -322,7 +384,10 @@ mod tests {
 
     #[test]
     fn selection_errors_name_every_missing_id() {
-        let sel = RouteTableSelector { ids: vec!["rtb-pub".into(), "rtb-x".into(), "rtb-y".into()], ..Default::default() };
+        let sel = RouteTableSelector {
+            ids: vec!["rtb-pub".into(), "rtb-x".into(), "rtb-y".into()],
+            ..Default::default()
+        };
         match select_route_tables(&sel, "vpc-1", &tables(), &subnets()) {
             Err(Error::RouteTableNotFound { ids, vpc_id }) => {
                 assert_eq!(ids, vec!["rtb-x".to_string(), "rtb-y".to_string()]);
@@ -330,7 +395,10 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
-        let sel = RouteTableSelector { subnet_ids: vec!["subnet-nope".into()], ..Default::default() };
+        let sel = RouteTableSelector {
+            subnet_ids: vec!["subnet-nope".into()],
+            ..Default::default()
+        };
         assert!(matches!(
             select_route_tables(&sel, "vpc-1", &tables(), &subnets()),
             Err(Error::SubnetNotFound { ids, .. }) if ids == vec!["subnet-nope".to_string()]
@@ -338,7 +406,12 @@ mod tests {
     }
 
     fn ep(id: &str, state: &str, created: i64) -> Endpoint {
-        Endpoint { id: id.into(), state: state.into(), created, ..Default::default() }
+        Endpoint {
+            id: id.into(),
+            state: state.into(),
+            created,
+            ..Default::default()
+        }
     }
 
     #[test]
@@ -346,13 +419,28 @@ mod tests {
         // Nothing tagged.
         assert_eq!(pick_owned(vec![], Some("vpce-a")), (None, vec![]));
         // Deleted/deleting ones are ignored.
-        assert_eq!(pick_owned(vec![ep("vpce-a", "deleted", 1), ep("vpce-b", "deleting", 2)], None), (None, vec![]));
+        assert_eq!(
+            pick_owned(
+                vec![ep("vpce-a", "deleted", 1), ep("vpce-b", "deleting", 2)],
+                None
+            ),
+            (None, vec![])
+        );
         // The recorded one wins; the rest are duplicates.
-        let (own, dup) = pick_owned(vec![ep("vpce-a", "available", 1), ep("vpce-b", "available", 2)], Some("vpce-b"));
+        let (own, dup) = pick_owned(
+            vec![ep("vpce-a", "available", 1), ep("vpce-b", "available", 2)],
+            Some("vpce-b"),
+        );
         assert_eq!(own.unwrap().id, "vpce-b");
-        assert_eq!(dup.iter().map(|e| e.id.as_str()).collect::<Vec<_>>(), vec!["vpce-a"]);
+        assert_eq!(
+            dup.iter().map(|e| e.id.as_str()).collect::<Vec<_>>(),
+            vec!["vpce-a"]
+        );
         // Otherwise the oldest.
-        let (own, dup) = pick_owned(vec![ep("vpce-b", "pending", 2), ep("vpce-a", "available", 1)], Some("vpce-gone"));
+        let (own, dup) = pick_owned(
+            vec![ep("vpce-b", "pending", 2), ep("vpce-a", "available", 1)],
+            Some("vpce-gone"),
+        );
         assert_eq!(own.unwrap().id, "vpce-a");
         assert_eq!(dup.len(), 1);
     }
@@ -390,13 +478,19 @@ mod tests {
             state: "available".into(),
             route_table_ids: rtbs.iter().map(|s| s.to_string()).collect(),
             policy: policy.map(str::to_owned),
-            tags: tags.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+            tags: tags
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
             created: 1,
         }
     }
 
     fn map(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
     }
 
     fn strings(v: &[&str]) -> Vec<String> {
@@ -514,7 +608,11 @@ mod tests {
                 policy: Some(ro.clone()),
                 tags,
                 managed: &[],
-                endpoint: Some(existing(&["rtb-a"], Some(&serde_json::to_string_pretty(&ro).unwrap()), tags)),
+                endpoint: Some(existing(
+                    &["rtb-a"],
+                    Some(&serde_json::to_string_pretty(&ro).unwrap()),
+                    tags,
+                )),
                 expected: vec![],
             },
             Case {
@@ -527,11 +625,22 @@ mod tests {
                 endpoint: Some(existing(
                     &["rtb-a"],
                     None,
-                    &[("Name", "old"), ("vpcgate.dev/uid", "u1"), ("owner", "me"), ("cost-center", "42")],
+                    &[
+                        ("Name", "old"),
+                        ("vpcgate.dev/uid", "u1"),
+                        ("owner", "me"),
+                        ("cost-center", "42"),
+                    ],
                 )),
                 expected: vec![
-                    Action::Tag { endpoint_id: "vpce-1".into(), tags: map(&[("Name", "new"), ("team", "x")]) },
-                    Action::Untag { endpoint_id: "vpce-1".into(), keys: strings(&["owner"]) },
+                    Action::Tag {
+                        endpoint_id: "vpce-1".into(),
+                        tags: map(&[("Name", "new"), ("team", "x")]),
+                    },
+                    Action::Untag {
+                        endpoint_id: "vpce-1".into(),
+                        keys: strings(&["owner"]),
+                    },
                 ],
             },
         ];
@@ -557,7 +666,7 @@ mod tests {
 
     #[test]
     fn actions_describe_themselves() {
-        let texts: Vec<String> = vec![
+        let texts: Vec<String> = [
             Action::Create(CreateEndpoint {
                 vpc_id: "vpc-1".into(),
                 service_name: "svc".into(),
@@ -572,14 +681,28 @@ mod tests {
                 remove_route_table_ids: strings(&["rtb-b"]),
                 policy: Some(PolicyChange::Reset),
             }),
-            Action::Tag { endpoint_id: "vpce-1".into(), tags: map(&[("k", "v")]) },
-            Action::Untag { endpoint_id: "vpce-1".into(), keys: strings(&["k"]) },
+            Action::Tag {
+                endpoint_id: "vpce-1".into(),
+                tags: map(&[("k", "v")]),
+            },
+            Action::Untag {
+                endpoint_id: "vpce-1".into(),
+                keys: strings(&["k"]),
+            },
         ]
         .iter()
         .map(ToString::to_string)
         .collect();
-        assert!(texts[0].contains("create svc endpoint in vpc-1 on route tables [rtb-a]"), "{}", texts[0]);
-        assert!(texts[1].contains("add route tables [rtb-a]; remove route tables [rtb-b]; reset"), "{}", texts[1]);
+        assert!(
+            texts[0].contains("create svc endpoint in vpc-1 on route tables [rtb-a]"),
+            "{}",
+            texts[0]
+        );
+        assert!(
+            texts[1].contains("add route tables [rtb-a]; remove route tables [rtb-b]; reset"),
+            "{}",
+            texts[1]
+        );
         assert_eq!(texts[2], "tag vpce-1 with k");
         assert_eq!(texts[3], "untag vpce-1: k");
     }

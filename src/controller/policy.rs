@@ -92,8 +92,7 @@ pub fn generate(
 /// Parses a custom document: JSON object with a non-empty `Statement`. The error names what is
 /// wrong, for an `InvalidSpec` condition on `spec.policy.document`.
 pub fn parse_document(text: &str) -> Result<Value, String> {
-    let value: Value =
-        serde_json::from_str(text).map_err(|e| format!("not valid JSON ({e})"))?;
+    let value: Value = serde_json::from_str(text).map_err(|e| format!("not valid JSON ({e})"))?;
     let obj = value
         .as_object()
         .ok_or("must be a JSON object with a Statement")?;
@@ -110,14 +109,12 @@ pub fn parse_document(text: &str) -> Result<Value, String> {
 /// unwrapped into sorted lists, so equivalent documents compare equal.
 pub fn normalize(doc: &Value) -> Value {
     let mut doc = doc.clone();
-    if let Some(obj) = doc.as_object_mut() {
-        if let Some(stmt) = obj.get_mut("Statement") {
-            let list = match stmt.take() {
-                Value::Array(a) => a,
-                other => vec![other],
-            };
-            *stmt = Value::Array(list.into_iter().map(normalize_statement).collect());
-        }
+    if let Some(stmt) = doc.as_object_mut().and_then(|o| o.get_mut("Statement")) {
+        let list = match stmt.take() {
+            Value::Array(a) => a,
+            other => vec![other],
+        };
+        *stmt = Value::Array(list.into_iter().map(normalize_statement).collect());
     }
     doc
 }
@@ -184,7 +181,15 @@ mod tests {
 
     #[test]
     fn full_access_without_tables_is_the_default() {
-        assert_eq!(generate(PolicyPreset::FullAccess, &[], Service::Dynamodb, "eu-west-1"), None);
+        assert_eq!(
+            generate(
+                PolicyPreset::FullAccess,
+                &[],
+                Service::Dynamodb,
+                "eu-west-1"
+            ),
+            None
+        );
     }
 
     #[test]
@@ -192,11 +197,27 @@ mod tests {
         let doc = generate(PolicyPreset::ReadOnly, &[], Service::Dynamodb, "eu-west-1").unwrap();
         let actions = doc["Statement"][0]["Action"].as_array().unwrap();
         assert!(actions.iter().any(|a| a == "dynamodb:GetItem"));
-        assert!(!actions.iter().any(|a| a == "dynamodb:PutItem" || a == "dynamodb:*"));
+        assert!(
+            !actions
+                .iter()
+                .any(|a| a == "dynamodb:PutItem" || a == "dynamodb:*")
+        );
         assert_eq!(doc["Statement"][0]["Resource"], "*");
         let s3 = generate(PolicyPreset::ReadOnly, &[], Service::S3, "eu-west-1").unwrap();
-        assert!(s3["Statement"][0]["Action"].as_array().unwrap().iter().any(|a| a == "s3:GetObject"));
-        let s3_full = generate(PolicyPreset::FullAccess, &["t1".into()], Service::S3, "eu-west-1").unwrap();
+        assert!(
+            s3["Statement"][0]["Action"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|a| a == "s3:GetObject")
+        );
+        let s3_full = generate(
+            PolicyPreset::FullAccess,
+            &["t1".into()],
+            Service::S3,
+            "eu-west-1",
+        )
+        .unwrap();
         assert_eq!(s3_full["Statement"][0]["Action"], "s3:*");
     }
 
@@ -223,10 +244,21 @@ mod tests {
     fn parse_document_names_the_problem() {
         assert!(parse_document("{").unwrap_err().contains("not valid JSON"));
         assert!(parse_document("[]").unwrap_err().contains("JSON object"));
-        assert!(parse_document(r#"{"Version":"2012-10-17"}"#).unwrap_err().contains("no Statement"));
-        assert!(parse_document(r#"{"Statement":[]}"#).unwrap_err().contains("non-empty"));
+        assert!(
+            parse_document(r#"{"Version":"2012-10-17"}"#)
+                .unwrap_err()
+                .contains("no Statement")
+        );
+        assert!(
+            parse_document(r#"{"Statement":[]}"#)
+                .unwrap_err()
+                .contains("non-empty")
+        );
         assert!(parse_document(r#"{"Statement":"x"}"#).is_err());
-        assert!(parse_document(r#"{"Statement":{"Effect":"Allow","Action":"*","Resource":"*"}}"#).is_ok());
+        assert!(
+            parse_document(r#"{"Statement":{"Effect":"Allow","Action":"*","Resource":"*"}}"#)
+                .is_ok()
+        );
         assert!(parse_document(r#"{"Statement":[{"Effect":"Allow"}]}"#).is_ok());
     }
 

@@ -9,9 +9,11 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 
 use super::desired::{Desired, desired};
 use super::plan::{self, Action, PlanInput};
-use super::status::{self, Facts, ProbeFact};
 use super::policy;
-use crate::api::{DeletionPolicy, GatewayEndpoint, GatewayEndpointStatus, ProbeStatus, TAG_NAME, TAG_UID};
+use super::status::{self, Facts, ProbeFact};
+use crate::api::{
+    DeletionPolicy, GatewayEndpoint, GatewayEndpointStatus, ProbeStatus, TAG_NAME, TAG_UID,
+};
 use crate::aws::ec2::Ec2;
 use crate::aws::{AwsClients, DeleteOutcome, Endpoint, PrefixList, RequeueHint, RouteTable};
 use crate::error::Error;
@@ -36,11 +38,21 @@ pub struct EngineEvent {
 }
 
 fn normal(reason: &'static str, action: &'static str, note: String) -> EngineEvent {
-    EngineEvent { type_: EventType::Normal, reason, action, note }
+    EngineEvent {
+        type_: EventType::Normal,
+        reason,
+        action,
+        note,
+    }
 }
 
 fn warning(reason: &'static str, action: &'static str, note: String) -> EngineEvent {
-    EngineEvent { type_: EventType::Warning, reason, action, note }
+    EngineEvent {
+        type_: EventType::Warning,
+        reason,
+        action,
+        note,
+    }
 }
 
 /// The result of one apply pass.
@@ -100,7 +112,10 @@ pub struct Engine {
 impl Engine {
     /// `default_region` applies to objects without `spec.region`.
     pub fn new(clients: AwsClients, default_region: Option<String>) -> Self {
-        Engine { clients, default_region }
+        Engine {
+            clients,
+            default_region,
+        }
     }
 
     /// Resolves and observes, then plans. Changes nothing in AWS.
@@ -136,14 +151,16 @@ impl Engine {
                 format!("endpoint {old} was deleted outside vpcgate; creating a replacement"),
             ));
         }
-        let new_conflicts: Vec<String> = obs
-            .conflicts
-            .iter()
-            .filter(|(rtb, other)| {
-                !prev.route_tables.iter().any(|t| &t.id == *rtb && t.conflicting_endpoint_id.as_ref() == Some(*other))
-            })
-            .map(|(rtb, other)| format!("{rtb} is routed to {other}"))
-            .collect();
+        let new_conflicts: Vec<String> =
+            obs.conflicts
+                .iter()
+                .filter(|(rtb, other)| {
+                    !prev.route_tables.iter().any(|t| {
+                        &t.id == *rtb && t.conflicting_endpoint_id.as_ref() == Some(*other)
+                    })
+                })
+                .map(|(rtb, other)| format!("{rtb} is routed to {other}"))
+                .collect();
         if !new_conflicts.is_empty() {
             events.push(warning(
                 "RouteTableConflict",
@@ -166,8 +183,14 @@ impl Engine {
                     events.push(warning(
                         "DuplicateDeleted",
                         "DeleteVpcEndpoints",
-                        format!("deleted {} carrying this object's uid tag; kept {}", duplicates.join(", "),
-                            obs.endpoint.as_ref().map(|e| e.id.as_str()).unwrap_or("none")),
+                        format!(
+                            "deleted {} carrying this object's uid tag; kept {}",
+                            duplicates.join(", "),
+                            obs.endpoint
+                                .as_ref()
+                                .map(|e| e.id.as_str())
+                                .unwrap_or("none")
+                        ),
                     ));
                 }
                 Err(e) => error = Some(e.into()),
@@ -228,12 +251,19 @@ impl Engine {
                     let ok = report.result == ProbeResult::Succeeded;
                     if was_ok != Some(ok) && !(was_ok.is_none() && ok) {
                         events.push(if ok {
-                            normal("ProbeRecovered", "ProbeDynamoDB", format!("{} succeeds again", report.operation))
+                            normal(
+                                "ProbeRecovered",
+                                "ProbeDynamoDB",
+                                format!("{} succeeds again", report.operation),
+                            )
                         } else {
                             warning(
                                 "ProbeFailed",
                                 "ProbeDynamoDB",
-                                report.message.clone().unwrap_or_else(|| report.result.as_str().to_owned()),
+                                report
+                                    .message
+                                    .clone()
+                                    .unwrap_or_else(|| report.result.as_str().to_owned()),
                             )
                         });
                     }
@@ -292,12 +322,21 @@ impl Engine {
             prefix_list_id: Some(obs.prefix_list.id.clone()),
             routes: Some(status::routes_summary(&route_tables)),
             route_tables,
-            probe: if desired.probe.is_some() { probe_status } else { None },
+            probe: if desired.probe.is_some() {
+                probe_status
+            } else {
+                None
+            },
             recreations: obs.recreations,
             managed_tag_keys: managed.into_iter().collect(),
             conditions,
         };
-        Outcome { status, events, error, next_probe }
+        Outcome {
+            status,
+            events,
+            error,
+            next_probe,
+        }
     }
 
     /// One cleanup pass for an object being deleted. Tolerates apply never having run.
@@ -305,7 +344,11 @@ impl Engine {
         let prev = obj.status.clone().unwrap_or_default();
         let mut events = Vec::new();
         let Some(uid) = obj.metadata.uid.clone() else {
-            return CleanupOutcome { done: true, events, error: None };
+            return CleanupOutcome {
+                done: true,
+                events,
+                error: None,
+            };
         };
         let Some(region) = obj
             .spec
@@ -315,7 +358,11 @@ impl Engine {
             .or(self.default_region.clone())
         else {
             // No region ever resolved: nothing can have been created.
-            return CleanupOutcome { done: true, events, error: None };
+            return CleanupOutcome {
+                done: true,
+                events,
+                error: None,
+            };
         };
         let ec2 = self.clients.ec2(&region);
         let result: Result<bool, Error> = async {
@@ -325,14 +372,14 @@ impl Engine {
                 .into_iter()
                 .filter(|e| e.state != "deleted")
                 .collect();
-            if let Some(id) = &prev.endpoint_id {
-                if !present.iter().any(|e| &e.id == id) {
-                    if let Some(ep) = ec2.endpoint(id).await? {
-                        if ep.state != "deleted" && obj.spec.deletion_policy == DeletionPolicy::Delete {
-                            present.push(ep);
-                        }
-                    }
-                }
+            // The endpoint recorded in status, should its tag have been removed out of band.
+            if let Some(id) = &prev.endpoint_id
+                && obj.spec.deletion_policy == DeletionPolicy::Delete
+                && !present.iter().any(|e| &e.id == id)
+                && let Some(ep) = ec2.endpoint(id).await?
+                && ep.state != "deleted"
+            {
+                present.push(ep);
             }
             match obj.spec.deletion_policy {
                 DeletionPolicy::Retain => {
@@ -342,13 +389,20 @@ impl Engine {
                         events.push(normal(
                             "Retained",
                             "DeleteTags",
-                            format!("left {} in place and removed vpcgate's ownership tags", ep.id),
+                            format!(
+                                "left {} in place and removed vpcgate's ownership tags",
+                                ep.id
+                            ),
                         ));
                     }
                     Ok(true)
                 }
                 DeletionPolicy::Delete => {
-                    let live: Vec<String> = present.iter().filter(|e| e.is_live()).map(|e| e.id.clone()).collect();
+                    let live: Vec<String> = present
+                        .iter()
+                        .filter(|e| e.is_live())
+                        .map(|e| e.id.clone())
+                        .collect();
                     if !live.is_empty() {
                         for (id, outcome) in ec2.delete_endpoints(&live).await? {
                             match outcome {
@@ -365,16 +419,20 @@ impl Engine {
                     // Gone only when AWS describes it as deleted or not at all.
                     let mut remaining = Vec::new();
                     for ep in &present {
-                        if let Some(now) = ec2.endpoint(&ep.id).await? {
-                            if now.state != "deleted" {
-                                remaining.push(format!("{} ({})", now.id, now.state));
-                            }
+                        if let Some(now) = ec2.endpoint(&ep.id).await?
+                            && now.state != "deleted"
+                        {
+                            remaining.push(format!("{} ({})", now.id, now.state));
                         }
                     }
                     if remaining.is_empty() {
                         if !present.is_empty() {
                             let ids: Vec<&str> = present.iter().map(|e| e.id.as_str()).collect();
-                            events.push(normal("Deleted", "DeleteVpcEndpoints", format!("{} deleted", ids.join(", "))));
+                            events.push(normal(
+                                "Deleted",
+                                "DeleteVpcEndpoints",
+                                format!("{} deleted", ids.join(", ")),
+                            ));
                         }
                         Ok(true)
                     } else {
@@ -385,16 +443,31 @@ impl Engine {
         }
         .await;
         match result {
-            Ok(done) => CleanupOutcome { done, events, error: None },
-            Err(e) => CleanupOutcome { done: false, events, error: Some(e) },
+            Ok(done) => CleanupOutcome {
+                done,
+                events,
+                error: None,
+            },
+            Err(e) => CleanupOutcome {
+                done: false,
+                events,
+                error: Some(e),
+            },
         }
     }
 }
 
 /// Resolve (VPC, route tables, prefix list) and observe (our endpoint), then plan.
-async fn observe(ec2: &Ec2, desired: &Desired, prev: &GatewayEndpointStatus) -> Result<Observation, Error> {
+async fn observe(
+    ec2: &Ec2,
+    desired: &Desired,
+    prev: &GatewayEndpointStatus,
+) -> Result<Observation, Error> {
     if !ec2.vpc_exists(&desired.vpc_id).await? {
-        return Err(Error::VpcNotFound { vpc_id: desired.vpc_id.clone(), region: desired.region.clone() });
+        return Err(Error::VpcNotFound {
+            vpc_id: desired.vpc_id.clone(),
+            region: desired.region.clone(),
+        });
     }
     let tables = ec2.route_tables(&desired.vpc_id).await?;
     let subnets = if desired.route_tables.subnet_ids.is_empty() {
@@ -402,30 +475,39 @@ async fn observe(ec2: &Ec2, desired: &Desired, prev: &GatewayEndpointStatus) -> 
     } else {
         ec2.subnet_ids(&desired.vpc_id).await?
     };
-    let selected = plan::select_route_tables(&desired.route_tables, &desired.vpc_id, &tables, &subnets)?;
-    let prefix_list = ec2.prefix_list(&desired.service_name).await?.ok_or_else(|| Error::ServiceNotAvailable {
-        name: desired.service_name.clone(),
-        region: desired.region.clone(),
-    })?;
+    let selected =
+        plan::select_route_tables(&desired.route_tables, &desired.vpc_id, &tables, &subnets)?;
+    let prefix_list = ec2
+        .prefix_list(&desired.service_name)
+        .await?
+        .ok_or_else(|| Error::ServiceNotAvailable {
+            name: desired.service_name.clone(),
+            region: desired.region.clone(),
+        })?;
 
     let tagged = ec2.endpoints_by_tag(TAG_UID, &desired.uid).await?;
     let (mut endpoint, duplicates) = plan::pick_owned(tagged, prev.endpoint_id.as_deref());
     let mut recreations = prev.recreations;
     let mut vanished = None;
-    if endpoint.is_none() {
-        if let Some(old) = &prev.endpoint_id {
-            match ec2.endpoint(old).await? {
-                // Still there but our tag is gone: it is ours by status; the plan re-tags it.
-                Some(ep) if ep.is_live() => endpoint = Some(ep),
-                _ => {
-                    recreations += 1;
-                    vanished = Some(old.clone());
-                }
+    if endpoint.is_none()
+        && let Some(old) = &prev.endpoint_id
+    {
+        match ec2.endpoint(old).await? {
+            // Still there but our tag is gone: it is ours by status; the plan re-tags it.
+            Some(ep) if ep.is_live() => endpoint = Some(ep),
+            _ => {
+                recreations += 1;
+                vanished = Some(old.clone());
             }
         }
     }
 
-    let conflicts = plan::conflicts(&selected, &tables, &prefix_list.id, endpoint.as_ref().map(|e| e.id.as_str()));
+    let conflicts = plan::conflicts(
+        &selected,
+        &tables,
+        &prefix_list.id,
+        endpoint.as_ref().map(|e| e.id.as_str()),
+    );
     let actions = plan::plan(&PlanInput {
         vpc_id: &desired.vpc_id,
         service_name: &desired.service_name,
@@ -457,14 +539,29 @@ async fn observe(ec2: &Ec2, desired: &Desired, prev: &GatewayEndpointStatus) -> 
 async fn act(ec2: &Ec2, action: &Action) -> Result<Option<Endpoint>, Error> {
     match action {
         Action::Create(req) => Ok(Some(ec2.create_endpoint(req).await?)),
-        Action::Modify(req) => ec2.modify_endpoint(req).await.map(|_| None).map_err(Into::into),
-        Action::Tag { endpoint_id, tags } => ec2.create_tags(endpoint_id, tags).await.map(|_| None).map_err(Into::into),
-        Action::Untag { endpoint_id, keys } => ec2.delete_tags(endpoint_id, keys).await.map(|_| None).map_err(Into::into),
+        Action::Modify(req) => ec2
+            .modify_endpoint(req)
+            .await
+            .map(|_| None)
+            .map_err(Into::into),
+        Action::Tag { endpoint_id, tags } => ec2
+            .create_tags(endpoint_id, tags)
+            .await
+            .map(|_| None)
+            .map_err(Into::into),
+        Action::Untag { endpoint_id, keys } => ec2
+            .delete_tags(endpoint_id, keys)
+            .await
+            .map(|_| None)
+            .map_err(Into::into),
     }
 }
 
 /// The second observe: route tables and the endpoint as AWS now reports them.
-async fn verify(ec2: &Ec2, obs: &Observation) -> Result<(Vec<RouteTable>, Option<Endpoint>), Error> {
+async fn verify(
+    ec2: &Ec2,
+    obs: &Observation,
+) -> Result<(Vec<RouteTable>, Option<Endpoint>), Error> {
     let tables = ec2.route_tables(&obs.vpc_id).await?;
     let endpoint = match &obs.endpoint {
         Some(ep) => ec2.endpoint(&ep.id).await?,
@@ -479,14 +576,30 @@ fn event_for(action: &Action, drift: bool, endpoint: Option<&Endpoint>) -> Engin
         Action::Create(c) => normal(
             "Created",
             "CreateVpcEndpoint",
-            format!("created {id} for {} on route tables [{}]", c.service_name, c.route_table_ids.join(", ")),
+            format!(
+                "created {id} for {} on route tables [{}]",
+                c.service_name,
+                c.route_table_ids.join(", ")
+            ),
         ),
-        other if drift => normal("DriftRepaired", action_name(other), format!("{other} (changed outside vpcgate)")),
-        Action::Modify(m) if m.add_route_table_ids.is_empty() && m.remove_route_table_ids.is_empty() => {
+        other if drift => normal(
+            "DriftRepaired",
+            action_name(other),
+            format!("{other} (changed outside vpcgate)"),
+        ),
+        Action::Modify(m)
+            if m.add_route_table_ids.is_empty() && m.remove_route_table_ids.is_empty() =>
+        {
             normal("PolicyChanged", "ModifyVpcEndpoint", action.to_string())
         }
-        Action::Modify(_) => normal("RouteTablesChanged", "ModifyVpcEndpoint", action.to_string()),
-        Action::Tag { .. } | Action::Untag { .. } => normal("TagsChanged", action_name(action), action.to_string()),
+        Action::Modify(_) => normal(
+            "RouteTablesChanged",
+            "ModifyVpcEndpoint",
+            action.to_string(),
+        ),
+        Action::Tag { .. } | Action::Untag { .. } => {
+            normal("TagsChanged", action_name(action), action.to_string())
+        }
     }
 }
 
@@ -520,15 +633,18 @@ fn failed_before_aws(
     });
     let conditions = status::merge(&prev.conditions, updates, generation, &Time(now));
     let mut events = Vec::new();
-    let already_reported = prev
-        .conditions
-        .iter()
-        .any(|c| c.type_ == status::READY && c.reason == err.reason() && c.observed_generation == generation);
+    let already_reported = prev.conditions.iter().any(|c| {
+        c.type_ == status::READY && c.reason == err.reason() && c.observed_generation == generation
+    });
     if !already_reported {
         events.push(warning(err.reason(), "Reconcile", err.to_string()));
     }
     Outcome {
-        status: GatewayEndpointStatus { observed_generation: generation, conditions, ..prev },
+        status: GatewayEndpointStatus {
+            observed_generation: generation,
+            conditions,
+            ..prev
+        },
         events,
         error: Some(err),
         next_probe: None,

@@ -78,7 +78,12 @@ pub struct ConditionUpdate {
     pub message: String,
 }
 
-fn cond(type_: &'static str, ok: bool, reason: &str, message: impl Into<String>) -> ConditionUpdate {
+fn cond(
+    type_: &'static str,
+    ok: bool,
+    reason: &str,
+    message: impl Into<String>,
+) -> ConditionUpdate {
     ConditionUpdate {
         type_,
         status: if ok { "True" } else { "False" },
@@ -91,7 +96,12 @@ fn endpoint_available(f: &Facts<'_>) -> ConditionUpdate {
     let Some(ep) = f.endpoint else {
         return match f.error {
             Some(e) => cond(ENDPOINT_AVAILABLE, false, e.reason(), e.to_string()),
-            None => cond(ENDPOINT_AVAILABLE, false, "Creating", "the endpoint is being created"),
+            None => cond(
+                ENDPOINT_AVAILABLE,
+                false,
+                "Creating",
+                "the endpoint is being created",
+            ),
         };
     };
     match ep.state.as_str() {
@@ -120,7 +130,10 @@ fn endpoint_available(f: &Facts<'_>) -> ConditionUpdate {
             ENDPOINT_AVAILABLE,
             false,
             "EndpointFailed",
-            format!("{} is in state {other}; see the VPC console for its last error", ep.id),
+            format!(
+                "{} is in state {other}; see the VPC console for its last error",
+                ep.id
+            ),
         ),
     }
 }
@@ -142,7 +155,11 @@ fn routes_associated(f: &Facts<'_>) -> ConditionUpdate {
         .iter()
         .filter_map(|t| {
             let other = t.conflicting_endpoint_id.as_ref()?;
-            Some(format!("{} already routes {} to {other}", t.id, f.prefix_list_id.unwrap_or("the prefix list")))
+            Some(format!(
+                "{} already routes {} to {other}",
+                t.id,
+                f.prefix_list_id.unwrap_or("the prefix list")
+            ))
         })
         .collect();
     if !conflicts.is_empty() {
@@ -210,7 +227,9 @@ fn dynamodb_reachable(f: &Facts<'_>) -> Option<ConditionUpdate> {
             let message = if ok {
                 let path = match p.via_endpoint {
                     Some(true) => "through the gateway endpoint",
-                    Some(false) => "NOT through the gateway endpoint (addresses outside the prefix list)",
+                    Some(false) => {
+                        "NOT through the gateway endpoint (addresses outside the prefix list)"
+                    }
                     None => "path unknown",
                 };
                 format!(
@@ -219,9 +238,16 @@ fn dynamodb_reachable(f: &Facts<'_>) -> Option<ConditionUpdate> {
                     p.latency.as_deref().unwrap_or("?")
                 )
             } else {
-                p.message.clone().unwrap_or_else(|| format!("{} failed", p.operation))
+                p.message
+                    .clone()
+                    .unwrap_or_else(|| format!("{} failed", p.operation))
             };
-            Some(cond(DYNAMODB_REACHABLE, ok, probe_reason(&p.result), message))
+            Some(cond(
+                DYNAMODB_REACHABLE,
+                ok,
+                probe_reason(&p.result),
+                message,
+            ))
         }
     }
 }
@@ -231,7 +257,12 @@ pub fn assess(f: &Facts<'_>) -> Vec<ConditionUpdate> {
     let mut conditions = vec![endpoint_available(f), routes_associated(f)];
     conditions.extend(dynamodb_reachable(f));
     let ready = match conditions.iter().find(|c| c.status != "True") {
-        None => cond(READY, true, "Ready", "the endpoint is available, routed and reachable"),
+        None => cond(
+            READY,
+            true,
+            "Ready",
+            "the endpoint is available, routed and reachable",
+        ),
         Some(c) => ConditionUpdate {
             type_: READY,
             status: "False",
@@ -277,7 +308,11 @@ mod tests {
     use crate::aws::AwsError;
 
     fn ep(state: &str) -> Endpoint {
-        Endpoint { id: "vpce-1".into(), state: state.into(), ..Default::default() }
+        Endpoint {
+            id: "vpce-1".into(),
+            state: state.into(),
+            ..Default::default()
+        }
     }
 
     fn rts(spec: &[(&str, bool, Option<&str>)]) -> Vec<RouteTableStatus> {
@@ -303,20 +338,44 @@ mod tests {
 
     /// (type, status, reason) triples, for compact expectations.
     fn summary(c: &[ConditionUpdate]) -> Vec<(&'static str, &'static str, String)> {
-        c.iter().map(|c| (c.type_, c.status, c.reason.clone())).collect()
+        c.iter()
+            .map(|c| (c.type_, c.status, c.reason.clone()))
+            .collect()
     }
 
     #[test]
     fn route_statuses_and_summary() {
         let tables = vec![
-            RouteTable { id: "rtb-a".into(), prefix_list_routes: [("pl-1".to_string(), "vpce-1".to_string())].into(), ..Default::default() },
-            RouteTable { id: "rtb-b".into(), prefix_list_routes: [("pl-1".to_string(), "vpce-2".to_string())].into(), ..Default::default() },
-            RouteTable { id: "rtb-c".into(), ..Default::default() },
+            RouteTable {
+                id: "rtb-a".into(),
+                prefix_list_routes: [("pl-1".to_string(), "vpce-1".to_string())].into(),
+                ..Default::default()
+            },
+            RouteTable {
+                id: "rtb-b".into(),
+                prefix_list_routes: [("pl-1".to_string(), "vpce-2".to_string())].into(),
+                ..Default::default()
+            },
+            RouteTable {
+                id: "rtb-c".into(),
+                ..Default::default()
+            },
         ];
-        let selected: BTreeSet<String> = ["rtb-a", "rtb-b", "rtb-c", "rtb-gone"].iter().map(|s| s.to_string()).collect();
+        let selected: BTreeSet<String> = ["rtb-a", "rtb-b", "rtb-c", "rtb-gone"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
         let conflicts = BTreeMap::from([("rtb-b".to_string(), "vpce-2".to_string())]);
         let got = route_table_statuses(&selected, &tables, "pl-1", Some("vpce-1"), &conflicts);
-        assert_eq!(got, rts(&[("rtb-a", true, None), ("rtb-b", false, Some("vpce-2")), ("rtb-c", false, None), ("rtb-gone", false, None)]));
+        assert_eq!(
+            got,
+            rts(&[
+                ("rtb-a", true, None),
+                ("rtb-b", false, Some("vpce-2")),
+                ("rtb-c", false, None),
+                ("rtb-gone", false, None)
+            ])
+        );
         assert_eq!(routes_summary(&got), "1/4");
         // Without an endpoint nothing is present, whatever the tables hold.
         let none = route_table_statuses(&selected, &tables, "pl-1", None, &BTreeMap::new());
@@ -325,9 +384,20 @@ mod tests {
 
     #[test]
     fn conditions_table() {
-        let spec_err = Error::InvalidSpec { field: "spec.policy.document".into(), message: "has no Statement".into() };
-        let vpc_err = Error::VpcNotFound { vpc_id: "vpc-1".into(), region: "eu-west-1".into() };
-        let denied = Error::Aws(AwsError::new("ec2", "ModifyVpcEndpoint", Some("UnauthorizedOperation"), "no"));
+        let spec_err = Error::InvalidSpec {
+            field: "spec.policy.document".into(),
+            message: "has no Statement".into(),
+        };
+        let vpc_err = Error::VpcNotFound {
+            vpc_id: "vpc-1".into(),
+            region: "eu-west-1".into(),
+        };
+        let denied = Error::Aws(AwsError::new(
+            "ec2",
+            "ModifyVpcEndpoint",
+            Some("UnauthorizedOperation"),
+            "no",
+        ));
         let available = ep("available");
         let pending = ep("pending");
         let failed = ep("failed");
@@ -347,62 +417,198 @@ mod tests {
             prefix_list_id: Some("pl-1"),
             probe: ProbeFact::Done(&ok_probe),
         };
-        let cases: Vec<(&str, Facts<'_>, Vec<(&str, &str, String)>)> = vec![
-            ("all good", base, vec![
-                (ENDPOINT_AVAILABLE, "True", t("Available")), (ROUTES_ASSOCIATED, "True", t("RoutesPresent")),
-                (DYNAMODB_REACHABLE, "True", t("ProbeSucceeded")), (READY, "True", t("Ready")),
-            ]),
-            ("probe off", Facts { probe: ProbeFact::NotApplicable, ..base }, vec![
-                (ENDPOINT_AVAILABLE, "True", t("Available")), (ROUTES_ASSOCIATED, "True", t("RoutesPresent")), (READY, "True", t("Ready")),
-            ]),
-            ("probe pending", Facts { probe: ProbeFact::Pending, ..base }, vec![
-                (ENDPOINT_AVAILABLE, "True", t("Available")), (ROUTES_ASSOCIATED, "True", t("RoutesPresent")),
-                (DYNAMODB_REACHABLE, "Unknown", t("ProbePending")), (READY, "False", t("ProbePending")),
-            ]),
-            ("probe timeout", Facts { probe: ProbeFact::Done(&slow_probe), ..base }, vec![
-                (ENDPOINT_AVAILABLE, "True", t("Available")), (ROUTES_ASSOCIATED, "True", t("RoutesPresent")),
-                (DYNAMODB_REACHABLE, "False", t("ProbeTimeout")), (READY, "False", t("ProbeTimeout")),
-            ]),
-            ("probe denied by endpoint policy", Facts { probe: ProbeFact::Done(&denied_probe), ..base }, vec![
-                (ENDPOINT_AVAILABLE, "True", t("Available")), (ROUTES_ASSOCIATED, "True", t("RoutesPresent")),
-                (DYNAMODB_REACHABLE, "False", t("AccessDeniedByEndpointPolicy")), (READY, "False", t("AccessDeniedByEndpointPolicy")),
-            ]),
-            ("invalid spec", Facts { error: Some(&spec_err), endpoint: None, route_tables: &[], probe: ProbeFact::Pending, ..base }, vec![
-                (ENDPOINT_AVAILABLE, "False", t("InvalidSpec")), (ROUTES_ASSOCIATED, "False", t("InvalidSpec")),
-                (DYNAMODB_REACHABLE, "Unknown", t("ProbePending")), (READY, "False", t("InvalidSpec")),
-            ]),
-            ("unknown vpc", Facts { error: Some(&vpc_err), endpoint: None, route_tables: &[], ..base }, vec![
-                (ENDPOINT_AVAILABLE, "False", t("VpcNotFound")), (ROUTES_ASSOCIATED, "False", t("VpcNotFound")),
-                (DYNAMODB_REACHABLE, "True", t("ProbeSucceeded")), (READY, "False", t("VpcNotFound")),
-            ]),
-            ("no endpoint, no error", Facts { endpoint: None, ..base }, vec![
-                (ENDPOINT_AVAILABLE, "False", t("Creating")), (ROUTES_ASSOCIATED, "True", t("RoutesPresent")),
-                (DYNAMODB_REACHABLE, "True", t("ProbeSucceeded")), (READY, "False", t("Creating")),
-            ]),
-            ("pending endpoint", Facts { endpoint: Some(&pending), ..base }, vec![
-                (ENDPOINT_AVAILABLE, "False", t("Creating")), (ROUTES_ASSOCIATED, "True", t("RoutesPresent")),
-                (DYNAMODB_REACHABLE, "True", t("ProbeSucceeded")), (READY, "False", t("Creating")),
-            ]),
-            ("failed endpoint", Facts { endpoint: Some(&failed), ..base }, vec![
-                (ENDPOINT_AVAILABLE, "False", t("EndpointFailed")), (ROUTES_ASSOCIATED, "True", t("RoutesPresent")),
-                (DYNAMODB_REACHABLE, "True", t("ProbeSucceeded")), (READY, "False", t("EndpointFailed")),
-            ]),
-            ("out of sync, modify denied", Facts { endpoint_in_sync: false, error: Some(&denied), route_tables: &missing_routes, ..base }, vec![
-                (ENDPOINT_AVAILABLE, "False", t("AccessDenied")), (ROUTES_ASSOCIATED, "False", t("AccessDenied")),
-                (DYNAMODB_REACHABLE, "True", t("ProbeSucceeded")), (READY, "False", t("AccessDenied")),
-            ]),
-            ("out of sync, no error yet", Facts { endpoint_in_sync: false, route_tables: &missing_routes, ..base }, vec![
-                (ENDPOINT_AVAILABLE, "False", t("OutOfSync")), (ROUTES_ASSOCIATED, "False", t("RoutesMissing")),
-                (DYNAMODB_REACHABLE, "True", t("ProbeSucceeded")), (READY, "False", t("OutOfSync")),
-            ]),
-            ("conflict", Facts { route_tables: &conflict_routes, ..base }, vec![
-                (ENDPOINT_AVAILABLE, "True", t("Available")), (ROUTES_ASSOCIATED, "False", t("RouteTableConflict")),
-                (DYNAMODB_REACHABLE, "True", t("ProbeSucceeded")), (READY, "False", t("RouteTableConflict")),
-            ]),
-            ("selector matches nothing", Facts { route_tables: &[], ..base }, vec![
-                (ENDPOINT_AVAILABLE, "True", t("Available")), (ROUTES_ASSOCIATED, "False", t("NoRouteTables")),
-                (DYNAMODB_REACHABLE, "True", t("ProbeSucceeded")), (READY, "False", t("NoRouteTables")),
-            ]),
+        type Expected<'e> = Vec<(&'e str, &'e str, String)>;
+        let cases: Vec<(&str, Facts<'_>, Expected<'_>)> = vec![
+            (
+                "all good",
+                base,
+                vec![
+                    (ENDPOINT_AVAILABLE, "True", t("Available")),
+                    (ROUTES_ASSOCIATED, "True", t("RoutesPresent")),
+                    (DYNAMODB_REACHABLE, "True", t("ProbeSucceeded")),
+                    (READY, "True", t("Ready")),
+                ],
+            ),
+            (
+                "probe off",
+                Facts {
+                    probe: ProbeFact::NotApplicable,
+                    ..base
+                },
+                vec![
+                    (ENDPOINT_AVAILABLE, "True", t("Available")),
+                    (ROUTES_ASSOCIATED, "True", t("RoutesPresent")),
+                    (READY, "True", t("Ready")),
+                ],
+            ),
+            (
+                "probe pending",
+                Facts {
+                    probe: ProbeFact::Pending,
+                    ..base
+                },
+                vec![
+                    (ENDPOINT_AVAILABLE, "True", t("Available")),
+                    (ROUTES_ASSOCIATED, "True", t("RoutesPresent")),
+                    (DYNAMODB_REACHABLE, "Unknown", t("ProbePending")),
+                    (READY, "False", t("ProbePending")),
+                ],
+            ),
+            (
+                "probe timeout",
+                Facts {
+                    probe: ProbeFact::Done(&slow_probe),
+                    ..base
+                },
+                vec![
+                    (ENDPOINT_AVAILABLE, "True", t("Available")),
+                    (ROUTES_ASSOCIATED, "True", t("RoutesPresent")),
+                    (DYNAMODB_REACHABLE, "False", t("ProbeTimeout")),
+                    (READY, "False", t("ProbeTimeout")),
+                ],
+            ),
+            (
+                "probe denied by endpoint policy",
+                Facts {
+                    probe: ProbeFact::Done(&denied_probe),
+                    ..base
+                },
+                vec![
+                    (ENDPOINT_AVAILABLE, "True", t("Available")),
+                    (ROUTES_ASSOCIATED, "True", t("RoutesPresent")),
+                    (
+                        DYNAMODB_REACHABLE,
+                        "False",
+                        t("AccessDeniedByEndpointPolicy"),
+                    ),
+                    (READY, "False", t("AccessDeniedByEndpointPolicy")),
+                ],
+            ),
+            (
+                "invalid spec",
+                Facts {
+                    error: Some(&spec_err),
+                    endpoint: None,
+                    route_tables: &[],
+                    probe: ProbeFact::Pending,
+                    ..base
+                },
+                vec![
+                    (ENDPOINT_AVAILABLE, "False", t("InvalidSpec")),
+                    (ROUTES_ASSOCIATED, "False", t("InvalidSpec")),
+                    (DYNAMODB_REACHABLE, "Unknown", t("ProbePending")),
+                    (READY, "False", t("InvalidSpec")),
+                ],
+            ),
+            (
+                "unknown vpc",
+                Facts {
+                    error: Some(&vpc_err),
+                    endpoint: None,
+                    route_tables: &[],
+                    ..base
+                },
+                vec![
+                    (ENDPOINT_AVAILABLE, "False", t("VpcNotFound")),
+                    (ROUTES_ASSOCIATED, "False", t("VpcNotFound")),
+                    (DYNAMODB_REACHABLE, "True", t("ProbeSucceeded")),
+                    (READY, "False", t("VpcNotFound")),
+                ],
+            ),
+            (
+                "no endpoint, no error",
+                Facts {
+                    endpoint: None,
+                    ..base
+                },
+                vec![
+                    (ENDPOINT_AVAILABLE, "False", t("Creating")),
+                    (ROUTES_ASSOCIATED, "True", t("RoutesPresent")),
+                    (DYNAMODB_REACHABLE, "True", t("ProbeSucceeded")),
+                    (READY, "False", t("Creating")),
+                ],
+            ),
+            (
+                "pending endpoint",
+                Facts {
+                    endpoint: Some(&pending),
+                    ..base
+                },
+                vec![
+                    (ENDPOINT_AVAILABLE, "False", t("Creating")),
+                    (ROUTES_ASSOCIATED, "True", t("RoutesPresent")),
+                    (DYNAMODB_REACHABLE, "True", t("ProbeSucceeded")),
+                    (READY, "False", t("Creating")),
+                ],
+            ),
+            (
+                "failed endpoint",
+                Facts {
+                    endpoint: Some(&failed),
+                    ..base
+                },
+                vec![
+                    (ENDPOINT_AVAILABLE, "False", t("EndpointFailed")),
+                    (ROUTES_ASSOCIATED, "True", t("RoutesPresent")),
+                    (DYNAMODB_REACHABLE, "True", t("ProbeSucceeded")),
+                    (READY, "False", t("EndpointFailed")),
+                ],
+            ),
+            (
+                "out of sync, modify denied",
+                Facts {
+                    endpoint_in_sync: false,
+                    error: Some(&denied),
+                    route_tables: &missing_routes,
+                    ..base
+                },
+                vec![
+                    (ENDPOINT_AVAILABLE, "False", t("AccessDenied")),
+                    (ROUTES_ASSOCIATED, "False", t("AccessDenied")),
+                    (DYNAMODB_REACHABLE, "True", t("ProbeSucceeded")),
+                    (READY, "False", t("AccessDenied")),
+                ],
+            ),
+            (
+                "out of sync, no error yet",
+                Facts {
+                    endpoint_in_sync: false,
+                    route_tables: &missing_routes,
+                    ..base
+                },
+                vec![
+                    (ENDPOINT_AVAILABLE, "False", t("OutOfSync")),
+                    (ROUTES_ASSOCIATED, "False", t("RoutesMissing")),
+                    (DYNAMODB_REACHABLE, "True", t("ProbeSucceeded")),
+                    (READY, "False", t("OutOfSync")),
+                ],
+            ),
+            (
+                "conflict",
+                Facts {
+                    route_tables: &conflict_routes,
+                    ..base
+                },
+                vec![
+                    (ENDPOINT_AVAILABLE, "True", t("Available")),
+                    (ROUTES_ASSOCIATED, "False", t("RouteTableConflict")),
+                    (DYNAMODB_REACHABLE, "True", t("ProbeSucceeded")),
+                    (READY, "False", t("RouteTableConflict")),
+                ],
+            ),
+            (
+                "selector matches nothing",
+                Facts {
+                    route_tables: &[],
+                    ..base
+                },
+                vec![
+                    (ENDPOINT_AVAILABLE, "True", t("Available")),
+                    (ROUTES_ASSOCIATED, "False", t("NoRouteTables")),
+                    (DYNAMODB_REACHABLE, "True", t("ProbeSucceeded")),
+                    (READY, "False", t("NoRouteTables")),
+                ],
+            ),
         ];
         for (name, facts, expected) in cases {
             assert_eq!(summary(&assess(&facts)), expected, "{name}");
@@ -422,18 +628,51 @@ mod tests {
             probe: ProbeFact::NotApplicable,
         };
         let c = assess(&f);
-        assert!(c[1].message.contains("rtb-b already routes pl-1 to vpce-9"), "{}", c[1].message);
-        assert!(c[2].message.starts_with("RoutesAssociated: "), "{}", c[2].message);
+        assert!(
+            c[1].message.contains("rtb-b already routes pl-1 to vpce-9"),
+            "{}",
+            c[1].message
+        );
+        assert!(
+            c[2].message.starts_with("RoutesAssociated: "),
+            "{}",
+            c[2].message
+        );
 
-        let denied = Error::Aws(AwsError::new("ec2", "CreateVpcEndpoint", Some("UnauthorizedOperation"), "no"));
-        let f = Facts { error: Some(&denied), endpoint: None, route_tables: &[], ..f };
+        let denied = Error::Aws(AwsError::new(
+            "ec2",
+            "CreateVpcEndpoint",
+            Some("UnauthorizedOperation"),
+            "no",
+        ));
+        let f = Facts {
+            error: Some(&denied),
+            endpoint: None,
+            route_tables: &[],
+            ..f
+        };
         let c = assess(&f);
-        assert!(c[0].message.contains("UnauthorizedOperation") && c[0].message.contains("ec2:CreateVpcEndpoint"), "{}", c[0].message);
+        assert!(
+            c[0].message.contains("UnauthorizedOperation")
+                && c[0].message.contains("ec2:CreateVpcEndpoint"),
+            "{}",
+            c[0].message
+        );
 
         let mut p = probe("Succeeded");
         p.via_endpoint = Some(false);
-        let f = Facts { error: None, endpoint: Some(&available), route_tables: &[], probe: ProbeFact::Done(&p), ..f };
-        assert!(assess(&f)[2].message.contains("NOT through the gateway endpoint"));
+        let f = Facts {
+            error: None,
+            endpoint: Some(&available),
+            route_tables: &[],
+            probe: ProbeFact::Done(&p),
+            ..f
+        };
+        assert!(
+            assess(&f)[2]
+                .message
+                .contains("NOT through the gateway endpoint")
+        );
     }
 
     #[test]
@@ -458,10 +697,21 @@ mod tests {
         let flipped = merge(&same, vec![upd("True", "Ready")], Some(2), &t1);
         assert_eq!(flipped[0].last_transition_time, t1);
         // Unchanged input, unchanged output: nothing to write.
-        assert_eq!(merge(&flipped, vec![upd("True", "Ready")], Some(2), &t1), flipped);
+        assert_eq!(
+            merge(&flipped, vec![upd("True", "Ready")], Some(2), &t1),
+            flipped
+        );
         // Conditions no longer computed are dropped.
-        let other = ConditionUpdate { type_: DYNAMODB_REACHABLE, status: "True", reason: "ProbeSucceeded".into(), message: "m".into() };
+        let other = ConditionUpdate {
+            type_: DYNAMODB_REACHABLE,
+            status: "True",
+            reason: "ProbeSucceeded".into(),
+            message: "m".into(),
+        };
         let two = merge(&flipped, vec![other, upd("True", "Ready")], Some(2), &t1);
-        assert_eq!(merge(&two, vec![upd("True", "Ready")], Some(2), &t1).len(), 1);
+        assert_eq!(
+            merge(&two, vec![upd("True", "Ready")], Some(2), &t1).len(),
+            1
+        );
     }
 }

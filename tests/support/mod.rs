@@ -54,7 +54,11 @@ impl Emulator {
                 panic!("the emulator did not report READY within 60s");
             }
         };
-        let port: u16 = match line.trim().strip_prefix("READY ").and_then(|p| p.parse().ok()) {
+        let port: u16 = match line
+            .trim()
+            .strip_prefix("READY ")
+            .and_then(|p| p.parse().ok())
+        {
             Some(p) => p,
             None => {
                 let _ = child.kill();
@@ -62,7 +66,10 @@ impl Emulator {
                 panic!("unexpected first line from the emulator: {line:?}");
             }
         };
-        Emulator { child, url: format!("http://127.0.0.1:{port}") }
+        Emulator {
+            child,
+            url: format!("http://127.0.0.1:{port}"),
+        }
     }
 }
 
@@ -78,7 +85,13 @@ pub async fn sdk_config(url: &str) -> SdkConfig {
     aws_config::defaults(BehaviorVersion::latest())
         .endpoint_url(url)
         .region(Region::new(REGION))
-        .credentials_provider(Credentials::new("testing", "testing", None, None, "vpcgate-tests"))
+        .credentials_provider(Credentials::new(
+            "testing",
+            "testing",
+            None,
+            None,
+            "vpcgate-tests",
+        ))
         .retry_config(aws_config::retry::RetryConfig::standard().with_max_attempts(2))
         .timeout_config(
             aws_config::timeout::TimeoutConfig::builder()
@@ -92,18 +105,28 @@ pub async fn sdk_config(url: &str) -> SdkConfig {
 
 /// Every AWS call the engine makes: (operation, error code).
 #[derive(Clone, Default)]
-pub struct CallLog(Arc<Mutex<Vec<(String, Option<String>)>>>);
+pub struct CallLog(Arc<Mutex<Vec<Call>>>);
+
+/// One AWS call: operation and error code.
+type Call = (String, Option<String>);
 
 impl CallLog {
     pub fn observer(&self) -> CallObserver {
         let log = self.0.clone();
         CallObserver::new(move |_svc, op, err| {
-            log.lock().unwrap().push((op.to_owned(), err.and_then(|e| e.code.clone())));
+            log.lock()
+                .unwrap()
+                .push((op.to_owned(), err.and_then(|e| e.code.clone())));
         })
     }
 
     pub fn operations(&self) -> Vec<String> {
-        self.0.lock().unwrap().iter().map(|(op, _)| op.clone()).collect()
+        self.0
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|(op, _)| op.clone())
+            .collect()
     }
 
     pub fn clear(&self) {
@@ -117,7 +140,11 @@ impl CallLog {
             .filter(|op| {
                 matches!(
                     op.as_str(),
-                    "CreateVpcEndpoint" | "ModifyVpcEndpoint" | "DeleteVpcEndpoints" | "CreateTags" | "DeleteTags"
+                    "CreateVpcEndpoint"
+                        | "ModifyVpcEndpoint"
+                        | "DeleteVpcEndpoints"
+                        | "CreateTags"
+                        | "DeleteTags"
                 )
             })
             .collect()
@@ -143,7 +170,12 @@ pub struct Network {
 }
 
 pub async fn walkthrough_network(ec2: &aws_sdk_ec2::Client) -> Network {
-    let vpc = ec2.create_vpc().cidr_block("10.0.0.0/16").send().await.unwrap();
+    let vpc = ec2
+        .create_vpc()
+        .cidr_block("10.0.0.0/16")
+        .send()
+        .await
+        .unwrap();
     let vpc = vpc.vpc().unwrap().vpc_id().unwrap().to_owned();
     let subnet = |cidr: &'static str| {
         let vpc = vpc.clone();
@@ -173,14 +205,29 @@ pub async fn walkthrough_network(ec2: &aws_sdk_ec2::Client) -> Network {
                 .tag_specifications(
                     aws_sdk_ec2::types::TagSpecification::builder()
                         .resource_type(aws_sdk_ec2::types::ResourceType::RouteTable)
-                        .tags(aws_sdk_ec2::types::Tag::builder().key("tier").value(name).build())
+                        .tags(
+                            aws_sdk_ec2::types::Tag::builder()
+                                .key("tier")
+                                .value(name)
+                                .build(),
+                        )
                         .build(),
                 )
                 .send()
                 .await
                 .unwrap();
-            let id = rt.route_table().unwrap().route_table_id().unwrap().to_owned();
-            ec2.associate_route_table().route_table_id(&id).subnet_id(subnet).send().await.unwrap();
+            let id = rt
+                .route_table()
+                .unwrap()
+                .route_table_id()
+                .unwrap()
+                .to_owned();
+            ec2.associate_route_table()
+                .route_table_id(&id)
+                .subnet_id(subnet)
+                .send()
+                .await
+                .unwrap();
             id
         }
     };
@@ -188,8 +235,18 @@ pub async fn walkthrough_network(ec2: &aws_sdk_ec2::Client) -> Network {
     let private_rtb = table("private", private_subnet.clone()).await;
     let main_rtb = ec2
         .describe_route_tables()
-        .filters(aws_sdk_ec2::types::Filter::builder().name("vpc-id").values(&vpc).build())
-        .filters(aws_sdk_ec2::types::Filter::builder().name("association.main").values("true").build())
+        .filters(
+            aws_sdk_ec2::types::Filter::builder()
+                .name("vpc-id")
+                .values(&vpc)
+                .build(),
+        )
+        .filters(
+            aws_sdk_ec2::types::Filter::builder()
+                .name("association.main")
+                .values("true")
+                .build(),
+        )
         .send()
         .await
         .unwrap()
@@ -197,7 +254,15 @@ pub async fn walkthrough_network(ec2: &aws_sdk_ec2::Client) -> Network {
         .route_table_id()
         .unwrap()
         .to_owned();
-    Network { vpc, public_subnet, private_subnet, bare_subnet, public_rtb, private_rtb, main_rtb }
+    Network {
+        vpc,
+        public_subnet,
+        private_subnet,
+        bare_subnet,
+        public_rtb,
+        private_rtb,
+        main_rtb,
+    }
 }
 
 /// A `GatewayEndpoint` as the API server would hand it over: uid and generation set.
