@@ -38,4 +38,22 @@ mod tests {
             "crds/ is stale: run `cargo run -- crd > crds/gatewayendpoints.vpcgate.dev.yaml`"
         );
     }
+
+    /// The examples stay valid objects with a spec the engine accepts.
+    #[test]
+    fn examples_parse_and_validate() {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/examples");
+        let mut seen = 0;
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            let text = std::fs::read_to_string(&path).unwrap();
+            let mut obj: crate::api::GatewayEndpoint = serde_yaml_ng::from_str(&text)
+                .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            obj.metadata.uid = Some("00000000-0000-4000-8000-000000000000".into());
+            crate::controller::desired::desired(&obj, Some("eu-west-1"))
+                .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            seen += 1;
+        }
+        assert!(seen > 0, "no examples found");
+    }
 }

@@ -916,3 +916,72 @@ async fn emulator_down_is_a_transient_reason() {
     );
     assert_eq!(cleanup.error.unwrap().reason(), "AwsUnreachable");
 }
+
+/// Runs the `vpcgate` binary against the emulator, with fake credentials and no metadata service.
+fn vpcgate_cli(url: &str, args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_vpcgate"))
+        .args(args)
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("AWS_ENDPOINT_URL", url)
+        .env("AWS_REGION", support::REGION)
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .output()
+        .expect("run vpcgate")
+}
+
+#[tokio::test]
+async fn cli_plan_changes_nothing_and_probe_reports() {
+    let w = world().await;
+    let url = w._emulator.url.clone();
+    let dir = std::env::temp_dir().join(format!("vpcgate-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let manifest = dir.join("gwe.yaml");
+    let yaml = format!(
+        "apiVersion: vpcgate.dev/v1alpha1\nkind: GatewayEndpoint\nmetadata:\n  name: dynamodb\nspec:\n  vpcId: {}\n  routeTables:\n    subnetIds: [{}, {}]\n",
+        w.net.vpc, w.net.public_subnet, w.net.private_subnet
+    );
+    std::fs::write(&manifest, yaml).unwrap();
+
+    let out = vpcgate_cli(&url, &["plan", "-f", manifest.to_str().unwrap()]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.contains("create com.amazonaws.us-east-1.dynamodb endpoint"), "{stdout}");
+    assert!(stdout.contains(&w.net.public_rtb) && stdout.contains(&w.net.private_rtb), "{stdout}");
+    assert!(live_endpoints(&w).await.is_empty(), "plan changes nothing");
+
+    // Bad input: a clear error on stderr and a non-zero exit.
+    let bad = dir.join("bad.yaml");
+    std::fs::write(&bad, "apiVersion: vpcgate.dev/v1alpha1\nkind: GatewayEndpoint\nmetadata:\n  name: x\nspec:\n  vpcId: vpc-0123456789abcdef0\n  routeTables:\n    ids: [rtb-0123456789abcdef0]\n").unwrap();
+    let out = vpcgate_cli(&url, &["plan", "-f", bad.to_str().unwrap()]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(stderr.contains("spec.vpcId") && stderr.contains("vpc-0123456789abcdef0"), "{stderr}");
+    let out = vpcgate_cli(&url, &["plan", "-f", dir.join("missing.yaml").to_str().unwrap()]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("missing.yaml"));
+
+    // Probe: a missing table fails with its class, then succeeds once the table exists.
+    let out = vpcgate_cli(&url, &["probe", "--region", support::REGION, "--table", "Music", "--output", "json"]);
+    assert!(!out.status.success());
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["result"], "TableNotFound");
+    create_music_table(&w).await;
+    let out = vpcgate_cli(&url, &["probe", "--region", support::REGION, "--table", "Music", "--output", "json"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["result"], "Succeeded");
+    assert_eq!(report["operation"], "DescribeTable");
+    assert_eq!(report["viaEndpoint"], false);
+    assert!(report["latency"].as_f64().unwrap() > 0.0);
+    let out = vpcgate_cli(&url, &["probe", "--region", support::REGION]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success() && text.contains("ListTables") && text.contains("Succeeded"), "{text}");
+
+    let out = vpcgate_cli(&url, &["crd"]);
+    assert!(out.status.success());
+    assert_eq!(String::from_utf8_lossy(&out.stdout), vpcgate::crd_yaml());
+    std::fs::remove_dir_all(&dir).unwrap();
+}
