@@ -947,9 +947,19 @@ async fn cli_plan_changes_nothing_and_probe_reports() {
 
     let out = vpcgate_cli(&url, &["plan", "-f", manifest.to_str().unwrap()]);
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
-    assert!(stdout.contains("create com.amazonaws.us-east-1.dynamodb endpoint"), "{stdout}");
-    assert!(stdout.contains(&w.net.public_rtb) && stdout.contains(&w.net.private_rtb), "{stdout}");
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("create com.amazonaws.us-east-1.dynamodb endpoint"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains(&w.net.public_rtb) && stdout.contains(&w.net.private_rtb),
+        "{stdout}"
+    );
     assert!(live_endpoints(&w).await.is_empty(), "plan changes nothing");
 
     // Bad input: a clear error on stderr and a non-zero exit.
@@ -958,19 +968,51 @@ async fn cli_plan_changes_nothing_and_probe_reports() {
     let out = vpcgate_cli(&url, &["plan", "-f", bad.to_str().unwrap()]);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success());
-    assert!(stderr.contains("spec.vpcId") && stderr.contains("vpc-0123456789abcdef0"), "{stderr}");
-    let out = vpcgate_cli(&url, &["plan", "-f", dir.join("missing.yaml").to_str().unwrap()]);
+    assert!(
+        stderr.contains("spec.vpcId") && stderr.contains("vpc-0123456789abcdef0"),
+        "{stderr}"
+    );
+    let out = vpcgate_cli(
+        &url,
+        &["plan", "-f", dir.join("missing.yaml").to_str().unwrap()],
+    );
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("missing.yaml"));
 
     // Probe: a missing table fails with its class, then succeeds once the table exists.
-    let out = vpcgate_cli(&url, &["probe", "--region", support::REGION, "--table", "Music", "--output", "json"]);
+    let out = vpcgate_cli(
+        &url,
+        &[
+            "probe",
+            "--region",
+            support::REGION,
+            "--table",
+            "Music",
+            "--output",
+            "json",
+        ],
+    );
     assert!(!out.status.success());
     let report: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(report["result"], "TableNotFound");
     create_music_table(&w).await;
-    let out = vpcgate_cli(&url, &["probe", "--region", support::REGION, "--table", "Music", "--output", "json"]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
+    let out = vpcgate_cli(
+        &url,
+        &[
+            "probe",
+            "--region",
+            support::REGION,
+            "--table",
+            "Music",
+            "--output",
+            "json",
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
     let report: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(report["result"], "Succeeded");
     assert_eq!(report["operation"], "DescribeTable");
@@ -978,7 +1020,10 @@ async fn cli_plan_changes_nothing_and_probe_reports() {
     assert!(report["latency"].as_f64().unwrap() > 0.0);
     let out = vpcgate_cli(&url, &["probe", "--region", support::REGION]);
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success() && text.contains("ListTables") && text.contains("Succeeded"), "{text}");
+    assert!(
+        out.status.success() && text.contains("ListTables") && text.contains("Succeeded"),
+        "{text}"
+    );
 
     let out = vpcgate_cli(&url, &["crd"]);
     assert!(out.status.success());
