@@ -109,11 +109,14 @@ pub struct GatewayEndpointSpec {
     /// Extra AWS tags for the endpoint. `Name` defaults to the object's name. Keys may not start
     /// with `aws:` or `vpcgate.dev/`; keys are at most 128 characters, values at most 256.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    #[schemars(extend("maxProperties" = 40, "x-kubernetes-validations" = [
-        {"rule": "self.all(k, size(k) >= 1 && size(k) <= 128)", "message": "tags: keys must be 1 to 128 characters"},
-        {"rule": "self.all(k, size(self[k]) <= 256)", "message": "tags: values must be at most 256 characters"},
-        {"rule": "self.all(k, !k.startsWith('aws:') && !k.startsWith('vpcgate.dev/'))", "message": "tags: keys starting with 'aws:' or 'vpcgate.dev/' are reserved"}
-    ]))]
+    #[schemars(extend(
+        "maxProperties" = 40,
+        "additionalProperties" = {"type": "string", "maxLength": 256},
+        "x-kubernetes-validations" = [
+            {"rule": "self.all(k, size(k) >= 1 && size(k) <= 128)", "message": "tags: keys must be 1 to 128 characters"},
+            {"rule": "self.all(k, !k.startsWith('aws:') && !k.startsWith('vpcgate.dev/'))", "message": "tags: keys starting with 'aws:' or 'vpcgate.dev/' are reserved"}
+        ]
+    ))]
     pub tags: BTreeMap<String, String>,
 
     /// What happens to the endpoint when this object is deleted: `Delete` removes it from AWS,
@@ -167,9 +170,13 @@ pub struct RouteTableSelector {
 
     /// Every route table in the VPC that carries all of these tags.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    #[schemars(extend("maxProperties" = 20, "x-kubernetes-validations" = [
-        {"rule": "self.all(k, size(k) >= 1 && size(k) <= 128 && size(self[k]) <= 256)", "message": "routeTables.tags: keys must be 1 to 128 characters and values at most 256"}
-    ]))]
+    #[schemars(extend(
+        "maxProperties" = 20,
+        "additionalProperties" = {"type": "string", "maxLength": 256},
+        "x-kubernetes-validations" = [
+            {"rule": "self.all(k, size(k) >= 1 && size(k) <= 128)", "message": "routeTables.tags: keys must be 1 to 128 characters"}
+        ]
+    ))]
     pub tags: BTreeMap<String, String>,
 }
 

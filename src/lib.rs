@@ -39,6 +39,50 @@ mod tests {
         );
     }
 
+    /// `kubectl explain` has something to say about every field.
+    #[test]
+    fn every_field_has_a_description() {
+        fn walk(path: &str, schema: &serde_json::Value, missing: &mut Vec<String>) {
+            if let Some(props) = schema.get("properties").and_then(|p| p.as_object()) {
+                for (name, sub) in props {
+                    let p = format!("{path}.{name}");
+                    if path.is_empty()
+                        && (name == "apiVersion" || name == "kind" || name == "metadata")
+                    {
+                        continue;
+                    }
+                    if sub
+                        .get("description")
+                        .and_then(|d| d.as_str())
+                        .is_none_or(str::is_empty)
+                    {
+                        missing.push(p.clone());
+                    }
+                    walk(&p, sub, missing);
+                }
+            }
+            if let Some(items) = schema.get("items") {
+                walk(&format!("{path}[]"), items, missing);
+            }
+        }
+        let crd =
+            serde_json::to_value(<crate::api::GatewayEndpoint as kube::CustomResourceExt>::crd())
+                .unwrap();
+        let schema = &crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"];
+        let mut missing = Vec::new();
+        walk("", schema, &mut missing);
+        assert!(
+            missing.is_empty(),
+            "fields without description: {missing:?}"
+        );
+        assert!(
+            !schema["description"]
+                .as_str()
+                .unwrap()
+                .starts_with("Auto-generated")
+        );
+    }
+
     /// The examples stay valid objects with a spec the engine accepts.
     #[test]
     fn examples_parse_and_validate() {

@@ -220,6 +220,7 @@ async fn walkthrough_public_and_private_subnets_then_probe_after_table_exists() 
         "loopback is not in the DynamoDB prefix list"
     );
     assert_eq!(out.next_probe, Some(std::time::Duration::from_secs(60)));
+    assert!(!out.settling, "available and routed: nothing to wait for");
 
     // The table appears; the probe is not due yet, so nothing changes and nothing is probed.
     create_music_table(&w).await;

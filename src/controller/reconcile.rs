@@ -64,6 +64,9 @@ pub struct Outcome {
     pub error: Option<Error>,
     /// Time until the next probe is due; `None` when probing is off.
     pub next_probe: Option<Duration>,
+    /// AWS is still converging (endpoint pending, a route not visible yet): look again soon
+    /// rather than at the next resync.
+    pub settling: bool,
 }
 
 impl Outcome {
@@ -331,11 +334,21 @@ impl Engine {
             managed_tag_keys: managed.into_iter().collect(),
             conditions,
         };
+        let settling = error.is_none()
+            && (status
+                .state
+                .as_deref()
+                .is_some_and(|s| s.starts_with("pending"))
+                || status
+                    .route_tables
+                    .iter()
+                    .any(|t| !t.route_present && t.conflicting_endpoint_id.is_none()));
         Outcome {
             status,
             events,
             error,
             next_probe,
+            settling,
         }
     }
 
@@ -648,5 +661,6 @@ fn failed_before_aws(
         events,
         error: Some(err),
         next_probe: None,
+        settling: false,
     }
 }
