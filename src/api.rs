@@ -78,6 +78,11 @@ pub const DEFAULT_PROBE_TIMEOUT: &str = "5s";
     )
 )]
 #[serde(rename_all = "camelCase")]
+#[schemars(extend("x-kubernetes-validations" = [
+    {"rule": "self.vpcId == oldSelf.vpcId", "message": "vpcId is immutable; create another GatewayEndpoint for another VPC"},
+    {"rule": "self.service == oldSelf.service", "message": "service is immutable; create another GatewayEndpoint for another service"},
+    {"rule": "has(self.region) == has(oldSelf.region) && (!has(self.region) || self.region == oldSelf.region)", "message": "region is immutable; create another GatewayEndpoint for another region"}
+]))]
 pub struct GatewayEndpointSpec {
     /// The AWS service the gateway endpoint is for: `dynamodb` or `s3`. The endpoint's service
     /// name is `com.amazonaws.<region>.<service>`.

@@ -1031,3 +1031,40 @@ async fn cli_plan_changes_nothing_and_probe_reports() {
     assert_eq!(String::from_utf8_lossy(&out.stdout), vpcgate::crd_yaml());
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[tokio::test]
+async fn an_endpoint_is_never_moved_across_vpcs() {
+    let w = world().await;
+    let mut obj = object(
+        "dynamodb",
+        UID,
+        GatewayEndpointSpec {
+            probe: Some(ProbeSpec {
+                enabled: Some(false),
+                ..Default::default()
+            }),
+            ..spec(&w.net)
+        },
+    );
+    let t0 = Timestamp::now();
+    apply(&w, &mut obj, t0).await;
+    let ep = obj.status.as_ref().unwrap().endpoint_id.clone().unwrap();
+
+    // The API server refuses a vpcId change (CEL transition rule); were it bypassed, the engine
+    // still refuses to touch the endpoint from another VPC.
+    let other = walkthrough_network(&w.ec2).await;
+    edit(&mut obj, |s| {
+        s.vpc_id = other.vpc.clone();
+        s.route_tables = RouteTableSelector {
+            ids: vec![other.public_rtb.clone()],
+            ..Default::default()
+        };
+    });
+    w.log.clear();
+    let out = apply(&w, &mut obj, later(t0, 10)).await;
+    let (s, reason, msg) = condition(&obj, "Ready");
+    assert_eq!((s, reason), ("False", "InvalidSpec"));
+    assert!(msg.contains(&ep) && msg.contains("spec.vpcId"), "{msg}");
+    assert!(w.log.mutations().is_empty(), "{:?}", w.log.mutations());
+    assert_eq!(reasons(&out), vec!["InvalidSpec"]);
+}

@@ -311,6 +311,11 @@ impl Engine {
             probe: probe_fact,
         });
         let conditions = status::merge(&prev.conditions, updates, generation, &Time(now));
+        if let Some(e) = &error
+            && !reported_before(&prev, e, generation)
+        {
+            events.push(warning(e.reason(), "Reconcile", e.to_string()));
+        }
         let mut managed: BTreeSet<String> = desired.tags.keys().cloned().collect();
         if error.is_some() {
             managed.extend(prev.managed_tag_keys.iter().cloned());
@@ -500,6 +505,19 @@ async fn observe(
 
     let tagged = ec2.endpoints_by_tag(TAG_UID, &desired.uid).await?;
     let (mut endpoint, duplicates) = plan::pick_owned(tagged, prev.endpoint_id.as_deref());
+    // vpcId, service and region are immutable at the API server; an endpoint of ours elsewhere
+    // means the object was edited around that rule. Never modify across VPCs or services.
+    if let Some(ep) = &endpoint
+        && (ep.vpc_id != desired.vpc_id || ep.service_name != desired.service_name)
+    {
+        return Err(Error::InvalidSpec {
+            field: "spec.vpcId".into(),
+            message: format!(
+                "this object owns {} ({} in {}); vpcId, service and region cannot change: delete and recreate the object",
+                ep.id, ep.service_name, ep.vpc_id
+            ),
+        });
+    }
     let mut recreations = prev.recreations;
     let mut vanished = None;
     if endpoint.is_none()
@@ -646,10 +664,7 @@ fn failed_before_aws(
     });
     let conditions = status::merge(&prev.conditions, updates, generation, &Time(now));
     let mut events = Vec::new();
-    let already_reported = prev.conditions.iter().any(|c| {
-        c.type_ == status::READY && c.reason == err.reason() && c.observed_generation == generation
-    });
-    if !already_reported {
+    if !reported_before(&prev, &err, generation) {
         events.push(warning(err.reason(), "Reconcile", err.to_string()));
     }
     Outcome {
@@ -663,4 +678,12 @@ fn failed_before_aws(
         next_probe: None,
         settling: false,
     }
+}
+
+/// Whether the previous status already reported this failure for this generation (one event per
+/// failure, not one per pass).
+fn reported_before(prev: &GatewayEndpointStatus, err: &Error, generation: Option<i64>) -> bool {
+    prev.conditions.iter().any(|c| {
+        c.type_ == status::READY && c.reason == err.reason() && c.observed_generation == generation
+    })
 }

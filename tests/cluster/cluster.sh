@@ -117,7 +117,7 @@ live_pid() {
   bin="$(cat "${state_dir}/binary" 2>/dev/null || true)"
   [[ -n "${bin}" ]] || return 1
   tr '\0' '\n' <"/proc/${pid}/cmdline" | head -n 2 | grep -qxF "$1" || return 1
-  [[ "$(readlink "/proc/${pid}/exe" 2>/dev/null)" == "${bin}" ]] || return 1
+  [[ "$(readlink "/proc/${pid}/exe" 2>/dev/null)" == "$(readlink -f "${bin}")" ]] || return 1
   echo "${pid}"
 }
 
@@ -128,7 +128,7 @@ start_component() {
   local logf="${state_dir}/${name}.log"
   # shellcheck disable=SC2016
   setsid bash -c 'echo $$ >"$1"; shift; exec "$@"' _ "$(pid_file "${name}")" \
-    "${bin}" "${name}" "$@" </dev/null >"${logf}" 2>&1 &
+    "${bin}" "${name}" "$@" </dev/null >"${logf}" 2>&1 8>&- 9>&- &
   local i
   for i in $(seq 50); do
     [[ -s "$(pid_file "${name}")" ]] && break
@@ -251,7 +251,7 @@ cmd_up() {
   # A fresh cluster every time: remove only what a previous `up` created.
   rm -rf "${state_dir}/etcd-data" "${state_dir}/pki" "${state_dir}/kcm-certs"
   rm -f "${state_dir}"/{etcd,kube-apiserver,kube-controller-manager}.{pid,log} \
-    "${state_dir}"/{kubeconfig,controller-manager.kubeconfig,tokens.csv,server,binary}
+    "${state_dir}"/{kubeconfig,controller-manager.kubeconfig,server,binary}
   mkdir -p "${state_dir}/pki" "${state_dir}/etcd-data" "${state_dir}/kcm-certs"
   chmod 700 "${state_dir}/pki" "${state_dir}/etcd-data"
   echo "${bin}" >"${state_dir}/binary"
@@ -285,7 +285,6 @@ cmd_up() {
     --initial-advertise-peer-urls="http://127.0.0.1:${etcd_peer}" \
     --initial-cluster="vpcgate-test=http://127.0.0.1:${etcd_peer}" \
     --unsafe-no-fsync=true \
-    --quota-backend-bytes=$((1024 * 1024 * 1024)) \
     --log-level=warn
 
   wait_for "etcd health" curl -fsS "http://127.0.0.1:${etcd_client}/health"
@@ -304,8 +303,7 @@ cmd_up() {
     --service-cluster-ip-range=10.0.0.0/24 \
     --disable-admission-plugins=ServiceAccount \
     --endpoint-reconciler-type=none \
-    --enable-priority-and-fairness=false \
-    --allow-privileged=true
+    --enable-priority-and-fairness=false
 
   # The apiserver writes its self-signed serving certificate (with its CA) into --cert-dir.
   wait_for "the API server's certificate" test -s "${pki}/apiserver.crt"
