@@ -33,6 +33,24 @@ pub enum Error {
     /// An AWS call failed.
     #[error(transparent)]
     Aws(#[from] AwsError),
+
+    /// A Kubernetes API call failed.
+    #[error("kubernetes API: {0}")]
+    Kube(#[source] Box<kube::Error>),
+
+    /// The finalizer helper failed (adding/removing the finalizer, or our apply/cleanup).
+    #[error("finalizer: {0}")]
+    Finalizer(#[source] Box<kube::runtime::finalizer::Error<Error>>),
+
+    /// AWS is still deleting the endpoint; the finalizer stays until it is gone.
+    #[error("waiting for AWS to delete {0}")]
+    DeletionPending(String),
+}
+
+impl From<kube::Error> for Error {
+    fn from(e: kube::Error) -> Self {
+        Error::Kube(Box::new(e))
+    }
 }
 
 impl Error {
@@ -45,6 +63,13 @@ impl Error {
             Error::SubnetNotFound { .. } => "SubnetNotFound",
             Error::ServiceNotAvailable { .. } => "ServiceNotAvailable",
             Error::Aws(e) => e.reason(),
+            Error::Kube(_) => "KubernetesApiError",
+            Error::Finalizer(inner) => match inner.as_ref() {
+                kube::runtime::finalizer::Error::ApplyFailed(e)
+                | kube::runtime::finalizer::Error::CleanupFailed(e) => e.reason(),
+                _ => "FinalizerError",
+            },
+            Error::DeletionPending(_) => "Deleting",
         }
     }
 
@@ -58,6 +83,12 @@ impl Error {
             | Error::SubnetNotFound { .. }
             | Error::ServiceNotAvailable { .. } => RequeueHint::Resync,
             Error::Aws(e) => e.requeue(),
+            Error::Kube(_) | Error::DeletionPending(_) => RequeueHint::Backoff,
+            Error::Finalizer(inner) => match inner.as_ref() {
+                kube::runtime::finalizer::Error::ApplyFailed(e)
+                | kube::runtime::finalizer::Error::CleanupFailed(e) => e.requeue(),
+                _ => RequeueHint::Backoff,
+            },
         }
     }
 

@@ -6,7 +6,10 @@ pub mod api;
 pub mod aws;
 pub mod controller;
 pub mod error;
+pub mod metrics;
 pub mod probe;
+pub mod server;
+pub mod telemetry;
 
 use kube::CustomResourceExt;
 

@@ -31,6 +31,8 @@ enum Output {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Run the controller: watch GatewayEndpoints, reconcile them, serve /metrics, /healthz, /readyz.
+    Run(RunArgs),
     /// Print the GatewayEndpoint CustomResourceDefinition as YAML.
     Crd,
     /// Show what vpcgate would do for a GatewayEndpoint manifest, changing nothing.
@@ -57,6 +59,37 @@ enum Command {
     },
 }
 
+#[derive(clap::Args)]
+struct RunArgs {
+    /// AWS region for objects without spec.region (default: the SDK's chain).
+    #[arg(long, env = "AWS_REGION")]
+    region: Option<String>,
+    /// How often every object is compared with AWS even when nothing changed.
+    #[arg(long, env = "VPCGATE_RESYNC", default_value = "5m")]
+    resync: String,
+    /// How many objects are reconciled at once.
+    #[arg(long, env = "VPCGATE_CONCURRENCY", default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=64))]
+    concurrency: u16,
+    /// Address of the /metrics, /healthz and /readyz server.
+    #[arg(long, env = "VPCGATE_METRICS_ADDR", default_value = "0.0.0.0:8080")]
+    metrics_addr: std::net::SocketAddr,
+    #[arg(long, env = "VPCGATE_LOG_FORMAT", value_enum, default_value = "text")]
+    log_format: vpcgate::telemetry::LogFormat,
+    /// Campaign for a Lease and reconcile only while holding it (needed with more than one replica).
+    #[arg(long, env = "VPCGATE_LEADER_ELECTION", default_value_t = false, action = clap::ArgAction::Set)]
+    leader_election: bool,
+    #[arg(long, env = "VPCGATE_LEASE_NAMESPACE", default_value = "default")]
+    lease_namespace: String,
+    #[arg(long, env = "VPCGATE_LEASE_NAME", default_value = "vpcgate-leader")]
+    lease_name: String,
+    /// How long a lease is valid without renewal: a stopped leader is replaced within it.
+    #[arg(long, env = "VPCGATE_LEASE_DURATION", default_value = "15s")]
+    lease_duration: String,
+    /// This replica's identity (the pod name in Kubernetes).
+    #[arg(long, env = "POD_NAME")]
+    identity: Option<String>,
+}
+
 #[tokio::main]
 async fn main() -> ExitCode {
     vpcgate::install_crypto_provider();
@@ -72,6 +105,7 @@ async fn main() -> ExitCode {
 
 async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
+        Command::Run(args) => run_controller(args).await,
         Command::Crd => {
             print!("{}", vpcgate::crd_yaml());
             Ok(ExitCode::SUCCESS)
@@ -84,6 +118,36 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             output,
         } => probe(region, table, timeout, output).await,
     }
+}
+
+async fn run_controller(args: RunArgs) -> anyhow::Result<ExitCode> {
+    vpcgate::telemetry::init(args.log_format);
+    let parse = |flag: &str, v: &str| parse_duration(flag, v).map_err(|e| anyhow::anyhow!("{e}"));
+    let resync = parse("--resync", &args.resync)?;
+    anyhow::ensure!(
+        resync >= Duration::from_secs(10),
+        "--resync: must be at least 10s"
+    );
+    let lease_duration = parse("--lease-duration", &args.lease_duration)?;
+    let identity = args.identity.unwrap_or_else(|| {
+        let host = std::fs::read_to_string("/etc/hostname")
+            .map(|h| h.trim().to_owned())
+            .unwrap_or_else(|_| "vpcgate".into());
+        format!("{host}-{}", std::process::id())
+    });
+    vpcgate::controller::run(vpcgate::controller::RunConfig {
+        region: args.region,
+        resync,
+        concurrency: args.concurrency,
+        metrics_addr: args.metrics_addr,
+        leader_election: args.leader_election,
+        lease_namespace: args.lease_namespace,
+        lease_name: args.lease_name,
+        lease_duration,
+        identity,
+    })
+    .await?;
+    Ok(ExitCode::SUCCESS)
 }
 
 async fn plan(file: PathBuf, region: Option<String>) -> anyhow::Result<ExitCode> {

@@ -196,6 +196,8 @@ def test_start_protocol_and_clean_sigterm_exit():
     try:
         assert emu.start_seconds < 15
         assert json.loads(post(f"{emu.url}/moto-api/reset"))["status"] == "ok"
+        # Nothing recorded yet: an empty recording, not an HTTP 500.
+        assert get(f"{emu.url}/moto-api/recorder/download-recording") == b""
         out = emu.proc.stdout.read1(4096) if hasattr(emu.proc.stdout, "read1") else b""
         assert out == b""  # nothing after the READY line (until exit)
     finally:
@@ -261,6 +263,17 @@ def test_recorder_counts_actions(emulator, ec2, ddb):
             actions.append(re.search(r"Action=(\w+)", body).group(1))
     assert actions == ["DescribeVpcs", "DescribeVpcs", "DynamoDB_20120810.ListTables"]
     post(f"{base}/reset-recording")
+
+
+@pytest.mark.parametrize("value,expected", [("True", 1), ("False", 0)])
+def test_recording_enabled_from_environment(value, expected):
+    emu = start_emulator(env={"MOTO_ENABLE_RECORDING": value})
+    try:
+        client(emu, "ec2").describe_vpcs()
+        recorded = get(f"{emu.url}/moto-api/recorder/download-recording").decode().splitlines()
+        assert len(recorded) == expected
+    finally:
+        assert emu.stop() == 0
 
 
 # ------------------------------------------------------------------------------- baseline
@@ -576,3 +589,25 @@ def test_8_dry_run(ec2):
         ec2.authorize_security_group_egress(GroupId=sg, IpPermissions=perms, DryRun=True)
     assert error_of(exc) == ("DryRunOperation", 412)
     ec2.authorize_security_group_egress(GroupId=sg, IpPermissions=perms)
+
+
+def test_10_route_table_filter_by_destination_prefix_list(ec2):
+    v = make_vpc(ec2)
+    pl = ddb_prefix_list(ec2)
+    vpce = create_gw(ec2, v["vpc"], [v["rt_private"], v["rt_extra"]])["VpcEndpointId"]
+
+    def tables(*filters):
+        found = ec2.describe_route_tables(
+            Filters=[{"Name": n, "Values": vals} for n, vals in filters]
+        )["RouteTables"]
+        return sorted(t["RouteTableId"] for t in found)
+
+    # Correction 10: route.destination-prefix-list-id was an HTTP 500 in moto 5.2.5.
+    assert tables(("route.destination-prefix-list-id", [pl])) == sorted([v["rt_private"], v["rt_extra"]])
+    assert tables(("vpc-id", [v["vpc"]]), ("route.destination-prefix-list-id", [pl])) == sorted(
+        [v["rt_private"], v["rt_extra"]]
+    )
+    # route.gateway-id with the endpoint id already worked.
+    assert tables(("route.gateway-id", [vpce])) == sorted([v["rt_private"], v["rt_extra"]])
+    ec2.delete_vpc_endpoints(VpcEndpointIds=[vpce])
+    assert tables(("route.destination-prefix-list-id", [pl])) == []

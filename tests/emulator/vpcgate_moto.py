@@ -14,7 +14,8 @@ the recorder (``/moto-api/recorder/...``), until SIGTERM or SIGINT, then exits w
 
 Recording: moto's recorder appends one JSON line per request to ``MOTO_RECORDER_FILEPATH``
 (moto's default is ``./moto_recording`` in the working directory). Unless the caller sets that
-variable, this wrapper points it at a private temporary directory that is removed at exit.
+variable, this wrapper points it at an (empty) file in a private temporary directory that is
+removed at exit; directories of wrappers that were SIGKILLed are swept at the next start.
 Recording is off until ``POST /moto-api/recorder/start-recording``, or from the start when
 ``MOTO_ENABLE_RECORDING`` is set (moto treats ANY non-empty value as true, even "False"; this
 wrapper passes "false"/"0"/"no"/"" through as off).
@@ -68,11 +69,40 @@ def _prepare_environment() -> str | None:
     rec = os.environ.get("MOTO_ENABLE_RECORDING")
     if rec is not None and rec.strip().lower() in ("", "0", "false", "no", "off"):
         del os.environ["MOTO_ENABLE_RECORDING"]
-    tmpdir = None
-    if not os.environ.get("MOTO_RECORDER_FILEPATH"):
-        tmpdir = tempfile.mkdtemp(prefix="vpcgate-moto-")
-        os.environ["MOTO_RECORDER_FILEPATH"] = os.path.join(tmpdir, "moto_recording")
+    if os.environ.get("MOTO_RECORDER_FILEPATH"):
+        return None
+    _sweep_stale_tmpdirs()
+    tmpdir = tempfile.mkdtemp(prefix=f"{_TMP_PREFIX}{os.getpid()}-")
+    path = os.path.join(tmpdir, "moto_recording")
+    # An empty recording exists from the start, so download-recording answers "" rather than
+    # HTTP 500 (moto opens the file for reading) before anything was recorded.
+    open(path, "w").close()
+    os.environ["MOTO_RECORDER_FILEPATH"] = path
     return tmpdir
+
+
+_TMP_PREFIX = "vpcgate-moto-"
+
+
+def _sweep_stale_tmpdirs() -> None:
+    """Remove recording dirs left by wrappers that were SIGKILLed (their pid is gone)."""
+    base = tempfile.gettempdir()
+    try:
+        names = os.listdir(base)
+    except OSError:
+        return
+    for name in names:
+        if not name.startswith(_TMP_PREFIX):
+            continue
+        pid = name[len(_TMP_PREFIX):].split("-", 1)[0]
+        if not pid.isdigit():
+            continue
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            shutil.rmtree(os.path.join(base, name), ignore_errors=True)
+        except OSError:
+            pass  # exists but not ours to signal: leave it
 
 
 # --------------------------------------------------------------------------------------------
@@ -435,6 +465,28 @@ def make_endpoint_filter_value(original: Any) -> Any:
     return get_filter_value
 
 
+# Correction 10 -----------------------------------------------------------------------------
+def make_route_table_filter_value(original: Any) -> Any:
+    """RouteTable.get_filter_value, filter route.destination-prefix-list-id.
+
+    AWS EC2 API Reference, DescribeRouteTables, Filters: "route.destination-prefix-list-id -
+    The ID (prefix) of the AWS service specified in a route in the table." (the way to find
+    which table routes a prefix list, and through which endpoint). moto 5.2.5 answered HTTP 500
+    (FilterNotImplementedError) for it.
+    """
+
+    def get_filter_value(self: Any, filter_name: str, method_name: str | None = None) -> Any:
+        if filter_name == "route.destination-prefix-list-id":
+            return [
+                route.destination_prefix_list.id
+                for route in self._routes.values()
+                if route.destination_prefix_list is not None
+            ]
+        return original(self, filter_name, method_name)
+
+    return get_filter_value
+
+
 # Response layer (corrections 3, 6, 7, 8) ---------------------------------------------------
 def make_create_vpc_endpoint_response(original: Any) -> Any:
     def create_vpc_endpoint(self: Any) -> Any:
@@ -483,6 +535,7 @@ def delete_vpc_endpoints_response(self: Any) -> Any:
 def apply_corrections() -> None:
     """Install the corrections into moto's classes (idempotent)."""
     import moto
+    from moto.ec2.models.route_tables import RouteTable
     from moto.ec2.models.vpcs import VPCBackend, VPCEndPoint
     from moto.ec2.responses.vpcs import VPCs
 
@@ -495,8 +548,8 @@ def apply_corrections() -> None:
     VPCBackend.create_vpc_endpoint = make_create_vpc_endpoint(VPCBackend.create_vpc_endpoint)
     VPCBackend.modify_vpc_endpoint = modify_vpc_endpoint
     VPCBackend.delete_vpc_endpoints = delete_vpc_endpoints
-    VPCEndPoint.DEFAULT_POLICY = json.loads(DEFAULT_GATEWAY_POLICY)
     VPCEndPoint.get_filter_value = make_endpoint_filter_value(VPCEndPoint.get_filter_value)
+    RouteTable.get_filter_value = make_route_table_filter_value(RouteTable.get_filter_value)
     VPCs.create_vpc_endpoint = make_create_vpc_endpoint_response(VPCs.create_vpc_endpoint)
     VPCs.modify_vpc_endpoint = modify_vpc_endpoint_response
     VPCs.delete_vpc_endpoints = delete_vpc_endpoints_response
@@ -519,8 +572,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--verbose", action="store_true", help="log every request to stderr")
     args = parser.parse_args(argv)
 
-    tmpdir = _prepare_environment()
+    # Before anything slow: a SIGTERM/SIGINT at any point ends us through the finally below.
+    def stop(_signum: int, _frame: Any) -> None:
+        raise _Stop()
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+
+    tmpdir = None
     try:
+        tmpdir = _prepare_environment()
         logging.getLogger("werkzeug").setLevel(logging.INFO if args.verbose else logging.ERROR)
 
         from werkzeug.serving import make_server
@@ -540,12 +601,6 @@ def main(argv: list[str] | None = None) -> int:
         port = server.server_address[1]
         os.environ["MOTO_PORT"] = str(port)  # as moto_server does; some services build URLs
 
-        def stop(_signum: int, _frame: Any) -> None:
-            raise _Stop()
-
-        signal.signal(signal.SIGTERM, stop)
-        signal.signal(signal.SIGINT, stop)
-
         sys.stdout.write(f"READY {port}\n")
         sys.stdout.flush()
         # Nothing more on stdout: a caller that stopped reading it must never block us.
@@ -554,15 +609,18 @@ def main(argv: list[str] | None = None) -> int:
 
         try:
             server.serve_forever(poll_interval=0.2)
-        except _Stop:
-            pass
         finally:
             server.server_close()
-        return 0
+    except _Stop:
+        pass
     finally:
         if tmpdir:
             shutil.rmtree(tmpdir, ignore_errors=True)
+    return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    code = main()
+    sys.stderr.flush()
+    # Skip interpreter teardown (hundreds of moto modules, ~0.5 s): nothing is left to flush.
+    os._exit(code)

@@ -74,10 +74,29 @@ impl Emulator {
 }
 
 impl Drop for Emulator {
+    /// SIGTERM first (the wrapper then removes its temporary recorder directory), SIGKILL if it
+    /// has not exited within 5 s; always reaped.
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        stop_child(&mut self.child);
     }
+}
+
+/// Stops a child process we started: SIGTERM, up to 5 s of grace, then SIGKILL; always reaped.
+pub fn stop_child(child: &mut Child) {
+    if let Ok(Some(_)) = child.try_wait() {
+        return;
+    }
+    let _ = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    for _ in 0..50 {
+        if let Ok(Some(_)) = child.try_wait() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
 }
 
 /// SDK configuration for an endpoint URL with fake credentials and no instance metadata.
