@@ -9,12 +9,22 @@ export AWS_SECRET_ACCESS_KEY := testing
 export AWS_REGION := us-east-1
 export CARGO_TERM_COLOR := never
 
-.PHONY: test lint unit emulator-tests emulator crd build
+.PHONY: test lint emulator crd build demo down
 
-## Run every check and test: formatting, clippy, unit + SDK-edge + emulator tests.
+## Run every check and test: formatting, clippy, unit, SDK-edge, emulator and end-to-end tests
+## (the e2e binary builds and starts the local control plane itself, then stops it).
 test: emulator lint
 	cargo test --all-targets
 	.venv/bin/python -m pytest -q tests/emulator
+
+## Build everything, start the local control plane, the emulator and the operator, apply the
+## walkthrough and show it Ready. Leaves the stack running; `make down` stops it.
+demo:
+	scripts/demo.sh up
+
+## Stop what `make demo` started.
+down:
+	scripts/demo.sh down
 
 ## Install the pinned AWS emulator (moto server) into .venv (skipped when up to date).
 emulator:

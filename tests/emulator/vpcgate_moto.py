@@ -487,11 +487,21 @@ def make_route_table_filter_value(original: Any) -> Any:
     return get_filter_value
 
 
+# Fault injection (not a correction): seconds to hold back each CreateVpcEndpoint answer after
+# the endpoint was created, so a test can kill its client between "AWS created it" and "the
+# client heard about it". Set by --create-response-delay.
+_CREATE_RESPONSE_DELAY = 0.0
+
+
 # Response layer (corrections 3, 6, 7, 8) ---------------------------------------------------
 def make_create_vpc_endpoint_response(original: Any) -> Any:
     def create_vpc_endpoint(self: Any) -> Any:
         refuse_dry_run(self)  # correction 8
         result = original(self)
+        if _CREATE_RESPONSE_DELAY > 0:
+            import time
+
+            time.sleep(_CREATE_RESPONSE_DELAY)
         # Correction 3: CreateVpcEndpoint's result carries ClientToken ("Unique, case-sensitive
         # identifier that you provide to ensure the idempotency of the request").
         token = self._get_param("ClientToken")
@@ -570,7 +580,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=0, help="port to bind; 0 = any free port")
     parser.add_argument("--verbose", action="store_true", help="log every request to stderr")
+    parser.add_argument(
+        "--create-response-delay",
+        type=float,
+        default=0.0,
+        help="fault injection: hold back each CreateVpcEndpoint answer this many seconds after creating",
+    )
     args = parser.parse_args(argv)
+    global _CREATE_RESPONSE_DELAY
+    _CREATE_RESPONSE_DELAY = args.create_response_delay
 
     # Before anything slow: a SIGTERM/SIGINT at any point ends us through the finally below.
     def stop(_signum: int, _frame: Any) -> None:

@@ -24,6 +24,11 @@ pub struct Emulator {
 impl Emulator {
     /// Starts the emulator on a port the OS picks. Needs `scripts/install-emulator.sh` first.
     pub fn start() -> Emulator {
+        Self::start_with(&[])
+    }
+
+    /// Starts the emulator with extra wrapper flags (e.g. `--create-response-delay 3`).
+    pub fn start_with(extra: &[&str]) -> Emulator {
         let root = env!("CARGO_MANIFEST_DIR");
         let python = format!("{root}/.venv/bin/python");
         assert!(
@@ -33,6 +38,7 @@ impl Emulator {
         let mut child = Command::new(python)
             .arg(format!("{root}/tests/emulator/vpcgate_moto.py"))
             .args(["--host", "127.0.0.1", "--port", "0"])
+            .args(extra)
             .env("AWS_EC2_METADATA_DISABLED", "true")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -71,6 +77,81 @@ impl Emulator {
             url: format!("http://127.0.0.1:{port}"),
         }
     }
+}
+
+impl Emulator {
+    /// Starts moto's request recorder (one JSON line per request).
+    pub fn start_recording(&self) {
+        let (status, _) = http(
+            &format!("{}/moto-api/recorder/reset-recording", self.url),
+            "POST",
+        );
+        assert_eq!(status, 200);
+        let (status, _) = http(
+            &format!("{}/moto-api/recorder/start-recording", self.url),
+            "POST",
+        );
+        assert_eq!(status, 200);
+    }
+
+    /// The EC2/DynamoDB actions recorded since `start_recording`.
+    pub fn recorded_actions(&self) -> Vec<String> {
+        let (status, body) = http(
+            &format!("{}/moto-api/recorder/download-recording", self.url),
+            "GET",
+        );
+        assert_eq!(status, 200);
+        body.lines()
+            .filter(|l| !l.trim().is_empty())
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .filter_map(|v| {
+                let body = v["body"].as_str().unwrap_or_default().to_owned();
+                let action = body
+                    .split('&')
+                    .find_map(|kv| kv.strip_prefix("Action="))
+                    .map(str::to_owned)
+                    .or_else(|| {
+                        v["headers"]["X-Amz-Target"]
+                            .as_str()
+                            .map(|t| t.rsplit('.').next().unwrap_or(t).to_owned())
+                    });
+                action
+            })
+            .collect()
+    }
+}
+
+/// A minimal HTTP/1.0 request to a loopback URL: (status, body). Enough for moto's admin API
+/// and the operator's /metrics without another HTTP client crate.
+pub fn http(url: &str, method: &str) -> (u16, String) {
+    use std::io::{Read, Write};
+    let rest = url.strip_prefix("http://").expect("http:// URL");
+    let (host, path) = rest
+        .split_once('/')
+        .map(|(h, p)| (h, format!("/{p}")))
+        .unwrap_or((rest, "/".into()));
+    let mut stream = match std::net::TcpStream::connect(host) {
+        Ok(s) => s,
+        Err(_) => return (0, String::new()),
+    };
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(10)));
+    let req = format!("{method} {path} HTTP/1.0\r\nHost: {host}\r\nContent-Length: 0\r\n\r\n");
+    if stream.write_all(req.as_bytes()).is_err() {
+        return (0, String::new());
+    }
+    let mut raw = Vec::new();
+    let _ = stream.read_to_end(&mut raw);
+    let text = String::from_utf8_lossy(&raw).into_owned();
+    let status = text
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let body = text
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_owned())
+        .unwrap_or_default();
+    (status, body)
 }
 
 impl Drop for Emulator {

@@ -1,0 +1,1110 @@
+//! End-to-end: a real kube-apiserver (tests/cluster), the AWS emulator, and the `vpcgate run`
+//! binary as a subprocess under the operator's ServiceAccount (token from TokenRequest) with the
+//! RBAC of deploy/rbac.yaml, driven by a kube client and kubectl.
+//!
+//! The control plane is started once per run (or reused from `VPCGATE_TEST_KUBECONFIG`); the
+//! scenarios run one at a time because an operator reconciles every object in the cluster.
+
+mod support;
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use k8s_openapi::api::core::v1::Namespace;
+use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
+use kube::config::{KubeConfigOptions, Kubeconfig};
+use kube::{Client, ResourceExt};
+use libtest_mimic::{Arguments, Failed, Trial};
+use serde_json::{Value, json};
+use support::{Emulator, Network, http, stop_child, walkthrough_network};
+use vpcgate::api::GatewayEndpoint;
+
+type TestResult = Result<(), Failed>;
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn fail(msg: impl Into<String>) -> Failed {
+    Failed::from(msg.into())
+}
+
+macro_rules! ensure {
+    ($cond:expr, $($arg:tt)*) => {
+        if !$cond {
+            return Err(fail(format!($($arg)*)));
+        }
+    };
+}
+
+/// The local control plane (tests/cluster/cluster.sh). `VPCGATE_CLUSTER_DIR` picks its state
+/// directory (default `target/e2e-cluster`); a cluster already up there is reused and left
+/// running, one this run started is stopped at its end.
+struct Cluster {
+    state_dir: PathBuf,
+    admin_kubeconfig: PathBuf,
+    started_here: bool,
+}
+
+impl Cluster {
+    fn script() -> Command {
+        let mut cmd = Command::new(root().join("tests/cluster/cluster.sh"));
+        cmd.stdin(Stdio::null());
+        cmd
+    }
+
+    fn start() -> Cluster {
+        let state_dir = std::env::var_os("VPCGATE_CLUSTER_DIR")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| root().join("target/e2e-cluster"));
+        let already_up = Self::script()
+            .arg("status")
+            .env("VPCGATE_CLUSTER_DIR", &state_dir)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        if !already_up {
+            let ok = Self::script()
+                .arg("up")
+                .env("VPCGATE_CLUSTER_DIR", &state_dir)
+                .status()
+                .expect("run tests/cluster/cluster.sh up");
+            assert!(ok.success(), "tests/cluster/cluster.sh up failed");
+        }
+        Cluster {
+            admin_kubeconfig: state_dir.join("kubeconfig"),
+            state_dir,
+            started_here: !already_up,
+        }
+    }
+
+    fn stop(&self) {
+        if self.started_here {
+            let _ = Self::script()
+                .arg("down")
+                .env("VPCGATE_CLUSTER_DIR", &self.state_dir)
+                .status();
+        }
+    }
+
+    fn kubectl(&self, args: &[&str]) -> std::process::Output {
+        Self::script()
+            .arg("kubectl")
+            .args(args)
+            .env("VPCGATE_CLUSTER_DIR", &self.state_dir)
+            .output()
+            .expect("run kubectl")
+    }
+
+    fn kubectl_ok(&self, args: &[&str]) -> String {
+        let out = self.kubectl(args);
+        assert!(
+            out.status.success(),
+            "kubectl {args:?} failed: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+}
+
+/// Shared by all scenarios.
+struct Env {
+    cluster: Cluster,
+    /// Kubeconfig of the operator's ServiceAccount (TokenRequest token).
+    operator_kubeconfig: PathBuf,
+    logs: PathBuf,
+    /// Set up before the CRD was installed: did `vpcgate run` refuse to start, clearly?
+    crd_missing_result: Result<(), String>,
+}
+
+async fn client_for(kubeconfig: &Path) -> Client {
+    let kc = Kubeconfig::read_from(kubeconfig).expect("read kubeconfig");
+    let config = kube::Config::from_custom_kubeconfig(kc, &KubeConfigOptions::default())
+        .await
+        .expect("kubeconfig");
+    Client::try_from(config).expect("client")
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A `vpcgate run` process; stopped (SIGTERM, then SIGKILL) on drop.
+struct Operator {
+    child: Child,
+    metrics_url: String,
+    pub log: PathBuf,
+}
+
+impl Operator {
+    fn start(env: &Env, emulator: &Emulator, name: &str, extra: &[&str]) -> Operator {
+        let port = free_port();
+        let log = env.logs.join(format!("{name}.log"));
+        let file = std::fs::File::create(&log).unwrap();
+        let child = Command::new(env!("CARGO_BIN_EXE_vpcgate"))
+            .arg("run")
+            .args(["--metrics-addr", &format!("127.0.0.1:{port}")])
+            .args([
+                "--resync",
+                "10s",
+                "--lease-namespace",
+                "vpcgate-system",
+                "--lease-duration",
+                "4s",
+            ])
+            .args(["--identity", name])
+            .args(extra)
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("KUBECONFIG", &env.operator_kubeconfig)
+            .env("AWS_ENDPOINT_URL", &emulator.url)
+            .env("AWS_REGION", support::REGION)
+            .env("AWS_ACCESS_KEY_ID", "testing")
+            .env("AWS_SECRET_ACCESS_KEY", "testing")
+            .env("AWS_EC2_METADATA_DISABLED", "true")
+            .env("RUST_LOG", "info,vpcgate=debug")
+            .stdin(Stdio::null())
+            .stdout(file.try_clone().unwrap())
+            .stderr(file)
+            .spawn()
+            .expect("start vpcgate run");
+        Operator {
+            child,
+            metrics_url: format!("http://127.0.0.1:{port}"),
+            log,
+        }
+    }
+
+    /// Waits until `/readyz` answers 200.
+    fn wait_ready(&mut self) -> TestResult {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while Instant::now() < deadline {
+            if http(&format!("{}/readyz", self.metrics_url), "GET").0 == 200 {
+                return Ok(());
+            }
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Err(fail(format!(
+                    "operator exited with {status}: {}",
+                    self.log_text()
+                )));
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        Err(fail(format!(
+            "operator not ready in 30s: {}",
+            self.log_text()
+        )))
+    }
+
+    fn metrics(&self) -> String {
+        http(&format!("{}/metrics", self.metrics_url), "GET").1
+    }
+
+    /// Sum of a metric's samples whose line starts with `prefix` (name plus optional labels).
+    fn metric(&self, prefix: &str) -> f64 {
+        self.metrics()
+            .lines()
+            .filter(|l| l.starts_with(prefix))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum()
+    }
+
+    fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    fn kill9(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// SIGTERM and wait for the exit status (at most `within`).
+    fn terminate(&mut self, within: Duration) -> Option<std::process::ExitStatus> {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let deadline = Instant::now() + within;
+        while Instant::now() < deadline {
+            if let Ok(Some(s)) = self.child.try_wait() {
+                return Some(s);
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        None
+    }
+}
+
+impl Drop for Operator {
+    fn drop(&mut self) {
+        stop_child(&mut self.child);
+    }
+}
+
+/// Polls `f` until it returns Some, or fails after `timeout` with `what`.
+async fn eventually<T, F, Fut>(timeout: Duration, what: &str, mut f: F) -> Result<T, Failed>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(v) = f().await {
+            return Ok(v);
+        }
+        if Instant::now() > deadline {
+            return Err(fail(format!(
+                "timed out after {timeout:?} waiting for {what}"
+            )));
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+fn condition(obj: &GatewayEndpoint, type_: &str) -> Option<(String, String)> {
+    obj.status
+        .as_ref()?
+        .conditions
+        .iter()
+        .find(|c| c.type_ == type_)
+        .map(|c| (c.status.clone(), c.reason.clone()))
+}
+
+/// A scenario's world: its own emulator with the walkthrough network, SDK clients, kube client.
+struct Scenario {
+    emulator: Emulator,
+    ec2: aws_sdk_ec2::Client,
+    ddb: aws_sdk_dynamodb::Client,
+    net: Network,
+    api: Api<GatewayEndpoint>,
+}
+
+async fn scenario(env: &Env, emulator_args: &[&str]) -> Scenario {
+    let emulator = Emulator::start_with(emulator_args);
+    let conf = support::sdk_config(&emulator.url).await;
+    let ec2 = aws_sdk_ec2::Client::new(&conf);
+    let ddb = aws_sdk_dynamodb::Client::new(&conf);
+    let net = walkthrough_network(&ec2).await;
+    let api = Api::all(client_for(&env.cluster.admin_kubeconfig).await);
+    Scenario {
+        emulator,
+        ec2,
+        ddb,
+        net,
+        api,
+    }
+}
+
+impl Scenario {
+    fn manifest(&self, name: &str, extra: Value) -> Value {
+        let mut spec = json!({
+            "vpcId": self.net.vpc,
+            "routeTables": {"subnetIds": [self.net.public_subnet, self.net.private_subnet]},
+            "probe": {"interval": "10s", "timeout": "2s", "table": "Music"},
+        });
+        if let (Some(s), Some(e)) = (spec.as_object_mut(), extra.as_object()) {
+            for (k, v) in e {
+                s.insert(k.clone(), v.clone());
+            }
+        }
+        json!({"apiVersion": "vpcgate.dev/v1alpha1", "kind": "GatewayEndpoint", "metadata": {"name": name}, "spec": spec})
+    }
+
+    async fn create(&self, manifest: Value) -> Result<GatewayEndpoint, Failed> {
+        let obj: GatewayEndpoint =
+            serde_json::from_value(manifest).map_err(|e| fail(e.to_string()))?;
+        self.api
+            .create(&PostParams::default(), &obj)
+            .await
+            .map_err(|e| fail(format!("create: {e}")))
+    }
+
+    async fn merge_spec(&self, name: &str, spec: Value) -> TestResult {
+        self.api
+            .patch(
+                name,
+                &PatchParams::default(),
+                &Patch::Merge(json!({"spec": spec})),
+            )
+            .await
+            .map_err(|e| fail(format!("patch: {e}")))?;
+        Ok(())
+    }
+
+    async fn wait_condition(
+        &self,
+        name: &str,
+        type_: &str,
+        status: &str,
+        timeout: Duration,
+    ) -> Result<GatewayEndpoint, Failed> {
+        eventually(timeout, &format!("{name} {type_}={status}"), || async {
+            let o = self.api.get_opt(name).await.ok()??;
+            let current = o.metadata.generation;
+            let observed = o.status.as_ref()?.observed_generation;
+            (current == observed && condition(&o, type_).map(|c| c.0) == Some(status.to_owned()))
+                .then_some(o)
+        })
+        .await
+    }
+
+    async fn live_endpoints(&self) -> Vec<aws_sdk_ec2::types::VpcEndpoint> {
+        let out = self
+            .ec2
+            .describe_vpc_endpoints()
+            .filters(
+                aws_sdk_ec2::types::Filter::builder()
+                    .name("vpc-id")
+                    .values(&self.net.vpc)
+                    .build(),
+            )
+            .send()
+            .await
+            .unwrap();
+        out.vpc_endpoints()
+            .iter()
+            .filter(|e| {
+                !matches!(
+                    e.state()
+                        .map(|s| s.as_str().to_ascii_lowercase())
+                        .as_deref(),
+                    Some("deleted" | "deleting")
+                )
+            })
+            .cloned()
+            .collect()
+    }
+
+    async fn route_target(&self, rtb: &str) -> Option<String> {
+        let out = self
+            .ec2
+            .describe_route_tables()
+            .route_table_ids(rtb)
+            .send()
+            .await
+            .ok()?;
+        out.route_tables()[0]
+            .routes()
+            .iter()
+            .find(|r| r.destination_prefix_list_id().is_some())
+            .and_then(|r| r.gateway_id().map(str::to_owned))
+    }
+
+    async fn create_table(&self, name: &str) {
+        use aws_sdk_dynamodb::types::{
+            AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
+        };
+        self.ddb
+            .create_table()
+            .table_name(name)
+            .attribute_definitions(
+                AttributeDefinition::builder()
+                    .attribute_name("Artist")
+                    .attribute_type(ScalarAttributeType::S)
+                    .build()
+                    .unwrap(),
+            )
+            .key_schema(
+                KeySchemaElement::builder()
+                    .attribute_name("Artist")
+                    .key_type(KeyType::Hash)
+                    .build()
+                    .unwrap(),
+            )
+            .billing_mode(BillingMode::PayPerRequest)
+            .send()
+            .await
+            .unwrap();
+    }
+
+    /// Deletes an object and waits until it is gone (the operator must be running).
+    async fn delete_and_wait(&self, name: &str) -> TestResult {
+        let _ = self.api.delete(name, &DeleteParams::default()).await;
+        eventually(
+            Duration::from_secs(60),
+            &format!("{name} to disappear"),
+            || async { self.api.get_opt(name).await.ok()?.is_none().then_some(()) },
+        )
+        .await
+    }
+
+    /// Removes leftovers without the operator: strip finalizers, delete.
+    async fn force_remove(&self, name: &str) {
+        let _ = self
+            .api
+            .patch(
+                name,
+                &PatchParams::default(),
+                &Patch::Merge(json!({"metadata": {"finalizers": null}})),
+            )
+            .await;
+        let _ = self.api.delete(name, &DeleteParams::default()).await;
+    }
+}
+
+// ----------------------------------------------------------------------------------------------
+// Scenarios
+
+async fn walkthrough(env: &Env) -> TestResult {
+    let s = scenario(env, &[]).await;
+    s.create_table("Music").await;
+    let mut op = Operator::start(env, &s.emulator, "walkthrough", &[]);
+    op.wait_ready()?;
+    s.create(s.manifest("walkthrough", json!({}))).await?;
+
+    let out = env.cluster.kubectl(&[
+        "wait",
+        "--for=condition=Ready",
+        "gwe/walkthrough",
+        "--timeout=90s",
+    ]);
+    ensure!(
+        out.status.success(),
+        "kubectl wait: {}{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+        op.log_text()
+    );
+    let obj = s
+        .wait_condition("walkthrough", "Ready", "True", Duration::from_secs(10))
+        .await?;
+    let st = obj.status.clone().unwrap();
+    let ep = st
+        .endpoint_id
+        .clone()
+        .ok_or_else(|| fail("no endpoint id"))?;
+    ensure!(s.live_endpoints().await.len() == 1, "one endpoint in AWS");
+    ensure!(
+        s.route_target(&s.net.public_rtb).await.as_deref() == Some(ep.as_str()),
+        "public route"
+    );
+    ensure!(
+        s.route_target(&s.net.private_rtb).await.as_deref() == Some(ep.as_str()),
+        "private route"
+    );
+    ensure!(
+        obj.finalizers().iter().any(|f| f == "vpcgate.dev/cleanup"),
+        "finalizer set"
+    );
+    ensure!(
+        obj.metadata.generation == Some(1),
+        "the controller never writes spec (generation stays 1)"
+    );
+
+    // Printer columns filled.
+    let table = env
+        .cluster
+        .kubectl_ok(&["get", "gwe", "walkthrough", "-o", "wide"]);
+    for needle in [ep.as_str(), "2/2", "True", "dynamodb", s.net.vpc.as_str()] {
+        ensure!(
+            table.contains(needle),
+            "`kubectl get gwe` lacks {needle}:\n{table}"
+        );
+    }
+    ensure!(table.contains("ms"), "probe latency column:\n{table}");
+
+    // Events recorded for the object.
+    let events = env.cluster.kubectl_ok(&[
+        "get",
+        "events.events.k8s.io",
+        "-n",
+        "default",
+        "--field-selector",
+        "regarding.name=walkthrough",
+        "-o",
+        "json",
+    ]);
+    let events: Value = serde_json::from_str(&events).unwrap();
+    let reasons: Vec<&str> = events["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|e| e["reason"].as_str())
+        .collect();
+    ensure!(reasons.contains(&"Created"), "events: {reasons:?}");
+
+    // Metrics move.
+    ensure!(
+        op.metric("vpcgate_reconciles_total{result=\"ok\"}") >= 1.0,
+        "reconciles metric:\n{}",
+        op.metrics()
+    );
+    ensure!(
+        op.metric(
+            "vpcgate_aws_calls_total{service=\"ec2\",operation=\"CreateVpcEndpoint\",code=\"OK\"}"
+        ) == 1.0,
+        "one create:\n{}",
+        op.metrics()
+    );
+    ensure!(
+        op.metric("vpcgate_probe_latency_seconds_count") >= 1.0,
+        "probe latency:\n{}",
+        op.metrics()
+    );
+    ensure!(
+        op.metric("vpcgate_objects{ready=\"True\"}") == 1.0,
+        "objects by ready:\n{}",
+        op.metrics()
+    );
+
+    // An unchanged world writes nothing: with probing off, resyncs (every 10s) write no status.
+    s.merge_spec("walkthrough", json!({"probe": {"enabled": false}}))
+        .await?;
+    s.wait_condition("walkthrough", "Ready", "True", Duration::from_secs(30))
+        .await?;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let writes = op.metric("vpcgate_status_writes_total");
+    let reconciles = op.metric("vpcgate_reconciles_total");
+    tokio::time::sleep(Duration::from_secs(25)).await;
+    let new_writes = op.metric("vpcgate_status_writes_total") - writes;
+    let new_reconciles = op.metric("vpcgate_reconciles_total") - reconciles;
+    ensure!(
+        new_reconciles >= 2.0,
+        "resync every 10s should have reconciled at least twice, got {new_reconciles}"
+    );
+    ensure!(
+        new_writes == 0.0,
+        "{new_writes} status writes in an unchanged world ({new_reconciles} reconciles)"
+    );
+
+    s.delete_and_wait("walkthrough").await?;
+    Ok(())
+}
+
+async fn edits_and_drift(env: &Env) -> TestResult {
+    let s = scenario(env, &[]).await;
+    let mut op = Operator::start(env, &s.emulator, "edits", &[]);
+    op.wait_ready()?;
+    s.create(s.manifest("edits", json!({"probe": {"enabled": false}})))
+        .await?;
+    let obj = s
+        .wait_condition("edits", "Ready", "True", Duration::from_secs(60))
+        .await?;
+    let ep = obj.status.unwrap().endpoint_id.unwrap();
+
+    // Edit route tables and policy: converges.
+    s.merge_spec(
+        "edits",
+        json!({"routeTables": {"subnetIds": null, "ids": [s.net.private_rtb]}, "policy": {"preset": "ReadOnly"}}),
+    )
+    .await?;
+    let obj = s
+        .wait_condition("edits", "Ready", "True", Duration::from_secs(60))
+        .await?;
+    ensure!(
+        obj.status.as_ref().unwrap().routes.as_deref() == Some("1/1"),
+        "routes {:?}",
+        obj.status
+    );
+    ensure!(
+        s.route_target(&s.net.public_rtb).await.is_none(),
+        "public route removed"
+    );
+    let policy = s
+        .ec2
+        .describe_vpc_endpoints()
+        .vpc_endpoint_ids(&ep)
+        .send()
+        .await
+        .unwrap()
+        .vpc_endpoints()[0]
+        .policy_document()
+        .unwrap()
+        .to_owned();
+    ensure!(
+        policy.contains("dynamodb:GetItem") && !policy.contains("\"*\",\"Resource\""),
+        "policy {policy}"
+    );
+
+    // Out-of-band drift: repaired within the resync (10s).
+    s.ec2
+        .modify_vpc_endpoint()
+        .vpc_endpoint_id(&ep)
+        .remove_route_table_ids(&s.net.private_rtb)
+        .reset_policy(true)
+        .send()
+        .await
+        .unwrap();
+    ensure!(
+        s.route_target(&s.net.private_rtb).await.is_none(),
+        "drift applied"
+    );
+    eventually(Duration::from_secs(30), "drift repaired", || async {
+        (s.route_target(&s.net.private_rtb).await.as_deref() == Some(ep.as_str())).then_some(())
+    })
+    .await?;
+    let events = env.cluster.kubectl_ok(&[
+        "get",
+        "events.events.k8s.io",
+        "-n",
+        "default",
+        "--field-selector",
+        "regarding.name=edits",
+        "-o",
+        "json",
+    ]);
+    ensure!(
+        events.contains("DriftRepaired"),
+        "DriftRepaired event missing"
+    );
+
+    s.delete_and_wait("edits").await?;
+    Ok(())
+}
+
+async fn delete_and_retain(env: &Env) -> TestResult {
+    let s = scenario(env, &[]).await;
+    let mut op = Operator::start(env, &s.emulator, "delete", &[]);
+    op.wait_ready()?;
+    s.create(s.manifest("gone", json!({"probe": {"enabled": false}})))
+        .await?;
+    s.create(s.manifest("kept", json!({"probe": {"enabled": false}, "deletionPolicy": "Retain", "routeTables": {"ids": [s.net.main_rtb]}})))
+        .await?;
+    let gone = s
+        .wait_condition("gone", "Ready", "True", Duration::from_secs(60))
+        .await?;
+    let kept = s
+        .wait_condition("kept", "Ready", "True", Duration::from_secs(60))
+        .await?;
+    let gone_id = gone.status.unwrap().endpoint_id.unwrap();
+    let kept_id = kept.status.unwrap().endpoint_id.unwrap();
+
+    s.delete_and_wait("gone").await?;
+    let state = s
+        .ec2
+        .describe_vpc_endpoints()
+        .vpc_endpoint_ids(&gone_id)
+        .send()
+        .await
+        .unwrap()
+        .vpc_endpoints()[0]
+        .state()
+        .unwrap()
+        .as_str()
+        .to_ascii_lowercase();
+    ensure!(state == "deleted", "endpoint {gone_id} is {state}");
+
+    s.delete_and_wait("kept").await?;
+    let live = s.live_endpoints().await;
+    ensure!(
+        live.len() == 1 && live[0].vpc_endpoint_id() == Some(kept_id.as_str()),
+        "retained endpoint kept: {live:?}"
+    );
+    ensure!(
+        !live[0]
+            .tags()
+            .iter()
+            .any(|t| t.key() == Some("vpcgate.dev/uid")),
+        "ownership tag removed"
+    );
+    Ok(())
+}
+
+async fn bad_specs_rejected(env: &Env) -> TestResult {
+    let s = scenario(env, &[]).await;
+    let cases: Vec<(Value, &str)> = vec![
+        (json!({"vpcId": "vpc-XYZ"}), "spec.vpcId"),
+        (
+            json!({"routeTables": {}}),
+            "set at least one of ids, subnetIds or tags",
+        ),
+        (
+            json!({"routeTables": {"ids": ["rtb-nothex!"]}}),
+            "spec.routeTables.ids[0]",
+        ),
+        (
+            json!({"policy": {"document": "{\"Statement\":[{}]}", "preset": "ReadOnly"}}),
+            "document is exclusive with preset and tables",
+        ),
+        (
+            json!({"probe": {"interval": "5s"}}),
+            "probe.interval: must be between 10s and 24h",
+        ),
+        (
+            json!({"probe": {"interval": "30s", "timeout": "30s"}}),
+            "probe.timeout: must be shorter than probe.interval",
+        ),
+        (json!({"tags": {"aws:foo": "x"}}), "reserved"),
+        (json!({"tags": {"k": "v".repeat(257)}}), "spec.tags.k"),
+        (json!({"service": "dynamodb2"}), "spec.service"),
+        (json!({"deletionPolicy": "Maybe"}), "spec.deletionPolicy"),
+        (
+            json!({"policy": {"tables": ["a"]}}),
+            "spec.policy.tables[0]",
+        ),
+        (json!({"region": "EU-WEST-1"}), "spec.region"),
+        (
+            json!({"policy": {"document": "x".repeat(20_481)}}),
+            "spec.policy.document",
+        ),
+    ];
+    for (i, (extra, message)) in cases.iter().enumerate() {
+        let name = format!("bad-{i}");
+        let err = match s.create(s.manifest(&name, extra.clone())).await {
+            Ok(_) => {
+                s.force_remove(&name).await;
+                return Err(fail(format!("accepted a bad spec: {extra}")));
+            }
+            Err(e) => e,
+        };
+        let text = format!("{err:?}");
+        ensure!(
+            text.contains(message),
+            "rejection of {extra} should say {message:?}, got: {text}"
+        );
+    }
+    // vpcId is immutable.
+    s.create(s.manifest("immutable", json!({"probe": {"enabled": false}})))
+        .await?;
+    let err = s
+        .merge_spec("immutable", json!({"vpcId": "vpc-0123456789abcdef0"}))
+        .await;
+    s.force_remove("immutable").await;
+    let text = format!(
+        "{:?}",
+        err.err().ok_or_else(|| fail("vpcId change accepted"))?
+    );
+    ensure!(text.contains("vpcId is immutable"), "{text}");
+    Ok(())
+}
+
+async fn unknown_vpc_no_hot_loop(env: &Env) -> TestResult {
+    let s = scenario(env, &[]).await;
+    let mut op = Operator::start(env, &s.emulator, "unknown-vpc", &[]);
+    op.wait_ready()?;
+    s.create(s.manifest(
+        "unknown-vpc",
+        json!({"vpcId": "vpc-0123456789abcdef0", "probe": {"enabled": false}}),
+    ))
+    .await?;
+    let obj = s
+        .wait_condition("unknown-vpc", "Ready", "False", Duration::from_secs(60))
+        .await?;
+    ensure!(
+        condition(&obj, "Ready").map(|c| c.1).as_deref() == Some("VpcNotFound"),
+        "reason {:?}",
+        condition(&obj, "Ready")
+    );
+
+    s.emulator.start_recording();
+    tokio::time::sleep(Duration::from_secs(30)).await;
+    let calls = s.emulator.recorded_actions();
+    // Resync is 10s: about three passes of one DescribeVpcs each; a hot loop would be hundreds.
+    ensure!(
+        !calls.is_empty() && calls.len() <= 8,
+        "AWS calls in 30s: {} {calls:?}",
+        calls.len()
+    );
+    ensure!(
+        calls
+            .iter()
+            .all(|c| c == "DescribeVpcs" || c == "DescribeVpcEndpoints"),
+        "only reads: {calls:?}"
+    );
+    s.delete_and_wait("unknown-vpc").await?;
+    Ok(())
+}
+
+async fn killed_after_create_makes_one_endpoint(env: &Env) -> TestResult {
+    // The emulator holds back the CreateVpcEndpoint answer for 5s after creating the endpoint.
+    let s = scenario(env, &["--create-response-delay", "5"]).await;
+    let mut op = Operator::start(env, &s.emulator, "crash-1", &[]);
+    op.wait_ready()?;
+    s.create(s.manifest("crash", json!({"probe": {"enabled": false}})))
+        .await?;
+    eventually(
+        Duration::from_secs(30),
+        "the endpoint to exist in AWS",
+        || async { (!s.live_endpoints().await.is_empty()).then_some(()) },
+    )
+    .await?;
+    op.kill9(); // the answer never arrived; status has no endpoint id
+    let obj = s.api.get("crash").await.map_err(|e| fail(e.to_string()))?;
+    ensure!(
+        obj.status
+            .as_ref()
+            .and_then(|st| st.endpoint_id.as_ref())
+            .is_none(),
+        "killed before the status write"
+    );
+
+    let mut op = Operator::start(env, &s.emulator, "crash-2", &[]);
+    op.wait_ready()?;
+    let obj = s
+        .wait_condition("crash", "Ready", "True", Duration::from_secs(60))
+        .await?;
+    let live = s.live_endpoints().await;
+    ensure!(
+        live.len() == 1,
+        "exactly one endpoint, found {}",
+        live.len()
+    );
+    ensure!(
+        live[0].vpc_endpoint_id() == obj.status.unwrap().endpoint_id.as_deref(),
+        "status names it"
+    );
+    s.delete_and_wait("crash").await?;
+    Ok(())
+}
+
+async fn sigterm_exits_cleanly(env: &Env) -> TestResult {
+    let s = scenario(env, &[]).await;
+    let mut op = Operator::start(env, &s.emulator, "sigterm", &[]);
+    op.wait_ready()?;
+    s.create(s.manifest("sigterm", json!({"probe": {"enabled": false}})))
+        .await?;
+    // Stop while the first reconcile is in flight.
+    eventually(Duration::from_secs(30), "work to start", || async {
+        (op.metric("vpcgate_aws_calls_total") > 0.0).then_some(())
+    })
+    .await?;
+    let status = op
+        .terminate(Duration::from_secs(20))
+        .ok_or_else(|| fail("no exit 20s after SIGTERM"))?;
+    ensure!(status.success(), "exit status {status}: {}", op.log_text());
+    ensure!(
+        op.log_text().contains("controller stopped"),
+        "graceful stop not logged"
+    );
+    let mut op = Operator::start(env, &s.emulator, "sigterm-2", &[]);
+    op.wait_ready()?;
+    s.wait_condition("sigterm", "Ready", "True", Duration::from_secs(60))
+        .await?;
+    ensure!(s.live_endpoints().await.len() == 1, "one endpoint");
+    s.delete_and_wait("sigterm").await?;
+    Ok(())
+}
+
+async fn leader_election(env: &Env) -> TestResult {
+    let s = scenario(env, &[]).await;
+    let mut a = Operator::start(
+        env,
+        &s.emulator,
+        "replica-a",
+        &["--leader-election", "true"],
+    );
+    a.wait_ready()?;
+    let leases: Api<k8s_openapi::api::coordination::v1::Lease> = Api::namespaced(
+        client_for(&env.cluster.admin_kubeconfig).await,
+        "vpcgate-system",
+    );
+    let holder = || async {
+        leases
+            .get_opt("vpcgate-leader")
+            .await
+            .ok()??
+            .spec?
+            .holder_identity
+    };
+    eventually(Duration::from_secs(30), "replica-a to lead", || async {
+        (holder().await.as_deref() == Some("replica-a")).then_some(())
+    })
+    .await?;
+    let mut b = Operator::start(
+        env,
+        &s.emulator,
+        "replica-b",
+        &["--leader-election", "true"],
+    );
+    b.wait_ready()?;
+    s.create(s.manifest("leader", json!({"probe": {"enabled": false}})))
+        .await?;
+    s.wait_condition("leader", "Ready", "True", Duration::from_secs(60))
+        .await?;
+    ensure!(
+        a.metric("vpcgate_reconciles_total") >= 1.0,
+        "leader reconciles"
+    );
+    ensure!(
+        b.metric("vpcgate_reconciles_total") == 0.0,
+        "the follower must not reconcile:\n{}",
+        b.metrics()
+    );
+
+    // Kill the leader: the follower takes over within the lease duration (4s) plus renew slack.
+    a.kill9();
+    eventually(Duration::from_secs(30), "replica-b to lead", || async {
+        (holder().await.as_deref() == Some("replica-b")).then_some(())
+    })
+    .await?;
+    s.merge_spec("leader", json!({"tags": {"owner": "b"}}))
+        .await?;
+    s.wait_condition("leader", "Ready", "True", Duration::from_secs(60))
+        .await?;
+    ensure!(
+        b.metric("vpcgate_reconciles_total") >= 1.0,
+        "the new leader reconciles"
+    );
+    s.delete_and_wait("leader").await?;
+    drop(b);
+    Ok(())
+}
+
+async fn crd_missing(env: &Env) -> TestResult {
+    env.crd_missing_result.clone().map_err(fail)
+}
+
+// ----------------------------------------------------------------------------------------------
+// Set-up
+
+/// Runs `vpcgate run` before the CRD exists: it must exit non-zero and say what to do.
+fn check_crd_missing(admin_kubeconfig: &Path) -> Result<(), String> {
+    let out = Command::new(env!("CARGO_BIN_EXE_vpcgate"))
+        .args([
+            "run",
+            "--metrics-addr",
+            &format!("127.0.0.1:{}", free_port()),
+        ])
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("KUBECONFIG", admin_kubeconfig)
+        .env("AWS_REGION", support::REGION)
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| e.to_string())?;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    if out.status.success() {
+        return Err(format!("exited 0 without the CRD: {stderr}"));
+    }
+    if !stderr.contains("CRD") || !stderr.contains("vpcgate crd") {
+        return Err(format!("unclear error: {stderr}"));
+    }
+    Ok(())
+}
+
+async fn set_up() -> Env {
+    let cluster = Cluster::start();
+    let logs = root().join("target/e2e-logs");
+    let _ = std::fs::create_dir_all(&logs);
+    let admin = client_for(&cluster.admin_kubeconfig).await;
+
+    // Fresh start: no CRD from an earlier run.
+    let _ = cluster.kubectl(&[
+        "delete",
+        "crd",
+        "gatewayendpoints.vpcgate.dev",
+        "--ignore-not-found",
+        "--wait=true",
+    ]);
+    let crd_missing_result = check_crd_missing(&cluster.admin_kubeconfig);
+
+    cluster.kubectl_ok(&[
+        "apply",
+        "--server-side",
+        "-f",
+        root().join("crds").to_str().unwrap(),
+    ]);
+    cluster.kubectl_ok(&[
+        "wait",
+        "--for=condition=Established",
+        "crd/gatewayendpoints.vpcgate.dev",
+        "--timeout=60s",
+    ]);
+    let namespaces: Api<Namespace> = Api::all(admin.clone());
+    if namespaces
+        .get_opt("vpcgate-system")
+        .await
+        .unwrap()
+        .is_none()
+    {
+        cluster.kubectl_ok(&["create", "namespace", "vpcgate-system"]);
+    }
+    cluster.kubectl_ok(&[
+        "apply",
+        "--server-side",
+        "-f",
+        root().join("deploy/rbac.yaml").to_str().unwrap(),
+    ]);
+    let token = cluster.kubectl_ok(&[
+        "create",
+        "token",
+        "vpcgate",
+        "-n",
+        "vpcgate-system",
+        "--duration=2h",
+    ]);
+
+    // The operator's kubeconfig: the admin one's server and CA, the ServiceAccount's token.
+    let admin_kc: serde_yaml_ng::Value =
+        serde_yaml_ng::from_str(&std::fs::read_to_string(&cluster.admin_kubeconfig).unwrap())
+            .unwrap();
+    let cluster_entry = admin_kc["clusters"][0]["cluster"].clone();
+    let kc = json!({
+        "apiVersion": "v1", "kind": "Config",
+        "clusters": [{"name": "local", "cluster": serde_json::to_value(&cluster_entry).unwrap()}],
+        "users": [{"name": "vpcgate", "user": {"token": token.trim()}}],
+        "contexts": [{"name": "vpcgate", "context": {"cluster": "local", "user": "vpcgate"}}],
+        "current-context": "vpcgate",
+    });
+    let operator_kubeconfig = logs.join("operator.kubeconfig");
+    std::fs::write(
+        &operator_kubeconfig,
+        serde_json::to_string_pretty(&kc).unwrap(),
+    )
+    .unwrap();
+
+    // Leftovers of an interrupted earlier run against a reused cluster.
+    let gwes: Api<GatewayEndpoint> = Api::all(admin);
+    for o in gwes.list(&ListParams::default()).await.unwrap() {
+        let _ = gwes
+            .patch(
+                &o.name_any(),
+                &PatchParams::default(),
+                &Patch::Merge(json!({"metadata": {"finalizers": null}})),
+            )
+            .await;
+        let _ = gwes.delete(&o.name_any(), &DeleteParams::default()).await;
+    }
+    Env {
+        cluster,
+        operator_kubeconfig,
+        logs,
+        crd_missing_result,
+    }
+}
+
+fn main() -> std::process::ExitCode {
+    vpcgate::install_crypto_provider();
+    let mut args = Arguments::from_args();
+    // One operator reconciles every object of the cluster: scenarios must not overlap.
+    args.test_threads = Some(1);
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let env: &'static Env = Box::leak(Box::new(rt.block_on(set_up())));
+    let rt: &'static tokio::runtime::Runtime = Box::leak(Box::new(rt));
+
+    macro_rules! trial {
+        ($name:literal, $f:ident) => {
+            Trial::test($name, move || rt.block_on($f(env)))
+        };
+    }
+    let trials = vec![
+        trial!("crd_missing_is_a_clear_error", crd_missing),
+        trial!(
+            "walkthrough_ready_events_columns_metrics_no_idle_writes",
+            walkthrough
+        ),
+        trial!("edits_converge_and_drift_is_repaired", edits_and_drift),
+        trial!("delete_waits_for_aws_and_retain_keeps", delete_and_retain),
+        trial!("bad_specs_rejected_by_the_api_server", bad_specs_rejected),
+        trial!(
+            "unknown_vpc_is_reported_without_a_hot_loop",
+            unknown_vpc_no_hot_loop
+        ),
+        trial!(
+            "killed_after_create_leaves_exactly_one_endpoint",
+            killed_after_create_makes_one_endpoint
+        ),
+        trial!("sigterm_exits_cleanly", sigterm_exits_cleanly),
+        trial!("leader_election_one_acts_and_fails_over", leader_election),
+    ];
+    let conclusion = libtest_mimic::run(&args, trials);
+    env.cluster.stop();
+    conclusion.exit_code()
+}
