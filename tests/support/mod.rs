@@ -106,16 +106,14 @@ impl Emulator {
             .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
             .filter_map(|v| {
                 let body = v["body"].as_str().unwrap_or_default().to_owned();
-                let action = body
-                    .split('&')
+                body.split('&')
                     .find_map(|kv| kv.strip_prefix("Action="))
                     .map(str::to_owned)
                     .or_else(|| {
                         v["headers"]["X-Amz-Target"]
                             .as_str()
                             .map(|t| t.rsplit('.').next().unwrap_or(t).to_owned())
-                    });
-                action
+                    })
             })
             .collect()
     }
