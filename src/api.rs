@@ -230,7 +230,7 @@ pub enum PolicyPreset {
      "message": "probe.interval: must be between 10s and 24h"},
     {"rule": "!has(self.timeout) || duration(self.timeout) >= duration('100ms')",
      "message": "probe.timeout: must be at least 100ms"},
-    {"rule": "(has(self.timeout) ? duration(self.timeout) : duration('5s')) < (has(self.interval) ? duration(self.interval) : duration('60s'))",
+    {"rule": "(has(self.interval) && duration(self.interval) < duration('10s')) || (has(self.timeout) ? duration(self.timeout) : duration('5s')) < (has(self.interval) ? duration(self.interval) : duration('60s'))",
      "message": "probe.timeout: must be shorter than probe.interval"}
 ]))]
 pub struct ProbeSpec {

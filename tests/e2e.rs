@@ -32,7 +32,8 @@ fn fail(msg: impl Into<String>) -> Failed {
 
 macro_rules! ensure {
     ($cond:expr, $($arg:tt)*) => {
-        if !$cond {
+        if $cond {
+        } else {
             return Err(fail(format!($($arg)*)));
         }
     };

@@ -108,7 +108,7 @@ pid_file() { echo "${state_dir}/$1.pid"; }
 
 # The recorded pid of a component, if it still runs our binary (guards against pid reuse).
 live_pid() {
-  local f pid bin
+  local f pid bin exe
   f="$(pid_file "$1")"
   [[ -f "${f}" ]] || return 1
   pid="$(cat "${f}")"
@@ -117,7 +117,9 @@ live_pid() {
   bin="$(cat "${state_dir}/binary" 2>/dev/null || true)"
   [[ -n "${bin}" ]] || return 1
   tr '\0' '\n' <"/proc/${pid}/cmdline" | head -n 2 | grep -qxF "$1" || return 1
-  [[ "$(readlink "/proc/${pid}/exe" 2>/dev/null)" == "$(readlink -f "${bin}")" ]] || return 1
+  exe="$(readlink "/proc/${pid}/exe" 2>/dev/null || true)"
+  exe="${exe% (deleted)}" # the cached binary may have been removed while the cluster runs
+  [[ "${exe}" == "$(readlink -f "${bin}")" ]] || return 1
   echo "${pid}"
 }
 
@@ -137,11 +139,16 @@ start_component() {
   [[ -s "$(pid_file "${name}")" ]] || die "${name} did not start (see ${logf})"
 }
 
-# A free TCP port on 127.0.0.1 (bound to port 0 and released; the kernel does not hand it out
-# again right away).
-free_port() {
-  python3 -c 'import socket
-s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
+# N distinct free TCP ports on 127.0.0.1 (all bound to port 0 at once, then released; the kernel
+# does not hand them out again right away).
+free_ports() {
+  python3 -c 'import socket, sys
+socks = [socket.socket() for _ in range(int(sys.argv[1]))]
+for s in socks:
+    s.bind(("127.0.0.1", 0))
+print(" ".join(str(s.getsockname()[1]) for s in socks))
+for s in socks:
+    s.close()' "$1"
 }
 
 all_running() {
@@ -189,12 +196,14 @@ kubeconfig_path() { echo "${state_dir}/kubeconfig"; }
 kc() { "${bin}" kubectl --kubeconfig "$(kubeconfig_path)" "$@"; }
 
 print_usage_hint() {
+  local self="${here}/cluster.sh"
+  [[ -z "${VPCGATE_CLUSTER_DIR:-}" ]] || self="VPCGATE_CLUSTER_DIR=${state_dir} ${self}"
   cat <<EOF
 cluster: up (Kubernetes $("${bin}" kubectl version --client -o json 2>/dev/null |
     sed -n 's/.*"gitVersion": *"\([^"]*\)".*/\1/p' | head -n1), API server $(cat "${state_dir}/server"))
   export KUBECONFIG=$(kubeconfig_path)
-  ${here}/cluster.sh kubectl get namespaces
-  ${here}/cluster.sh down
+  ${self} kubectl get namespaces
+  ${self} down
 logs: ${state_dir}/{etcd,kube-apiserver,kube-controller-manager}.log
 EOF
 }
@@ -271,8 +280,7 @@ cmd_up() {
   chmod 600 "${pki}/tokens.csv"
 
   local etcd_client etcd_peer api_port kcm_port
-  etcd_client="$(free_port)"; etcd_peer="$(free_port)"
-  api_port="$(free_port)"; kcm_port="$(free_port)"
+  read -r etcd_client etcd_peer api_port kcm_port <<<"$(free_ports 4)"
   local server="https://127.0.0.1:${api_port}"
   echo "${server}" >"${state_dir}/server"
 
@@ -323,7 +331,7 @@ cmd_up() {
     --bind-address=127.0.0.1 \
     --secure-port="${kcm_port}" \
     --cert-dir="${state_dir}/kcm-certs" \
-    --controllers=namespace,garbage-collector,serviceaccount,serviceaccount-token \
+    --controllers=namespace-controller,garbage-collector-controller,serviceaccount-controller,serviceaccount-token-controller \
     --use-service-account-credentials=true \
     --service-account-private-key-file="${pki}/sa.key" \
     --root-ca-file="${pki}/apiserver.crt" \
