@@ -105,7 +105,17 @@ impl Emulator {
             .filter(|l| !l.trim().is_empty())
             .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
             .filter_map(|v| {
-                let body = v["body"].as_str().unwrap_or_default().to_owned();
+                let raw = v["body"].as_str().unwrap_or_default();
+                // moto base64-encodes bodies it records (`body_encoded`).
+                let body = if v["body_encoded"].as_bool() == Some(true) {
+                    use base64::Engine as _;
+                    let bytes = base64::engine::general_purpose::STANDARD
+                        .decode(raw)
+                        .unwrap_or_default();
+                    String::from_utf8_lossy(&bytes).into_owned()
+                } else {
+                    raw.to_owned()
+                };
                 body.split('&')
                     .find_map(|kv| kv.strip_prefix("Action="))
                     .map(str::to_owned)
