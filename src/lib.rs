@@ -7,6 +7,7 @@ pub mod aws;
 pub mod controller;
 pub mod error;
 pub mod metrics;
+pub mod preflight;
 pub mod probe;
 pub mod server;
 pub mod telemetry;

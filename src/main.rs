@@ -44,6 +44,23 @@ enum Command {
         #[arg(long, env = "AWS_REGION")]
         region: Option<String>,
     },
+    /// Print the least-privilege IAM policy the operator's role needs.
+    IamPolicy {
+        /// AWS partition for the ARNs (aws, aws-cn, aws-us-gov, …).
+        #[arg(long, default_value = "aws")]
+        partition: String,
+    },
+    /// Preflight: report, per AWS action, whether this identity may call it (reads for real,
+    /// mutations with DryRun); exits non-zero when one is denied.
+    Check {
+        #[arg(long, env = "AWS_REGION")]
+        region: String,
+        /// The VPC to dry-run CreateVpcEndpoint against (default: the first VPC found).
+        #[arg(long)]
+        vpc_id: Option<String>,
+        #[arg(long, value_enum, default_value = "text")]
+        output: Output,
+    },
     /// Probe DynamoDB from where this runs: DNS, prefix-list membership, one signed call.
     Probe {
         #[arg(long, env = "AWS_REGION")]
@@ -106,6 +123,18 @@ async fn main() -> ExitCode {
 async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Run(args) => run_controller(args).await,
+        Command::IamPolicy { partition } => {
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&vpcgate::aws::actions::iam_policy(&partition))?
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Check {
+            region,
+            vpc_id,
+            output,
+        } => check(region, vpc_id, output).await,
         Command::Crd => {
             print!("{}", vpcgate::crd_yaml());
             Ok(ExitCode::SUCCESS)
@@ -196,6 +225,36 @@ async fn plan(file: PathBuf, region: Option<String>) -> anyhow::Result<ExitCode>
         for a in &obs.actions {
             println!("  - {a}");
         }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn check(region: String, vpc_id: Option<String>, output: Output) -> anyhow::Result<ExitCode> {
+    use vpcgate::preflight::Verdict;
+    let clients = AwsClients::from_env(CallObserver::default()).await;
+    let lines = vpcgate::preflight::check(&clients, &region, vpc_id.as_deref()).await;
+    match output {
+        Output::Json => println!("{}", serde_json::to_string_pretty(&lines)?),
+        Output::Text => {
+            for l in &lines {
+                let (word, detail) = match &l.verdict {
+                    Verdict::Allowed => ("allowed", String::new()),
+                    Verdict::Denied(d) => ("DENIED", format!("  {d}")),
+                    Verdict::Undetermined(d) => ("unknown", format!("  {d}")),
+                };
+                println!("{word:<8} {:<36} ({}){detail}", l.action, l.how);
+            }
+        }
+    }
+    let denied = lines
+        .iter()
+        .filter(|l| matches!(l.verdict, Verdict::Denied(_)))
+        .count();
+    if denied > 0 {
+        eprintln!(
+            "error: {denied} permission(s) missing; `vpcgate iam-policy` prints the policy to attach"
+        );
+        return Ok(ExitCode::FAILURE);
     }
     Ok(ExitCode::SUCCESS)
 }

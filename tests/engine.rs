@@ -259,6 +259,14 @@ async fn walkthrough_public_and_private_subnets_then_probe_after_table_exists() 
         w.log.mutations()
     );
 
+    // Every call the engine made is one the IAM table (and so `vpcgate iam-policy`) grants.
+    for op in w.log.operations() {
+        assert!(
+            vpcgate::aws::actions::ACTIONS.iter().any(|a| a.name == op),
+            "{op} is missing from src/aws/actions.rs"
+        );
+    }
+
     // An unchanged world yields an unchanged status (so the controller writes nothing).
     let before = obj.status.clone();
     let out = apply(&w, &mut obj, later(t0, 70)).await;
@@ -1025,6 +1033,38 @@ async fn cli_plan_changes_nothing_and_probe_reports() {
         out.status.success() && text.contains("ListTables") && text.contains("Succeeded"),
         "{text}"
     );
+
+    // The preflight: every action allowed, mutations by DryRun (which the emulator honours).
+    let before = live_endpoints(&w).await.len();
+    let out = vpcgate_cli(
+        &url,
+        &["check", "--region", support::REGION, "--output", "json"],
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let lines: Value = serde_json::from_str(&text).unwrap();
+    let lines = lines.as_array().unwrap();
+    assert_eq!(lines.len(), vpcgate::aws::actions::ACTIONS.len());
+    for l in lines {
+        assert_eq!(l["verdict"], "allowed", "{l}");
+    }
+    assert!(
+        lines
+            .iter()
+            .any(|l| l["action"] == "ec2:CreateVpcEndpoint" && l["how"] == "dry run")
+    );
+    assert_eq!(
+        live_endpoints(&w).await.len(),
+        before,
+        "the preflight changes nothing"
+    );
+    let out = vpcgate_cli(&url, &["iam-policy"]);
+    let policy: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(policy["Version"], "2012-10-17");
 
     let out = vpcgate_cli(&url, &["crd"]);
     assert!(out.status.success());

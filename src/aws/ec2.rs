@@ -356,6 +356,110 @@ impl Ec2 {
     }
 }
 
+/// Preflight calls: harmless reads and `DryRun=true` mutations that change nothing.
+impl Ec2 {
+    /// Up to five VPC ids (a read that also proves `ec2:DescribeVpcs`).
+    pub async fn some_vpcs(&self) -> Result<Vec<String>, AwsError> {
+        let req = self.client.describe_vpcs().max_results(5).send();
+        let out = self.call("DescribeVpcs", req).await?;
+        Ok(out
+            .vpcs()
+            .iter()
+            .filter_map(|v| v.vpc_id().map(str::to_owned))
+            .collect())
+    }
+
+    /// Up to five endpoint ids (a read that also proves `ec2:DescribeVpcEndpoints`).
+    pub async fn some_endpoints(&self) -> Result<Vec<String>, AwsError> {
+        let req = self.client.describe_vpc_endpoints().max_results(5).send();
+        let out = self.call("DescribeVpcEndpoints", req).await?;
+        Ok(out
+            .vpc_endpoints()
+            .iter()
+            .filter_map(|e| e.vpc_endpoint_id().map(str::to_owned))
+            .collect())
+    }
+
+    /// `DryRun` of one mutating action; AWS answers `DryRunOperation` when it is allowed.
+    /// `Ok` means the call was NOT treated as a dry run.
+    pub async fn dry_run(
+        &self,
+        action: &str,
+        vpc_id: &str,
+        service_name: &str,
+        endpoint_id: &str,
+    ) -> Result<(), AwsError> {
+        let tag = Tag::builder()
+            .key(crate::api::TAG_UID)
+            .value("vpcgate-preflight")
+            .build();
+        match action {
+            "CreateVpcEndpoint" => {
+                let req = self
+                    .client
+                    .create_vpc_endpoint()
+                    .dry_run(true)
+                    .vpc_id(vpc_id)
+                    .service_name(service_name)
+                    .vpc_endpoint_type(VpcEndpointType::Gateway)
+                    .tag_specifications(
+                        TagSpecification::builder()
+                            .resource_type(ResourceType::VpcEndpoint)
+                            .tags(tag)
+                            .build(),
+                    )
+                    .send();
+                self.call("CreateVpcEndpoint", req).await.map(|_| ())
+            }
+            "ModifyVpcEndpoint" => {
+                let req = self
+                    .client
+                    .modify_vpc_endpoint()
+                    .dry_run(true)
+                    .vpc_endpoint_id(endpoint_id)
+                    .reset_policy(true)
+                    .send();
+                self.call("ModifyVpcEndpoint", req).await.map(|_| ())
+            }
+            "DeleteVpcEndpoints" => {
+                let req = self
+                    .client
+                    .delete_vpc_endpoints()
+                    .dry_run(true)
+                    .vpc_endpoint_ids(endpoint_id)
+                    .send();
+                self.call("DeleteVpcEndpoints", req).await.map(|_| ())
+            }
+            "CreateTags" => {
+                let req = self
+                    .client
+                    .create_tags()
+                    .dry_run(true)
+                    .resources(endpoint_id)
+                    .tags(tag)
+                    .send();
+                self.call("CreateTags", req).await.map(|_| ())
+            }
+            "DeleteTags" => {
+                let req = self
+                    .client
+                    .delete_tags()
+                    .dry_run(true)
+                    .resources(endpoint_id)
+                    .tags(Tag::builder().key(crate::api::TAG_UID).build())
+                    .send();
+                self.call("DeleteTags", req).await.map(|_| ())
+            }
+            other => Err(AwsError::new(
+                "ec2",
+                "DryRun",
+                None,
+                format!("no dry run for {other}"),
+            )),
+        }
+    }
+}
+
 /// Pairs each requested id with its outcome. `InvalidVpcEndpoint*.NotFound` means already gone.
 fn delete_outcomes(
     ids: &[String],

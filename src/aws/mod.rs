@@ -1,6 +1,7 @@
 //! The AWS edge: narrow wrappers over the EC2 and DynamoDB SDK clients that speak in the
 //! engine's own types, and the one place AWS errors are classified.
 
+pub mod actions;
 pub mod dynamodb;
 pub mod ec2;
 pub mod errors;

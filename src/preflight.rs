@@ -1,0 +1,131 @@
+//! `vpcgate check`: is every AWS permission the operator needs granted? Reads are made for real
+//! (they change nothing); mutations use EC2's `DryRun`, which answers `DryRunOperation` when the
+//! caller is allowed and `UnauthorizedOperation` when not.
+
+use serde::Serialize;
+
+use crate::aws::actions::{ACTIONS, Action, Probe};
+use crate::aws::{AwsClients, AwsError, ErrorClass};
+
+/// What the preflight learned about one action.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "verdict", content = "detail", rename_all = "camelCase")]
+pub enum Verdict {
+    Allowed,
+    /// Denied: the operator will fail with `AccessDenied` until this is granted.
+    Denied(String),
+    /// AWS answered something that proves neither (e.g. a not-found id before the auth check).
+    Undetermined(String),
+}
+
+/// One line of the report.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CheckLine {
+    pub action: String,
+    pub how: &'static str,
+    #[serde(flatten)]
+    pub verdict: Verdict,
+}
+
+/// Reads an AWS answer as a verdict. Pure.
+pub fn verdict(probe: Probe, result: &Result<(), AwsError>) -> Verdict {
+    match (probe, result) {
+        (Probe::Read, Ok(())) => Verdict::Allowed,
+        (Probe::DryRun, Ok(())) => Verdict::Undetermined(
+            "the call was not treated as a dry run (DryRun ignored by this endpoint)".into(),
+        ),
+        (_, Err(e)) if e.code.as_deref() == Some("DryRunOperation") => Verdict::Allowed,
+        (_, Err(e)) if e.class == ErrorClass::AccessDenied => Verdict::Denied(e.to_string()),
+        // The permission check comes before the lookup: a not-found answer means allowed.
+        (Probe::Read, Err(e)) if e.class == ErrorClass::NotFound => Verdict::Allowed,
+        (_, Err(e)) => Verdict::Undetermined(e.to_string()),
+    }
+}
+
+/// Checks every action of [`ACTIONS`] in `region`; `vpc_id` (else the first VPC found) is used
+/// for the reads and dry runs that need one.
+pub async fn check(clients: &AwsClients, region: &str, vpc_id: Option<&str>) -> Vec<CheckLine> {
+    let ec2 = clients.ec2(region);
+    let ddb = clients.dynamodb(region, std::time::Duration::from_secs(10));
+    let service_name = format!("com.amazonaws.{region}.dynamodb");
+    let vpcs = ec2.some_vpcs().await;
+    let vpc = vpc_id
+        .map(str::to_owned)
+        .or_else(|| vpcs.as_ref().ok().and_then(|v| v.first().cloned()))
+        .unwrap_or_else(|| "vpc-00000000".into());
+    let endpoints = ec2.some_endpoints().await;
+    let endpoint = endpoints
+        .as_ref()
+        .ok()
+        .and_then(|e| e.first().cloned())
+        .unwrap_or_else(|| "vpce-00000000000000000".into());
+
+    let mut lines = Vec::new();
+    for action in ACTIONS {
+        let result: Result<(), AwsError> = match (action.service, action.name) {
+            ("ec2", "DescribeVpcs") => vpcs.clone().map(|_| ()),
+            ("ec2", "DescribeVpcEndpoints") => endpoints.clone().map(|_| ()),
+            ("ec2", "DescribeRouteTables") => ec2.route_tables(&vpc).await.map(|_| ()),
+            ("ec2", "DescribeSubnets") => ec2.subnet_ids(&vpc).await.map(|_| ()),
+            ("ec2", "DescribePrefixLists") | ("ec2", "GetManagedPrefixListEntries") => {
+                ec2.prefix_list(&service_name).await.map(|_| ())
+            }
+            ("ec2", name) => ec2.dry_run(name, &vpc, &service_name, &endpoint).await,
+            ("dynamodb", "ListTables") => ddb.list_tables().await,
+            ("dynamodb", "DescribeTable") => {
+                ddb.describe_table("vpcgate-preflight-no-such-table").await
+            }
+            _ => Err(AwsError::new(
+                action.service,
+                action.name,
+                None,
+                "no check for this action",
+            )),
+        };
+        lines.push(line(action, &result));
+    }
+    lines
+}
+
+fn line(action: &Action, result: &Result<(), AwsError>) -> CheckLine {
+    CheckLine {
+        action: format!("{}:{}", action.service, action.name),
+        how: match action.probe {
+            Probe::Read => "read",
+            Probe::DryRun => "dry run",
+        },
+        verdict: verdict(action.probe, result),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn verdicts() {
+        let err = |code: &str| Err(AwsError::new("ec2", "X", Some(code), "m"));
+        let cases = [
+            (Probe::Read, Ok(()), "allowed"),
+            (Probe::DryRun, Ok(()), "undetermined"),
+            (Probe::DryRun, err("DryRunOperation"), "allowed"),
+            (Probe::DryRun, err("UnauthorizedOperation"), "denied"),
+            (Probe::Read, err("AccessDeniedException"), "denied"),
+            (Probe::Read, err("ResourceNotFoundException"), "allowed"),
+            (
+                Probe::DryRun,
+                err("InvalidVpcEndpointId.NotFound"),
+                "undetermined",
+            ),
+            (Probe::Read, err("InternalError"), "undetermined"),
+        ];
+        for (probe, result, expected) in cases {
+            let got = match verdict(probe, &result) {
+                Verdict::Allowed => "allowed",
+                Verdict::Denied(_) => "denied",
+                Verdict::Undetermined(_) => "undetermined",
+            };
+            assert_eq!(got, expected, "{probe:?} {result:?}");
+        }
+    }
+}
