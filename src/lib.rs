@@ -9,6 +9,7 @@ pub mod error;
 pub mod metrics;
 pub mod preflight;
 pub mod probe;
+pub mod reference;
 pub mod server;
 pub mod telemetry;
 
@@ -84,6 +85,60 @@ mod tests {
                 .as_str()
                 .unwrap()
                 .starts_with("Auto-generated")
+        );
+    }
+
+    /// Every condition reason the code can produce is explained in docs/conditions.md.
+    #[test]
+    fn every_reason_is_documented() {
+        let doc =
+            std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/conditions.md"))
+                .unwrap();
+        // Scan the modules that produce reasons for CamelCase string literals in reason positions.
+        let mut reasons = std::collections::BTreeSet::new();
+        for file in [
+            "src/controller/status.rs",
+            "src/aws/errors.rs",
+            "src/error.rs",
+        ] {
+            let text =
+                std::fs::read_to_string(format!("{}/{file}", env!("CARGO_MANIFEST_DIR"))).unwrap();
+            let code = text.split("#[cfg(test)]").next().unwrap();
+            for line in code
+                .lines()
+                .filter(|l| l.contains("=> \"") || l.contains("cond(") || l.contains("reason: \""))
+            {
+                for piece in line.split('"').skip(1).step_by(2) {
+                    if piece.chars().next().is_some_and(|c| c.is_ascii_uppercase())
+                        && piece.chars().all(|c| c.is_ascii_alphanumeric())
+                    {
+                        reasons.insert(piece.to_owned());
+                    }
+                }
+            }
+        }
+        for r in ["Timeout", "Failed", "Succeeded"] {
+            reasons.remove(r); // probe results, documented as ProbeTimeout/ProbeFailed/ProbeSucceeded
+        }
+        for r in [
+            crate::probe::ProbeResult::DnsFailure,
+            crate::probe::ProbeResult::TableNotFound,
+            crate::probe::ProbeResult::AccessDeniedByIam,
+            crate::probe::ProbeResult::AccessDeniedByEndpointPolicy,
+        ] {
+            reasons.insert(r.as_str().to_owned());
+        }
+        assert!(
+            reasons.len() > 20,
+            "scan found too few reasons: {reasons:?}"
+        );
+        let missing: Vec<&String> = reasons
+            .iter()
+            .filter(|r| !doc.contains(&format!("`{r}`")))
+            .collect();
+        assert!(
+            missing.is_empty(),
+            "reasons missing from docs/conditions.md: {missing:?}"
         );
     }
 

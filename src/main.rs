@@ -44,6 +44,9 @@ enum Command {
         #[arg(long, env = "AWS_REGION")]
         region: Option<String>,
     },
+    /// Print the GatewayEndpoint reference (Markdown), generated from the CRD.
+    #[command(hide = true)]
+    Reference,
     /// Print the least-privilege IAM policy the operator's role needs.
     IamPolicy {
         /// AWS partition for the ARNs (aws, aws-cn, aws-us-gov, …).
@@ -123,6 +126,10 @@ async fn main() -> ExitCode {
 async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Run(args) => run_controller(args).await,
+        Command::Reference => {
+            print!("{}", vpcgate::reference::markdown());
+            Ok(ExitCode::SUCCESS)
+        }
         Command::IamPolicy { partition } => {
             println!(
                 "{}",

@@ -257,6 +257,23 @@ mod tests {
     }
 
     #[test]
+    fn the_install_guide_shows_the_current_policy() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/docs/install-eks.md");
+        let text = std::fs::read_to_string(path).unwrap();
+        let block = text
+            .split("```json\n")
+            .nth(1)
+            .and_then(|b| b.split("```").next())
+            .unwrap();
+        let shown: Value = serde_json::from_str(block).unwrap();
+        assert_eq!(
+            shown,
+            iam_policy("aws"),
+            "docs/install-eks.md shows a stale policy: paste `vpcgate iam-policy`"
+        );
+    }
+
+    #[test]
     fn the_policy_grants_every_action_and_scopes_mutations() {
         let p = iam_policy("aws");
         let granted: BTreeSet<String> = p["Statement"]
