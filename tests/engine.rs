@@ -64,6 +64,17 @@ fn spec(net: &Network) -> GatewayEndpointSpec {
     }
 }
 
+/// The walkthrough's spec without the probe, for scenarios about endpoints and routes.
+fn quiet_spec(net: &Network) -> GatewayEndpointSpec {
+    GatewayEndpointSpec {
+        probe: Some(ProbeSpec {
+            enabled: Some(false),
+            ..Default::default()
+        }),
+        ..spec(net)
+    }
+}
+
 /// Runs one pass and stores its status on the object, as the controller would.
 async fn apply(w: &World, obj: &mut GatewayEndpoint, now: Timestamp) -> Outcome {
     let out = w.engine.apply(obj, now).await;
@@ -143,30 +154,7 @@ async fn endpoint_policy(w: &World, id: &str) -> Value {
 }
 
 async fn create_music_table(w: &World) {
-    use aws_sdk_dynamodb::types::{
-        AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
-    };
-    w.ddb
-        .create_table()
-        .table_name("Music")
-        .attribute_definitions(
-            AttributeDefinition::builder()
-                .attribute_name("Artist")
-                .attribute_type(ScalarAttributeType::S)
-                .build()
-                .unwrap(),
-        )
-        .key_schema(
-            KeySchemaElement::builder()
-                .attribute_name("Artist")
-                .key_type(KeyType::Hash)
-                .build()
-                .unwrap(),
-        )
-        .billing_mode(BillingMode::PayPerRequest)
-        .send()
-        .await
-        .unwrap();
+    support::create_table(&w.ddb, "Music").await;
 }
 
 #[tokio::test]
@@ -277,17 +265,7 @@ async fn walkthrough_public_and_private_subnets_then_probe_after_table_exists() 
 #[tokio::test]
 async fn route_tables_changed_with_one_modify() {
     let w = world().await;
-    let mut obj = object(
-        "dynamodb",
-        UID,
-        GatewayEndpointSpec {
-            probe: Some(ProbeSpec {
-                enabled: Some(false),
-                ..Default::default()
-            }),
-            ..spec(&w.net)
-        },
-    );
+    let mut obj = object("dynamodb", UID, quiet_spec(&w.net));
     let t0 = Timestamp::now();
     apply(&w, &mut obj, t0).await;
     let ep = obj.status.as_ref().unwrap().endpoint_id.clone().unwrap();
@@ -561,17 +539,7 @@ async fn drift_is_repaired() {
 #[tokio::test]
 async fn endpoint_deleted_out_of_band_is_recreated_once() {
     let w = world().await;
-    let mut obj = object(
-        "dynamodb",
-        UID,
-        GatewayEndpointSpec {
-            probe: Some(ProbeSpec {
-                enabled: Some(false),
-                ..Default::default()
-            }),
-            ..spec(&w.net)
-        },
-    );
+    let mut obj = object("dynamodb", UID, quiet_spec(&w.net));
     let t0 = Timestamp::now();
     apply(&w, &mut obj, t0).await;
     let first = obj.status.as_ref().unwrap().endpoint_id.clone().unwrap();
@@ -674,17 +642,7 @@ async fn conflict_with_another_endpoints_route_is_reported_not_fought() {
         .unwrap()
         .to_owned();
 
-    let mut obj = object(
-        "dynamodb",
-        UID,
-        GatewayEndpointSpec {
-            probe: Some(ProbeSpec {
-                enabled: Some(false),
-                ..Default::default()
-            }),
-            ..spec(&w.net)
-        },
-    );
+    let mut obj = object("dynamodb", UID, quiet_spec(&w.net));
     let t0 = Timestamp::now();
     let out = apply(&w, &mut obj, t0).await;
     assert!(out.error.is_none(), "{:?}", out.error);
@@ -1075,17 +1033,7 @@ async fn cli_plan_changes_nothing_and_probe_reports() {
 #[tokio::test]
 async fn an_endpoint_is_never_moved_across_vpcs() {
     let w = world().await;
-    let mut obj = object(
-        "dynamodb",
-        UID,
-        GatewayEndpointSpec {
-            probe: Some(ProbeSpec {
-                enabled: Some(false),
-                ..Default::default()
-            }),
-            ..spec(&w.net)
-        },
-    );
+    let mut obj = object("dynamodb", UID, quiet_spec(&w.net));
     let t0 = Timestamp::now();
     apply(&w, &mut obj, t0).await;
     let ep = obj.status.as_ref().unwrap().endpoint_id.clone().unwrap();

@@ -386,3 +386,30 @@ pub fn edit(obj: &mut GatewayEndpoint, f: impl FnOnce(&mut GatewayEndpointSpec))
     f(&mut obj.spec);
     obj.metadata.generation = Some(obj.metadata.generation.unwrap_or(0) + 1);
 }
+
+/// Creates a pay-per-request DynamoDB table keyed by `Artist`.
+pub async fn create_table(ddb: &aws_sdk_dynamodb::Client, name: &str) {
+    use aws_sdk_dynamodb::types::{
+        AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
+    };
+    ddb.create_table()
+        .table_name(name)
+        .attribute_definitions(
+            AttributeDefinition::builder()
+                .attribute_name("Artist")
+                .attribute_type(ScalarAttributeType::S)
+                .build()
+                .unwrap(),
+        )
+        .key_schema(
+            KeySchemaElement::builder()
+                .attribute_name("Artist")
+                .key_type(KeyType::Hash)
+                .build()
+                .unwrap(),
+        )
+        .billing_mode(BillingMode::PayPerRequest)
+        .send()
+        .await
+        .unwrap();
+}
