@@ -9,13 +9,26 @@ export AWS_SECRET_ACCESS_KEY := testing
 export AWS_REGION := us-east-1
 export CARGO_TERM_COLOR := never
 
-.PHONY: test lint emulator crd build demo down
+.PHONY: test lint emulator helm crd rbac build demo down chart-test
 
 ## Run every check and test: formatting, clippy, unit, SDK-edge, emulator and end-to-end tests
 ## (the e2e binary builds and starts the local control plane itself, then stops it).
-test: emulator lint
+test: emulator helm lint
 	cargo test --all-targets
 	.venv/bin/python -m pytest -q tests/emulator
+	tests/chart/test.sh
+
+## Helm chart tests alone: lint, schema, rendering, server-side dry run, install and RBAC check.
+chart-test: helm
+	tests/chart/test.sh
+
+## Regenerate deploy/rbac.yaml from the chart (charts/vpcgate/templates/rbac.yaml is the source).
+rbac:
+	tests/chart/render-rbac.sh > deploy/rbac.yaml.tmp && mv deploy/rbac.yaml.tmp deploy/rbac.yaml
+
+## Install the pinned helm (cached in ~/.cache/vpcgate/bin).
+helm:
+	scripts/install-helm.sh
 
 ## Build everything, start the local control plane, the emulator and the operator, apply the
 ## walkthrough and show it Ready. Leaves the stack running; `make down` stops it.
@@ -34,9 +47,11 @@ lint:
 	cargo fmt --check
 	cargo clippy --all-targets -- -D warnings
 
-## Regenerate crds/ from the Rust types.
+## Regenerate crds/ (and the chart's copy) and docs/reference.md from the Rust types.
 crd:
 	cargo run --quiet -- crd > crds/gatewayendpoints.vpcgate.dev.yaml
+	cp crds/gatewayendpoints.vpcgate.dev.yaml charts/vpcgate/crds/
+	cargo run --quiet -- reference > docs/reference.md
 
 build:
 	cargo build

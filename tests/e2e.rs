@@ -1,6 +1,6 @@
 //! End-to-end: a real kube-apiserver (tests/cluster), the AWS emulator, and the `vpcgate run`
-//! binary as a subprocess under the operator's ServiceAccount (token from TokenRequest) with the
-//! RBAC of deploy/rbac.yaml, driven by a kube client and kubectl.
+//! binary as a subprocess under the Helm chart's own ServiceAccount (token from TokenRequest) and
+//! RBAC, driven by a kube client and kubectl.
 //!
 //! The control plane is started once per run (or reused from `VPCGATE_TEST_KUBECONFIG`); the
 //! scenarios run one at a time because an operator reconciles every object in the cluster.
@@ -11,7 +11,6 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use k8s_openapi::api::core::v1::Namespace;
 use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::{Client, ResourceExt};
@@ -997,21 +996,41 @@ async fn set_up() -> Env {
         "crd/gatewayendpoints.vpcgate.dev",
         "--timeout=60s",
     ]);
-    let namespaces: Api<Namespace> = Api::all(admin.clone());
-    if namespaces
-        .get_opt("vpcgate-system")
-        .await
-        .unwrap()
-        .is_none()
-    {
-        cluster.kubectl_ok(&["create", "namespace", "vpcgate-system"]);
-    }
-    cluster.kubectl_ok(&[
-        "apply",
-        "--server-side",
-        "-f",
-        root().join("deploy/rbac.yaml").to_str().unwrap(),
-    ]);
+    // The operator's identity and RBAC come from the Helm chart itself (its ServiceAccount,
+    // ClusterRole and Roles), so every scenario below proves the chart's RBAC sufficient. The
+    // chart's Deployment never runs here (no nodes): the operator runs as a local process.
+    let helm = Command::new(root().join("scripts/install-helm.sh"))
+        .stderr(Stdio::inherit())
+        .output()
+        .expect("scripts/install-helm.sh");
+    assert!(helm.status.success(), "scripts/install-helm.sh failed");
+    let helm = String::from_utf8_lossy(&helm.stdout)
+        .lines()
+        .last()
+        .unwrap_or("helm")
+        .trim()
+        .to_owned();
+    let out = Command::new(&helm)
+        .args(["--kubeconfig", cluster.admin_kubeconfig.to_str().unwrap()])
+        .args([
+            "upgrade",
+            "--install",
+            "vpcgate",
+            root().join("charts/vpcgate").to_str().unwrap(),
+        ])
+        .args([
+            "--namespace",
+            "vpcgate-system",
+            "--create-namespace",
+            "--wait=false",
+        ])
+        .output()
+        .expect("helm install");
+    assert!(
+        out.status.success(),
+        "helm install: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let token = cluster.kubectl_ok(&[
         "create",
         "token",
