@@ -9,14 +9,25 @@ export AWS_SECRET_ACCESS_KEY := testing
 export AWS_REGION := us-east-1
 export CARGO_TERM_COLOR := never
 
-.PHONY: test lint emulator helm crd rbac build demo down chart-test
+.PHONY: test lint emulator helm crd rbac build demo down chart-test image-check argocd-check
 
 ## Run every check and test: formatting, clippy, unit, SDK-edge, emulator and end-to-end tests
-## (the e2e binary builds and starts the local control plane itself, then stops it).
+## (the e2e binary builds and starts the local control plane itself, then stops it), the chart,
+## the Argo CD health check in Lua 5.1, and the container (hadolint + native release build).
 test: emulator helm lint
 	cargo test --all-targets
 	.venv/bin/python -m pytest -q tests/emulator
 	tests/chart/test.sh
+	tests/argocd/test.sh
+	tests/docker/test.sh
+
+## Lint the Dockerfile and build its binary natively with the Dockerfile's flags (target/docker).
+image-check:
+	tests/docker/test.sh
+
+## Run the Argo CD health check's test cases in Lua 5.1.
+argocd-check:
+	tests/argocd/test.sh
 
 ## Helm chart tests alone: lint, schema, rendering, server-side dry run, install and RBAC check.
 chart-test: helm

