@@ -54,17 +54,17 @@ cleanup() {
 }
 trap cleanup EXIT
 
+# shellcheck source=../lib/checks.sh
+source "${repo}/tests/lib/checks.sh"
+
 if ! helm="$("${repo}/scripts/install-helm.sh" 2>"${work}/install-helm.log")"; then
-  echo "FAIL install-helm: scripts/install-helm.sh failed"
+  fail install-helm "scripts/install-helm.sh failed"
   sed 's/^/    /' "${work}/install-helm.log" | tail -n 30
-  echo "0 passed, 1 failed"
-  exit 1
+  finish
 fi
 export HELM="${helm}" # for tests/chart/render-rbac.sh
 
-passed=1 # install-helm
-failed=0
-echo "ok install-helm"
+ok install-helm
 echo "    ${helm} $("${helm}" version --template '{{.Version}}')"
 # check NAME COMMAND...: runs COMMAND, its output kept; ok when it succeeds. A failing command's
 # first output line is the reason, the rest is printed indented.
@@ -72,15 +72,12 @@ check() {
   local name="$1" out
   shift
   if out="$("$@" 2>&1)"; then
-    echo "ok ${name}"
-    passed=$((passed + 1))
+    ok "${name}"
   else
-    echo "FAIL ${name}: $(head -n 1 <<<"${out:-(no output)}")"
+    fail "${name}" "$(head -n 1 <<<"${out:-(no output)}")"
     if (($(wc -l <<<"${out}") > 1)); then tail -n +2 <<<"${out}" | head -n 60 | sed 's/^/    /'; fi
-    failed=$((failed + 1))
   fi
 }
-fail() { echo "FAIL $1: $2"; failed=$((failed + 1)); }
 
 kubectl() { "${cluster}" kubectl "$@"; }
 template() { "${helm}" template "${release}" "${chart}" --namespace "${namespace}" "$@"; }
@@ -200,15 +197,12 @@ cluster_up() {
 }
 # Not through check(): cluster_up must set started_cluster in this shell.
 if cluster_up >"${work}/cluster-up.err" 2>&1; then
-  echo "ok cluster-up"
-  passed=$((passed + 1))
+  ok cluster-up
 else
-  echo "FAIL cluster-up: $(head -n 1 "${work}/cluster-up.err")"
+  fail cluster-up "$(head -n 1 "${work}/cluster-up.err")"
   tail -n +2 "${work}/cluster-up.err" | sed 's/^/    /'
-  failed=$((failed + 1))
   for c in "${cluster_checks[@]}"; do fail "${c}" "the local control plane is not up"; done
-  echo "${passed} passed, ${failed} failed"
-  exit 1
+  finish
 fi
 kubeconfig="$("${cluster}" kubeconfig)"
 hhelm() { "${helm}" --kubeconfig "${kubeconfig}" "$@"; }
@@ -279,5 +273,4 @@ if [[ "${started_cluster}" != true ]]; then
   kubectl delete --ignore-not-found -f "${here}/servicemonitor-crd-stub.yaml" >/dev/null 2>&1 || true
 fi
 
-echo "${passed} passed, ${failed} failed"
-((failed == 0))
+finish
