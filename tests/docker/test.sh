@@ -22,32 +22,8 @@ max_glibc="2.36"
 allowed_libs='^(linux-vdso\.so\.1|libc\.so\.6|libm\.so\.6|libgcc_s\.so\.1|libpthread\.so\.0|libdl\.so\.2|librt\.so\.1|ld-linux-[a-z0-9_-]+\.so\.[0-9]+)$'
 size_budget_mib=64
 
-passed=0
-failed=0
-ok() { passed=$((passed + 1)); echo "ok $*"; }
-fail() { failed=$((failed + 1)); echo "FAIL $1: $2"; }
-finish() {
-  echo "${passed} passed, ${failed} failed"
-  [[ ${failed} -eq 0 ]]
-  exit $?
-}
-# Tallies the `ok`/`FAIL` lines of a checker (echoing them); a non-zero exit without a FAIL
-# line is a failure too.
-tally() {
-  local name="$1"; shift
-  local out rc line fails_before="${failed}"
-  out="$("$@" 2>&1)"; rc=$?
-  while IFS= read -r line; do
-    case "${line}" in
-      "ok "*) passed=$((passed + 1)); echo "${line}" ;;
-      "FAIL "*) failed=$((failed + 1)); echo "${line}" ;;
-      *) [[ -n "${line}" ]] && echo "  ${line}" ;;
-    esac
-  done <<< "${out}"
-  if [[ ${rc} -ne 0 && ${failed} -eq ${fails_before} ]]; then
-    fail "${name}" "exited ${rc}"
-  fi
-}
+# shellcheck source=../lib/checks.sh
+source tests/lib/checks.sh
 
 if ! install_log="$(scripts/install-lint-tools.sh 2>&1)"; then
   echo "${install_log}"
