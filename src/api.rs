@@ -347,10 +347,10 @@ pub struct ProbeStatus {
     /// The addresses the service host resolved to.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub addresses: Vec<String>,
-    /// Whether every resolved address is inside the service's prefix list, i.e. the traffic
-    /// takes the gateway endpoint route.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub via_endpoint: Option<bool>,
+    /// Whether every address the DynamoDB host resolved to is inside the service's prefix list:
+    /// the precondition for traffic to take the gateway endpoint's route. (Whether the caller's
+    /// subnet really uses a route table with that route is `routeTables`' business.)
+    pub in_prefix_list: Option<bool>,
     /// Error details when it failed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,

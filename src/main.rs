@@ -305,8 +305,8 @@ async fn probe(
             let addrs: Vec<String> = report.addresses.iter().map(ToString::to_string).collect();
             println!("addresses:   {}", addrs.join(", "));
             println!(
-                "via endpoint: {}",
-                match report.via_endpoint {
+                "in prefix list: {}",
+                match report.in_prefix_list {
                     Some(true) => "yes (all addresses in the prefix list)",
                     Some(false) => "no (addresses outside the prefix list)",
                     None => "unknown",

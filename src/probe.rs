@@ -53,7 +53,7 @@ pub struct ProbeReport {
     pub host: String,
     pub addresses: Vec<IpAddr>,
     /// Whether all addresses are inside the prefix list (`None`: no CIDRs or no addresses).
-    pub via_endpoint: Option<bool>,
+    pub in_prefix_list: Option<bool>,
     #[serde(serialize_with = "ser_latency")]
     pub latency: Option<Duration>,
     pub message: Option<String>,
@@ -152,7 +152,7 @@ pub async fn run(client: &DynamoDb, req: &ProbeRequest<'_>) -> ProbeReport {
         operation: operation.to_owned(),
         host: host.clone(),
         addresses: Vec::new(),
-        via_endpoint: None,
+        in_prefix_list: None,
         latency: None,
         message: None,
     };
@@ -175,7 +175,7 @@ pub async fn run(client: &DynamoDb, req: &ProbeRequest<'_>) -> ProbeReport {
             let mut ips: Vec<IpAddr> = addrs.map(|a| a.ip()).collect();
             ips.sort();
             ips.dedup();
-            report.via_endpoint = within_prefix_list(&ips, req.prefix_cidrs);
+            report.in_prefix_list = within_prefix_list(&ips, req.prefix_cidrs);
             report.addresses = ips;
         }
     }

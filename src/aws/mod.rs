@@ -149,6 +149,13 @@ impl AwsClients {
     pub async fn from_env(observer: CallObserver) -> Self {
         let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
             .retry_config(aws_config::retry::RetryConfig::adaptive().with_max_attempts(4))
+            // Bounded calls: a hung connection must not hold a reconcile (or shutdown) forever.
+            .timeout_config(
+                aws_config::timeout::TimeoutConfig::builder()
+                    .connect_timeout(std::time::Duration::from_secs(5))
+                    .operation_timeout(std::time::Duration::from_secs(60))
+                    .build(),
+            )
             .load()
             .await;
         AwsClients { config, observer }

@@ -185,20 +185,30 @@ impl Engine {
         let duplicates: Vec<String> = obs.duplicates.iter().map(|e| e.id.clone()).collect();
         if !duplicates.is_empty() {
             match ec2.delete_endpoints(&duplicates).await {
-                Ok(_) => {
-                    acted = true;
-                    events.push(warning(
-                        "DuplicateDeleted",
-                        "DeleteVpcEndpoints",
-                        format!(
-                            "deleted {} carrying this object's uid tag; kept {}",
-                            duplicates.join(", "),
-                            obs.endpoint
-                                .as_ref()
-                                .map(|e| e.id.as_str())
-                                .unwrap_or("none")
-                        ),
-                    ));
+                Ok(outcomes) => {
+                    let mut deleted = Vec::new();
+                    for (id, outcome) in outcomes {
+                        match outcome {
+                            DeleteOutcome::Accepted => deleted.push(id),
+                            DeleteOutcome::AlreadyGone => {}
+                            DeleteOutcome::Failed(e) => error = error.or(Some(e.into())),
+                        }
+                    }
+                    if !deleted.is_empty() {
+                        acted = true;
+                        events.push(warning(
+                            "DuplicateDeleted",
+                            "DeleteVpcEndpoints",
+                            format!(
+                                "deleted {} carrying this object's uid tag; kept {}",
+                                deleted.join(", "),
+                                obs.endpoint
+                                    .as_ref()
+                                    .map(|e| e.id.as_str())
+                                    .unwrap_or("none")
+                            ),
+                        ));
+                    }
                 }
                 Err(e) => error = Some(e.into()),
             }
@@ -207,13 +217,44 @@ impl Engine {
             if error.is_some() {
                 break;
             }
-            match act(&ec2, action).await {
+            let mut action = action.clone();
+            if let Action::Create(req) = &action {
+                // The current token may belong to an endpoint that is gone by now (AWS answers a
+                // repeated token with the original endpoint): then replace it under a new token.
+                match ec2.create_endpoint(req).await {
+                    Ok(ep) if !ep.is_live() => {
+                        obs.recreations += 1;
+                        events.push(warning(
+                            "Recreated",
+                            "CreateVpcEndpoint",
+                            format!(
+                                "endpoint {} was deleted outside vpcgate; creating a replacement",
+                                ep.id
+                            ),
+                        ));
+                        let mut again = req.clone();
+                        again.client_token = desired.client_token(obs.recreations);
+                        action = Action::Create(again);
+                    }
+                    Ok(ep) => {
+                        acted = true;
+                        obs.endpoint = Some(ep);
+                        events.push(event_for(&action, drift, obs.endpoint.as_ref()));
+                        continue;
+                    }
+                    Err(e) => {
+                        error = Some(e.into());
+                        break;
+                    }
+                }
+            }
+            match act(&ec2, &action).await {
                 Ok(created) => {
                     acted = true;
                     if let Some(ep) = created {
                         obs.endpoint = Some(ep);
                     }
-                    events.push(event_for(action, drift, obs.endpoint.as_ref()));
+                    events.push(event_for(&action, drift, obs.endpoint.as_ref()));
                 }
                 Err(e) => error = Some(e),
             }
@@ -282,7 +323,7 @@ impl Engine {
                         latency: report.latency.map(probe::format_latency),
                         operation: report.operation,
                         addresses: report.addresses.iter().map(ToString::to_string).collect(),
-                        via_endpoint: report.via_endpoint,
+                        in_prefix_list: report.in_prefix_list,
                         message: report.message,
                     });
                     next_probe = Some(plan.interval);
@@ -397,14 +438,19 @@ impl Engine {
                 .into_iter()
                 .filter(|e| e.state != "deleted")
                 .collect();
-            // The endpoint recorded in status, should its tag have been removed out of band.
+            // The endpoint recorded in status, should its tag have been removed out of band, or
+            // describes not show it yet (eventual consistency right after a create): it is asked
+            // to be deleted all the same; AWS's answer says whether it existed.
+            let mut unseen: Vec<String> = Vec::new();
             if let Some(id) = &prev.endpoint_id
                 && obj.spec.deletion_policy == DeletionPolicy::Delete
                 && !present.iter().any(|e| &e.id == id)
-                && let Some(ep) = ec2.endpoint(id).await?
-                && ep.state != "deleted"
             {
-                present.push(ep);
+                match ec2.endpoint(id).await? {
+                    Some(ep) if ep.state != "deleted" => present.push(ep),
+                    Some(_) => {}
+                    None => unseen.push(id.clone()),
+                }
             }
             match obj.spec.deletion_policy {
                 DeletionPolicy::Retain => {
@@ -427,6 +473,7 @@ impl Engine {
                         .iter()
                         .filter(|e| e.is_live())
                         .map(|e| e.id.clone())
+                        .chain(unseen.iter().cloned())
                         .collect();
                     if !live.is_empty() {
                         for (id, outcome) in ec2.delete_endpoints(&live).await? {
@@ -511,6 +558,9 @@ async fn observe(
         })?;
 
     let tagged = ec2.endpoints_by_tag(TAG_UID, &desired.uid).await?;
+    // Every endpoint that is or was ours: their routes are never a conflict.
+    let mut own_ids: BTreeSet<String> = tagged.iter().map(|e| e.id.clone()).collect();
+    own_ids.extend(prev.endpoint_id.clone());
     let (mut endpoint, duplicates) = plan::pick_owned(tagged, prev.endpoint_id.as_deref());
     // vpcId, service and region are immutable at the API server; an endpoint of ours elsewhere
     // means the object was edited around that rule. Never modify across VPCs or services.
@@ -533,19 +583,20 @@ async fn observe(
         match ec2.endpoint(old).await? {
             // Still there but our tag is gone: it is ours by status; the plan re-tags it.
             Some(ep) if ep.is_live() => endpoint = Some(ep),
-            _ => {
+            // AWS says it is deleted or deleting: a replacement needs a new token.
+            Some(_) => {
                 recreations += 1;
                 vanished = Some(old.clone());
             }
+            // Not visible at all: long gone, or created so recently that describes do not show
+            // it yet (eventual consistency). The plan's create reuses the current token, so AWS
+            // answers with that endpoint if it exists; `apply` bumps the counter only when the
+            // answer is an endpoint that is gone.
+            None => {}
         }
     }
 
-    let conflicts = plan::conflicts(
-        &selected,
-        &tables,
-        &prefix_list.id,
-        endpoint.as_ref().map(|e| e.id.as_str()),
-    );
+    let conflicts = plan::conflicts(&selected, &tables, &prefix_list.id, &own_ids);
     let actions = plan::plan(&PlanInput {
         vpc_id: &desired.vpc_id,
         service_name: &desired.service_name,

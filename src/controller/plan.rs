@@ -92,19 +92,20 @@ pub fn pick_owned(
 }
 
 /// Route tables among `selected` whose route for the prefix list points at another endpoint:
-/// table id → that endpoint's id.
+/// table id → that endpoint's id. Routes of our own endpoints (the current one, the one recorded
+/// in status, duplicates and ones on their way out) are never conflicts: they move or go away.
 pub fn conflicts(
     selected: &BTreeSet<String>,
     tables: &[RouteTable],
     prefix_list_id: &str,
-    own_endpoint_id: Option<&str>,
+    own_endpoint_ids: &BTreeSet<String>,
 ) -> BTreeMap<String, String> {
     tables
         .iter()
         .filter(|t| selected.contains(&t.id))
         .filter_map(|t| {
             let target = t.prefix_list_routes.get(prefix_list_id)?;
-            (Some(target.as_str()) != own_endpoint_id).then(|| (t.id.clone(), target.clone()))
+            (!own_endpoint_ids.contains(target)).then(|| (t.id.clone(), target.clone()))
         })
         .collect()
 }
@@ -449,14 +450,22 @@ mod tests {
     fn conflicts_are_other_endpoints_routes_on_selected_tables() {
         let t = tables();
         assert_eq!(
-            conflicts(&set(&["rtb-priv", "rtb-priv2"]), &t, "pl-ddb", None),
+            conflicts(&set(&["rtb-priv", "rtb-priv2"]), &t, "pl-ddb", &set(&[])),
             BTreeMap::from([("rtb-priv2".to_string(), "vpce-other".to_string())])
         );
         // Our own route is no conflict.
-        assert!(conflicts(&set(&["rtb-priv2"]), &t, "pl-ddb", Some("vpce-other")).is_empty());
+        assert!(
+            conflicts(
+                &set(&["rtb-priv2"]),
+                &t,
+                "pl-ddb",
+                &set(&["vpce-mine", "vpce-other"])
+            )
+            .is_empty()
+        );
         // Unselected tables and other prefix lists do not matter.
-        assert!(conflicts(&set(&["rtb-pub"]), &t, "pl-ddb", None).is_empty());
-        assert!(conflicts(&set(&["rtb-priv2"]), &t, "pl-s3", None).is_empty());
+        assert!(conflicts(&set(&["rtb-pub"]), &t, "pl-ddb", &set(&[])).is_empty());
+        assert!(conflicts(&set(&["rtb-priv2"]), &t, "pl-s3", &set(&[])).is_empty());
     }
 
     struct Case {

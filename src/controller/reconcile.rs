@@ -94,6 +94,11 @@ pub fn error_policy(obj: Arc<GatewayEndpoint>, err: &Error, ctx: Arc<Context>) -
     }
     warn!(error = %err, "reconcile failed");
     let failures = ctx.track_failure(&uid, true);
+    // A deletion waits on AWS or on a human: keep retrying with backoff, never only at resync.
+    if matches!(err, Error::Finalizer(inner) if matches!(inner.as_ref(), kube::runtime::finalizer::Error::CleanupFailed(_)))
+    {
+        return Action::requeue(requeue::backoff(failures));
+    }
     match err.requeue() {
         RequeueHint::AwaitChange => Action::await_change(),
         RequeueHint::Resync => Action::requeue(ctx.resync),
@@ -144,6 +149,14 @@ async fn cleanup(obj: Arc<GatewayEndpoint>, ctx: &Context) -> Result<Action, Err
     let out = ctx.engine.cleanup(&obj).await;
     publish(ctx, &obj, &out.events).await;
     if let Some(e) = out.error {
+        // A stuck deletion must be visible on `kubectl describe`, not only in the logs.
+        let warning = EngineEvent {
+            type_: EventType::Warning,
+            reason: "DeletionFailed",
+            action: "DeleteVpcEndpoints",
+            note: format!("{e}; the finalizer stays until AWS reports the endpoint gone"),
+        };
+        publish(ctx, &obj, std::slice::from_ref(&warning)).await;
         return Err(e);
     }
     if !out.done {

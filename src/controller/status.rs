@@ -225,10 +225,10 @@ fn dynamodb_reachable(f: &Facts<'_>) -> Option<ConditionUpdate> {
         ProbeFact::Done(p) => {
             let ok = p.result == "Succeeded";
             let message = if ok {
-                let path = match p.via_endpoint {
-                    Some(true) => "through the gateway endpoint",
+                let path = match p.in_prefix_list {
+                    Some(true) => "addresses inside the prefix list",
                     Some(false) => {
-                        "NOT through the gateway endpoint (addresses outside the prefix list)"
+                        "addresses OUTSIDE the prefix list: this traffic cannot use the gateway endpoint"
                     }
                     None => "path unknown",
                 };
@@ -257,12 +257,17 @@ pub fn assess(f: &Facts<'_>) -> Vec<ConditionUpdate> {
     let mut conditions = vec![endpoint_available(f), routes_associated(f)];
     conditions.extend(dynamodb_reachable(f));
     let ready = match conditions.iter().find(|c| c.status != "True") {
-        None => cond(
-            READY,
-            true,
-            "Ready",
-            "the endpoint is available, routed and reachable",
-        ),
+        // Everything observed is fine but this pass failed (e.g. removing a stale tag was
+        // denied): not Ready, and the failure is visible.
+        None => match f.error {
+            Some(e) => cond(READY, false, e.reason(), e.to_string()),
+            None => cond(
+                READY,
+                true,
+                "Ready",
+                "the endpoint is available, routed and reachable",
+            ),
+        },
         Some(c) => ConditionUpdate {
             type_: READY,
             status: "False",
@@ -330,7 +335,7 @@ mod tests {
             result: result.into(),
             operation: "ListTables".into(),
             latency: Some("7ms".into()),
-            via_endpoint: Some(true),
+            in_prefix_list: Some(true),
             message: (result != "Succeeded").then(|| format!("probe said {result}")),
             ..Default::default()
         }
@@ -584,6 +589,19 @@ mod tests {
                 ],
             ),
             (
+                "all observed fine, but this pass failed",
+                Facts {
+                    error: Some(&denied),
+                    ..base
+                },
+                vec![
+                    (ENDPOINT_AVAILABLE, "True", t("Available")),
+                    (ROUTES_ASSOCIATED, "True", t("RoutesPresent")),
+                    (DYNAMODB_REACHABLE, "True", t("ProbeSucceeded")),
+                    (READY, "False", t("AccessDenied")),
+                ],
+            ),
+            (
                 "conflict",
                 Facts {
                     route_tables: &conflict_routes,
@@ -660,7 +678,7 @@ mod tests {
         );
 
         let mut p = probe("Succeeded");
-        p.via_endpoint = Some(false);
+        p.in_prefix_list = Some(false);
         let f = Facts {
             error: None,
             endpoint: Some(&available),
@@ -668,11 +686,7 @@ mod tests {
             probe: ProbeFact::Done(&p),
             ..f
         };
-        assert!(
-            assess(&f)[2]
-                .message
-                .contains("NOT through the gateway endpoint")
-        );
+        assert!(assess(&f)[2].message.contains("OUTSIDE the prefix list"));
     }
 
     #[test]
