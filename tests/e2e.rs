@@ -367,30 +367,7 @@ impl Scenario {
     }
 
     async fn live_endpoints(&self) -> Vec<aws_sdk_ec2::types::VpcEndpoint> {
-        let out = self
-            .ec2
-            .describe_vpc_endpoints()
-            .filters(
-                aws_sdk_ec2::types::Filter::builder()
-                    .name("vpc-id")
-                    .values(&self.net.vpc)
-                    .build(),
-            )
-            .send()
-            .await
-            .unwrap();
-        out.vpc_endpoints()
-            .iter()
-            .filter(|e| {
-                !matches!(
-                    e.state()
-                        .map(|s| s.as_str().to_ascii_lowercase())
-                        .as_deref(),
-                    Some("deleted" | "deleting")
-                )
-            })
-            .cloned()
-            .collect()
+        support::live_endpoints(&self.ec2, &self.net.vpc).await
     }
 
     async fn route_target(&self, rtb: &str) -> Option<String> {

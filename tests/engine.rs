@@ -5,7 +5,6 @@ mod support;
 
 use std::collections::BTreeMap;
 
-use aws_sdk_ec2::types::Filter;
 use jiff::{SignedDuration, Timestamp};
 use serde_json::Value;
 use support::{CallLog, Emulator, Network, edit, object, walkthrough_network};
@@ -101,24 +100,7 @@ fn reasons(out: &Outcome) -> Vec<&'static str> {
 
 /// Endpoints in the VPC that are not deleted.
 async fn live_endpoints(w: &World) -> Vec<aws_sdk_ec2::types::VpcEndpoint> {
-    w.ec2
-        .describe_vpc_endpoints()
-        .filters(Filter::builder().name("vpc-id").values(&w.net.vpc).build())
-        .send()
-        .await
-        .unwrap()
-        .vpc_endpoints()
-        .iter()
-        .filter(|e| {
-            !matches!(
-                e.state()
-                    .map(|s| s.as_str().to_ascii_lowercase())
-                    .as_deref(),
-                Some("deleted" | "deleting")
-            )
-        })
-        .cloned()
-        .collect()
+    support::live_endpoints(&w.ec2, &w.net.vpc).await
 }
 
 /// The prefix-list route targets of a route table.

@@ -413,3 +413,32 @@ pub async fn create_table(ddb: &aws_sdk_dynamodb::Client, name: &str) {
         .await
         .unwrap();
 }
+
+/// Endpoints of a VPC that are not deleted or being deleted.
+pub async fn live_endpoints(
+    ec2: &aws_sdk_ec2::Client,
+    vpc: &str,
+) -> Vec<aws_sdk_ec2::types::VpcEndpoint> {
+    ec2.describe_vpc_endpoints()
+        .filters(
+            aws_sdk_ec2::types::Filter::builder()
+                .name("vpc-id")
+                .values(vpc)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap()
+        .vpc_endpoints()
+        .iter()
+        .filter(|e| {
+            !matches!(
+                e.state()
+                    .map(|s| s.as_str().to_ascii_lowercase())
+                    .as_deref(),
+                Some("deleted" | "deleting")
+            )
+        })
+        .cloned()
+        .collect()
+}
