@@ -642,18 +642,7 @@ async fn delete_and_retain(env: &Env) -> TestResult {
     let kept_id = kept.status.unwrap().endpoint_id.unwrap();
 
     s.delete_and_wait("gone").await?;
-    let state = s
-        .ec2
-        .describe_vpc_endpoints()
-        .vpc_endpoint_ids(&gone_id)
-        .send()
-        .await
-        .unwrap()
-        .vpc_endpoints()[0]
-        .state()
-        .unwrap()
-        .as_str()
-        .to_ascii_lowercase();
+    let state = support::endpoint_state(&s.ec2, &gone_id).await;
     ensure!(state == "deleted", "endpoint {gone_id} is {state}");
 
     s.delete_and_wait("kept").await?;

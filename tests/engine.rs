@@ -765,18 +765,7 @@ async fn delete_waits_for_aws_and_retain_keeps_the_endpoint() {
         !pl_routes(&w, &w.net.public_rtb).await.contains_key(&pl),
         "routes removed with it"
     );
-    let state = w
-        .ec2
-        .describe_vpc_endpoints()
-        .vpc_endpoint_ids(&ep)
-        .send()
-        .await
-        .unwrap()
-        .vpc_endpoints()[0]
-        .state()
-        .unwrap()
-        .as_str()
-        .to_ascii_lowercase();
+    let state = support::endpoint_state(&w.ec2, &ep).await;
     assert_eq!(state, "deleted");
     // Cleanup again (finalizer retried): already gone counts as gone.
     w.log.clear();

@@ -442,3 +442,17 @@ pub async fn live_endpoints(
         .cloned()
         .collect()
 }
+
+/// An endpoint's state as EC2 reports it, lower-cased (`deleted`, `available`, …).
+pub async fn endpoint_state(ec2: &aws_sdk_ec2::Client, id: &str) -> String {
+    ec2.describe_vpc_endpoints()
+        .vpc_endpoint_ids(id)
+        .send()
+        .await
+        .unwrap()
+        .vpc_endpoints()[0]
+        .state()
+        .unwrap()
+        .as_str()
+        .to_ascii_lowercase()
+}
