@@ -14,6 +14,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -97,9 +98,26 @@ def get(url: str) -> bytes:
         return r.read()
 
 
+def faults(emu, method: str = "GET", body=None, path: str = "/vpcgate-faults/") -> tuple[int, dict]:
+    """Call the fault-injection control endpoint; (HTTP status, JSON answer)."""
+    data = None if body is None else body if isinstance(body, bytes) else json.dumps(body).encode()
+    req = urllib.request.Request(
+        f"{emu.url}{path}", method=method, data=data, headers={"Content-Type": "application/json"}
+    )
+    try:
+        with urllib.request.urlopen(req) as r:
+            return r.status, json.loads(r.read())
+    except urllib.error.HTTPError as e:
+        return e.code, json.loads(e.read())
+
+
+NO_FAULTS = {"describeLagSeconds": 0.0, "errors": {}}
+
+
 @pytest.fixture(autouse=True)
 def reset(emulator):
     post(f"{emulator.url}/moto-api/reset")
+    assert faults(emulator, "DELETE") == (200, NO_FAULTS)
 
 
 def client(emulator, service: str):
@@ -116,6 +134,19 @@ def client(emulator, service: str):
 @pytest.fixture
 def ec2(emulator):
     return client(emulator, "ec2")
+
+
+@pytest.fixture
+def ec2_once(emulator):
+    """EC2 client that never retries (botocore's retries max_attempts=1 still retries once)."""
+    return boto3.client(
+        "ec2",
+        endpoint_url=emulator.url,
+        region_name=REGION,
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+        config=Config(retries={"total_max_attempts": 1, "mode": "standard"}),
+    )
 
 
 @pytest.fixture
@@ -611,3 +642,194 @@ def test_10_route_table_filter_by_destination_prefix_list(ec2):
     assert tables(("route.gateway-id", [vpce])) == sorted([v["rt_private"], v["rt_extra"]])
     ec2.delete_vpc_endpoints(VpcEndpointIds=[vpce])
     assert tables(("route.destination-prefix-list-id", [pl])) == []
+
+
+# ------------------------------------------------------------------------------- fault injection
+
+
+def visible_ids(ec2, **kw) -> list[str]:
+    return sorted(e["VpcEndpointId"] for e in ec2.describe_vpc_endpoints(**kw)["VpcEndpoints"])
+
+
+def test_describe_lag_hides_new_endpoint_from_describe_only():
+    lag = 1.5
+    emu = start_emulator("--describe-lag", str(lag))
+    try:
+        assert faults(emu) == (200, {"describeLagSeconds": lag, "errors": {}})
+        ec2 = client(emu, "ec2")
+        v = make_vpc(ec2)
+        pl = ddb_prefix_list(ec2)
+        params = dict(
+            VpcId=v["vpc"], ServiceName=DDB, VpcEndpointType="Gateway",
+            RouteTableIds=[v["rt_private"]], ClientToken="lag-1",
+        )
+        t0 = time.monotonic()  # before the endpoint's creation ...
+        vpce = ec2.create_vpc_endpoint(**params)["VpcEndpoint"]["VpcEndpointId"]
+        t1 = time.monotonic()  # ... and after it
+
+        # DescribeVpcEndpoints does not show it, whatever the filters ...
+        assert visible_ids(ec2) == []
+        assert visible_ids(ec2, Filters=[{"Name": "vpc-endpoint-id", "Values": [vpce]}]) == []
+        assert visible_ids(ec2, Filters=[{"Name": "vpc-id", "Values": [v["vpc"]]}]) == []
+        # ... and naming it is answered as for an unknown id.
+        with pytest.raises(ClientError) as exc:
+            ec2.describe_vpc_endpoints(VpcEndpointIds=[vpce])
+        assert error_of(exc) == ("InvalidVpcEndpointId.NotFound", 400)
+        assert vpce in exc.value.response["Error"]["Message"]
+
+        # Every other action sees it: a retry with the same ClientToken, the routes, Modify.
+        retry = ec2.create_vpc_endpoint(**params)
+        assert retry["VpcEndpoint"]["VpcEndpointId"] == vpce
+        assert retry["ClientToken"] == "lag-1"
+        assert route_target(ec2, v["rt_private"], pl) == vpce
+        ec2.modify_vpc_endpoint(VpcEndpointId=vpce, AddRouteTableIds=[v["rt_extra"]])
+        assert route_target(ec2, v["rt_extra"], pl) == vpce
+        assert visible_ids(ec2) == []
+        assert time.monotonic() - t0 < lag  # all of the above ran inside the lag
+
+        # After the lag it shows, as it is now.
+        time.sleep(max(0.0, t1 + lag - time.monotonic()) + 0.05)
+        assert visible_ids(ec2) == [vpce]
+        assert sorted(endpoint(ec2, vpce)["RouteTableIds"]) == sorted([v["rt_private"], v["rt_extra"]])
+
+        # The lag is per endpoint; naming a hidden one next to a visible one fails too.
+        other = create_gw(ec2, v["vpc"], [v["rt_public"]], ServiceName=S3)["VpcEndpointId"]
+        assert visible_ids(ec2) == [vpce]
+        assert visible_ids(ec2, Filters=[{"Name": "vpc-endpoint-id", "Values": [vpce, other]}]) == [vpce]
+        with pytest.raises(ClientError) as exc:
+            ec2.describe_vpc_endpoints(VpcEndpointIds=[vpce, other])
+        assert error_of(exc) == ("InvalidVpcEndpointId.NotFound", 400)
+        assert other in exc.value.response["Error"]["Message"]
+        # Delete works on a hidden endpoint.
+        assert ec2.delete_vpc_endpoints(VpcEndpointIds=[other])["Unsuccessful"] == []
+        assert route_target(ec2, v["rt_public"], ddb_prefix_list(ec2)) is None
+    finally:
+        assert emu.stop() == 0
+
+
+def test_describe_lag_set_at_run_time(emulator, ec2):
+    v = make_vpc(ec2)
+    vpce = create_gw(ec2, v["vpc"], [v["rt_private"]])["VpcEndpointId"]
+    assert visible_ids(ec2) == [vpce]  # off by default
+    assert faults(emulator, "POST", {"describeLagSeconds": 60}) == (
+        200, {"describeLagSeconds": 60.0, "errors": {}}
+    )
+    # Measured from each endpoint's creation: the one just made is hidden now.
+    assert visible_ids(ec2) == []
+    assert visible_ids(ec2, Filters=[{"Name": "vpc-endpoint-id", "Values": [vpce]}]) == []
+    # DELETE restores the --describe-lag value (here 0).
+    assert faults(emulator, "DELETE") == (200, NO_FAULTS)
+    assert visible_ids(ec2) == [vpce]
+
+
+def test_injected_error_count_times_then_stops(emulator, ec2_once):
+    ec2 = ec2_once
+    v = make_vpc(ec2)
+    status, state = faults(emulator, "POST", {
+        "action": "DescribeRouteTables", "code": "RequestLimitExceeded",
+        "message": "Request limit exceeded.", "count": 3,
+    })
+    assert status == 200
+    assert state["errors"] == {"DescribeRouteTables": {
+        "code": "RequestLimitExceeded", "message": "Request limit exceeded.", "status": 503, "count": 3,
+    }}
+    request_ids = set()
+    for i in range(3):
+        with pytest.raises(ClientError) as exc:
+            ec2.describe_route_tables(RouteTableIds=[v["rt_private"]])
+        assert error_of(exc) == ("RequestLimitExceeded", 503)  # 503 by default for this code
+        assert exc.value.response["Error"]["Message"] == "Request limit exceeded."
+        request_ids.add(exc.value.response["ResponseMetadata"]["RequestId"])
+        # Other actions are untouched, their form bodies reach moto intact.
+        assert ec2.describe_vpcs(VpcIds=[v["vpc"]])["Vpcs"][0]["CidrBlock"] == "10.0.0.0/16"
+        assert faults(emulator)[1]["errors"].get("DescribeRouteTables", {}).get("count", 0) == 2 - i
+    assert len(request_ids) == 3 and "" not in request_ids
+    assert faults(emulator) == (200, NO_FAULTS)
+    (table,) = ec2.describe_route_tables(RouteTableIds=[v["rt_private"]])["RouteTables"]
+    assert table["RouteTableId"] == v["rt_private"]
+
+
+def test_injected_error_until_cleared(emulator, ec2_once):
+    ec2 = ec2_once
+    v = make_vpc(ec2)
+    assert faults(emulator, "POST", {
+        "action": "CreateVpcEndpoint", "code": "InternalError",
+        "message": "An internal error has occurred", "status": 500, "count": -1,
+    })[0] == 200
+    for _ in range(4):
+        with pytest.raises(ClientError) as exc:
+            create_gw(ec2, v["vpc"], [v["rt_private"]])
+        assert error_of(exc) == ("InternalError", 500)
+    assert faults(emulator)[1]["errors"]["CreateVpcEndpoint"]["count"] == -1
+    # The failed requests never reached moto: nothing was created.
+    assert all_endpoints(ec2) == []
+    assert faults(emulator, "DELETE") == (200, NO_FAULTS)
+    vpce = create_gw(ec2, v["vpc"], [v["rt_private"]])["VpcEndpointId"]
+    assert visible_ids(ec2) == [vpce]
+
+
+def test_injected_error_defaults_wire_format_and_bystanders(emulator, ec2_once, ddb):
+    ec2 = ec2_once
+    assert faults(emulator, "POST", {"action": "DescribeVpcs", "code": "UnauthorizedOperation",
+                                     "message": "You are not <authorized> & that's it"})[1] == {
+        "describeLagSeconds": 0.0,
+        "errors": {"DescribeVpcs": {"code": "UnauthorizedOperation",
+                                    "message": "You are not <authorized> & that's it",
+                                    "status": 400, "count": 1}},
+    }
+    # moto's own endpoints, DynamoDB (JSON protocol, no Action=) and other EC2 actions pass.
+    assert json.loads(post(f"{emulator.url}/moto-api/reset"))["status"] == "ok"
+    assert ddb.list_tables()["TableNames"] == []
+    ec2.describe_route_tables()
+    # The error as sent: EC2's XML error document, the status, a request id.
+    req = urllib.request.Request(
+        emulator.url + "/", method="POST", data=b"Action=DescribeVpcs&Version=2016-11-15",
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+    )
+    with pytest.raises(urllib.error.HTTPError) as http_error:
+        urllib.request.urlopen(req)
+    assert http_error.value.code == 400
+    assert http_error.value.headers["Content-Type"] == "text/xml"
+    body = http_error.value.read().decode()
+    m = re.fullmatch(
+        r'<\?xml version="1.0" encoding="UTF-8"\?>\n<Response><Errors><Error>'
+        r"<Code>UnauthorizedOperation</Code>"
+        r"<Message>You are not &lt;authorized&gt; &amp; that's it</Message></Error></Errors>"
+        r"<RequestID>([0-9a-f-]{36})</RequestID></Response>",
+        body,
+    )
+    assert m, body
+    assert http_error.value.headers["x-amzn-RequestId"] == m.group(1)
+    assert ec2.describe_vpcs()["Vpcs"]  # count 1: used up
+    # Action= in the query string counts too; a new POST replaces the action's error;
+    # count 0 removes it.
+    for count in (5, 2):
+        faults(emulator, "POST", {"action": "DescribeVpcs", "code": "Blocked", "count": count})
+    assert faults(emulator)[1]["errors"]["DescribeVpcs"]["count"] == 2
+    with pytest.raises(urllib.error.HTTPError) as http_error:
+        urllib.request.urlopen(f"{emulator.url}/?Action=DescribeVpcs&Version=2016-11-15")
+    assert "<Code>Blocked</Code><Message>Blocked</Message>" in http_error.value.read().decode()
+    assert faults(emulator, "POST", {"action": "DescribeVpcs", "code": "Blocked", "count": 0}) == (
+        200, NO_FAULTS
+    )
+
+
+def test_fault_control_rejects_bad_requests(emulator):
+    bad = [
+        b"not json", [], {}, {"action": "DescribeVpcs"}, {"code": "X"},
+        {"Action": "DescribeVpcs", "code": "X"}, {"action": "DescribeVpcs", "code": "X", "count": -2},
+        {"action": "DescribeVpcs", "code": "X", "count": 1.5},
+        {"action": "DescribeVpcs", "code": "X", "status": 200},
+        {"action": "DescribeVpcs", "code": "X", "message": 3},
+        {"describeLagSeconds": -1}, {"describeLagSeconds": "5"},
+        {"describeLagSeconds": 5, "action": "DescribeVpcs"},  # nothing applied, not even the lag
+    ]
+    for body in bad:
+        status, answer = faults(emulator, "POST", body)
+        assert status == 400 and answer["error"], body
+    assert faults(emulator) == (200, NO_FAULTS)
+    assert faults(emulator, "PUT", b"{}")[0] == 405
+    # Both spellings of the path, and lag and error in one body.
+    both = {"describeLagSeconds": 0.5, "action": "DescribeVpcs", "code": "X"}
+    status, state = faults(emulator, "POST", both, path="/vpcgate-faults")
+    assert status == 200 and state["describeLagSeconds"] == 0.5 and list(state["errors"]) == ["DescribeVpcs"]

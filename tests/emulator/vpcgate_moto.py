@@ -5,6 +5,7 @@ behaviour brought in line with the documented AWS EC2 API.
 Usage (this is how the Rust test harness starts it):
 
     .venv/bin/python tests/emulator/vpcgate_moto.py --host 127.0.0.1 --port 0 [--verbose]
+        [--create-response-delay SECONDS] [--describe-lag SECONDS]
 
 The first line on stdout is exactly ``READY <port>`` (the port actually bound; ``--port 0`` lets
 the OS pick a free one). After it, nothing else is written to stdout (fd 1 is pointed at stderr),
@@ -20,6 +21,25 @@ Recording is off until ``POST /moto-api/recorder/start-recording``, or from the 
 ``MOTO_ENABLE_RECORDING`` is set (moto treats ANY non-empty value as true, even "False"; this
 wrapper passes "false"/"0"/"no"/"" through as off).
 
+Fault injection (all off by default; not corrections, but AWS behaviour a client must survive):
+
+* ``--create-response-delay SECONDS``: each CreateVpcEndpoint answer is held back that long
+  after the endpoint was created.
+* ``--describe-lag SECONDS`` (EC2 eventual consistency): an endpoint created less than SECONDS
+  ago is left out of DescribeVpcEndpoints, whatever the filters; naming it in VpcEndpointIds
+  answers InvalidVpcEndpointId.NotFound. Every other action (CreateVpcEndpoint with the same
+  ClientToken, ModifyVpcEndpoint, DeleteVpcEndpoints, DescribeRouteTables) sees it at once.
+* ``/vpcgate-faults/`` on the same port, switchable at run time. ``POST`` a JSON object:
+  ``{"action": "DescribeRouteTables", "code": "RequestLimitExceeded", "message": "...",
+  "count": 3, "status": 503}`` makes the next ``count`` requests with that ``Action=`` answer
+  that error in EC2's XML error format without reaching moto (``count`` defaults to 1, -1 means
+  until cleared, 0 removes it; ``status`` defaults to 503 for RequestLimitExceeded, else 400;
+  ``message`` defaults to the code; a new POST for an action replaces its earlier error);
+  ``{"describeLagSeconds": 5}`` sets the describe lag (both may be in one body). ``DELETE``
+  clears every injected error and restores the ``--describe-lag`` value; ``GET`` shows the
+  state. Each answers the state as JSON; an invalid body is HTTP 400 and changes nothing.
+  ``POST /moto-api/reset`` leaves all of this alone.
+
 Corrections: ``apply_corrections()`` monkeypatches moto's EC2 backend (``VPCBackend``,
 ``VPCEndPoint``) and EC2 response class (``VPCs``) at import time. Each correction is one small
 function that cites the AWS EC2 API Reference page whose documented behaviour it restores.
@@ -29,6 +49,8 @@ They are written against moto 5.2.5 exactly; ``apply_corrections`` refuses any o
 from __future__ import annotations
 
 import argparse
+import http
+import io
 import json
 import logging
 import os
@@ -37,7 +59,11 @@ import signal
 import sys
 import tempfile
 import threading
+import time
+import uuid
 from typing import Any
+from urllib.parse import parse_qs
+from xml.sax.saxutils import escape as xml_escape
 
 MOTO_VERSION = "5.2.5"
 
@@ -317,6 +343,7 @@ def make_create_vpc_endpoint(original: Any) -> Any:
                 private_dns_enabled=private_dns_enabled,
             )
             endpoint._vpcgate_request = signature
+            endpoint._vpcgate_created = time.monotonic()  # for --describe-lag
             return endpoint
 
     return create_vpc_endpoint
@@ -499,8 +526,6 @@ def make_create_vpc_endpoint_response(original: Any) -> Any:
         refuse_dry_run(self)  # correction 8
         result = original(self)
         if _CREATE_RESPONSE_DELAY > 0:
-            import time
-
             time.sleep(_CREATE_RESPONSE_DELAY)
         # Correction 3: CreateVpcEndpoint's result carries ClientToken ("Unique, case-sensitive
         # identifier that you provide to ensure the idempotency of the request").
@@ -567,6 +592,243 @@ def apply_corrections() -> None:
 
 
 # --------------------------------------------------------------------------------------------
+# Fault injection (not corrections; all off by default). --create-response-delay is above, in
+# the CreateVpcEndpoint response wrapper; the describe lag and the injected errors are here.
+# --------------------------------------------------------------------------------------------
+
+# All fault state is guarded by this lock (the server is threaded).
+_FAULT_LOCK = threading.Lock()
+# Seconds a new endpoint stays out of DescribeVpcEndpoints; --describe-lag sets the start value
+# (what DELETE /vpcgate-faults/ restores), POST /vpcgate-faults/ {"describeLagSeconds": n} the
+# current one.
+_DESCRIBE_LAG_DEFAULT = 0.0
+_DESCRIBE_LAG = 0.0
+# Injected errors by EC2 action: {"code", "message", "status", "count"}; count -1 = until cleared.
+_INJECTED_ERRORS: dict[str, dict[str, Any]] = {}
+
+FAULTS_PATH = "/vpcgate-faults"
+
+
+def _hidden_endpoint_ids(backend: Any) -> set[str]:
+    """Endpoints created less than the describe lag ago (only those made by CreateVpcEndpoint)."""
+    lag = _DESCRIBE_LAG
+    if lag <= 0:
+        return set()
+    now = time.monotonic()
+    return {
+        endpoint.id
+        for endpoint in list(backend.vpc_end_points.values())
+        if now - getattr(endpoint, "_vpcgate_created", float("-inf")) < lag
+    }
+
+
+def make_describe_vpc_endpoints_response(original: Any) -> Any:
+    """VPCs.describe_vpc_endpoints with the describe lag (--describe-lag).
+
+    Amazon EC2 Developer Guide, "Eventual consistency in the Amazon EC2 API": "if you run a
+    command to modify or describe the resource that you just created, its ID might not have
+    propagated throughout the system, and you will get an error responding that the resource
+    does not exist." Here only DescribeVpcEndpoints lags: an endpoint created less than the lag
+    ago is left out of every answer, whatever the filters, and naming it in VpcEndpointIds fails
+    as an unknown id does (InvalidVpcEndpointId.NotFound). Every other action sees it at once.
+    """
+
+    def describe_vpc_endpoints(self: Any) -> Any:
+        from moto.ec2.exceptions import InvalidVpcEndPointIdError
+
+        hidden = _hidden_endpoint_ids(self.ec2_backend)
+        if not hidden:
+            return original(self)
+        for vpce_id in self._get_param("VpcEndpointIds", []):
+            if vpce_id in hidden:
+                raise InvalidVpcEndPointIdError(vpce_id)
+        result = original(self)
+        result.result["VpcEndpoints"] = [
+            e for e in result.result["VpcEndpoints"] if e.id not in hidden
+        ]
+        return result
+
+    return describe_vpc_endpoints
+
+
+def apply_fault_injection() -> None:
+    """Install the describe-lag wrapper (a no-op while the lag is 0; idempotent)."""
+    from moto.ec2.responses.vpcs import VPCs
+
+    if getattr(VPCs, "_vpcgate_faults", False):
+        return
+    VPCs.describe_vpc_endpoints = make_describe_vpc_endpoints_response(VPCs.describe_vpc_endpoints)
+    VPCs._vpcgate_faults = True
+
+
+def _fault_state() -> dict[str, Any]:
+    with _FAULT_LOCK:
+        return {
+            "describeLagSeconds": _DESCRIBE_LAG,
+            "errors": {action: dict(e) for action, e in _INJECTED_ERRORS.items()},
+        }
+
+
+def _configure_faults(body: Any) -> None:
+    """Apply one POST /vpcgate-faults/ body; ValueError (nothing changed) if it is invalid."""
+    global _DESCRIBE_LAG
+    if not isinstance(body, dict) or not body:
+        raise ValueError("expected a non-empty JSON object")
+    unknown = set(body) - {"describeLagSeconds", "action", "code", "message", "count", "status"}
+    if unknown:
+        raise ValueError(f"unknown fields: {sorted(unknown)}")
+    lag = body.get("describeLagSeconds")
+    if lag is not None and (isinstance(lag, bool) or not isinstance(lag, (int, float)) or lag < 0):
+        raise ValueError("describeLagSeconds must be a number >= 0")
+    error = None
+    if set(body) - {"describeLagSeconds"}:
+        action, code = body.get("action"), body.get("code")
+        if not isinstance(action, str) or not action or not isinstance(code, str) or not code:
+            raise ValueError("an injected error needs non-empty strings 'action' and 'code'")
+        message = body.get("message", code)
+        count = body.get("count", 1)
+        # EC2 answers RequestLimitExceeded with HTTP 503, its other errors with 400.
+        status = body.get("status", 503 if code == "RequestLimitExceeded" else 400)
+        if not isinstance(message, str):
+            raise ValueError("message must be a string")
+        if isinstance(count, bool) or not isinstance(count, int) or count < -1:
+            raise ValueError("count must be an integer: -1 (until cleared), 0 (remove) or more")
+        if isinstance(status, bool) or not isinstance(status, int) or not 400 <= status <= 599:
+            raise ValueError("status must be an HTTP error status (400-599)")
+        error = (action, {"code": code, "message": message, "status": status, "count": count})
+    with _FAULT_LOCK:
+        if lag is not None:
+            _DESCRIBE_LAG = float(lag)
+        if error is not None:
+            action, spec = error
+            if spec["count"] == 0:
+                _INJECTED_ERRORS.pop(action, None)
+            else:
+                _INJECTED_ERRORS[action] = spec  # replaces an earlier one for this action
+
+
+def _clear_faults() -> None:
+    global _DESCRIBE_LAG
+    with _FAULT_LOCK:
+        _INJECTED_ERRORS.clear()
+        _DESCRIBE_LAG = _DESCRIBE_LAG_DEFAULT
+
+
+def _take_injected_error(action: str | None) -> dict[str, Any] | None:
+    """The error to answer for this action, counting it; None to let moto answer."""
+    if not action:
+        return None
+    with _FAULT_LOCK:
+        spec = _INJECTED_ERRORS.get(action)
+        if spec is None:
+            return None
+        if spec["count"] > 0:
+            spec["count"] -= 1
+            if spec["count"] == 0:
+                del _INJECTED_ERRORS[action]
+        return dict(spec)
+
+
+def _request_action(environ: dict[str, Any]) -> str | None:
+    """Action= of a query-protocol request, from the query string or the form-encoded body.
+
+    The body is read whole and put back as a BytesIO of the same bytes (CONTENT_LENGTH is
+    unchanged), so moto reads it exactly as if nobody had.
+    """
+    action = parse_qs(environ.get("QUERY_STRING", "")).get("Action")
+    if action:
+        return action[0]
+    if not environ.get("CONTENT_TYPE", "").startswith("application/x-www-form-urlencoded"):
+        return None
+    try:
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        return None
+    if length <= 0:
+        return None
+    body = environ["wsgi.input"].read(length)
+    environ["wsgi.input"] = io.BytesIO(body)
+    action = parse_qs(body.decode("utf-8", "replace")).get("Action")
+    return action[0] if action else None
+
+
+def _respond(start_response: Any, status: int, content_type: str, body: bytes, extra=()) -> list:
+    try:
+        reason = http.HTTPStatus(status).phrase
+    except ValueError:
+        reason = "Error"
+    start_response(
+        f"{status} {reason}",
+        [("Content-Type", content_type), ("Content-Length", str(len(body))), *extra],
+    )
+    return [body]
+
+
+def _ec2_error_response(start_response: Any, spec: dict[str, Any]) -> list:
+    """EC2's query-API error document (Amazon EC2 API Reference, "Error codes": "Error
+    response"), as AWS sends it: Response/Errors/Error{Code,Message} and RequestID."""
+    request_id = str(uuid.uuid4())
+    body = (
+        '<?xml version="1.0" encoding="UTF-8"?>\n'
+        f"<Response><Errors><Error><Code>{xml_escape(spec['code'])}</Code>"
+        f"<Message>{xml_escape(spec['message'])}</Message></Error></Errors>"
+        f"<RequestID>{request_id}</RequestID></Response>"
+    ).encode()
+    return _respond(
+        start_response, spec["status"], "text/xml", body, [("x-amzn-RequestId", request_id)]
+    )
+
+
+class FaultInjection:
+    """WSGI middleware in front of moto's DomainDispatcherApplication.
+
+    ``/vpcgate-faults`` (with or without the trailing slash) is the control endpoint: GET shows
+    the state, POST sets (see _configure_faults), DELETE clears the errors and restores the
+    --describe-lag value; each answers the state as JSON. Any other request whose Action= has
+    an injected error gets that error instead of reaching moto (so it changes nothing and is
+    not recorded). While no error is injected, requests pass through untouched.
+    """
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
+        path = environ.get("PATH_INFO", "")
+        if path.rstrip("/") == FAULTS_PATH:
+            return self.control(environ, start_response)
+        if _INJECTED_ERRORS and not path.startswith("/moto-api"):
+            spec = _take_injected_error(_request_action(environ))
+            if spec is not None:
+                return _ec2_error_response(start_response, spec)
+        return self.app(environ, start_response)
+
+    def control(self, environ: dict[str, Any], start_response: Any) -> list:
+        method = environ.get("REQUEST_METHOD", "GET")
+        try:
+            if method == "POST":
+                length = int(environ.get("CONTENT_LENGTH") or 0)
+                raw = environ["wsgi.input"].read(length) if length > 0 else b""
+                try:
+                    body = json.loads(raw or b"null")
+                except ValueError as e:
+                    raise ValueError(f"body is not JSON: {e}") from None
+                _configure_faults(body)
+            elif method == "DELETE":
+                _clear_faults()
+            elif method != "GET":
+                return _respond(
+                    start_response, 405, "application/json",
+                    json.dumps({"error": f"method {method} not allowed"}).encode(),
+                    [("Allow", "GET, POST, DELETE")],
+                )
+        except ValueError as e:
+            return _respond(
+                start_response, 400, "application/json", json.dumps({"error": str(e)}).encode()
+            )
+        return _respond(start_response, 200, "application/json", json.dumps(_fault_state()).encode())
+
+
+# --------------------------------------------------------------------------------------------
 # Server
 # --------------------------------------------------------------------------------------------
 
@@ -586,9 +848,20 @@ def main(argv: list[str] | None = None) -> int:
         default=0.0,
         help="fault injection: hold back each CreateVpcEndpoint answer this many seconds after creating",
     )
+    parser.add_argument(
+        "--describe-lag",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help="fault injection: leave endpoints created less than SECONDS ago out of "
+        "DescribeVpcEndpoints (EC2 eventual consistency)",
+    )
     args = parser.parse_args(argv)
-    global _CREATE_RESPONSE_DELAY
+    if args.describe_lag < 0:
+        parser.error("--describe-lag must be >= 0")
+    global _CREATE_RESPONSE_DELAY, _DESCRIBE_LAG, _DESCRIBE_LAG_DEFAULT
     _CREATE_RESPONSE_DELAY = args.create_response_delay
+    _DESCRIBE_LAG = _DESCRIBE_LAG_DEFAULT = args.describe_lag
 
     # Before anything slow: a SIGTERM/SIGINT at any point ends us through the finally below.
     def stop(_signum: int, _frame: Any) -> None:
@@ -611,8 +884,9 @@ def main(argv: list[str] | None = None) -> int:
         )
 
         apply_corrections()
+        apply_fault_injection()
 
-        app = DomainDispatcherApplication(create_backend_app)
+        app = FaultInjection(DomainDispatcherApplication(create_backend_app))
         server = make_server(
             args.host, args.port, app, threaded=True, request_handler=MotoRequestHandler
         )
