@@ -1,6 +1,6 @@
 //! The `GatewayEndpoint` resource (`vpcgate.dev/v1alpha1`): spec, status and the validation the
 //! API server enforces. Everything the schema can judge is judged there, so bad input never
-//! reaches the engine; what it cannot judge is checked by [`crate::controller::validate`].
+//! reaches the engine; what it cannot judge is checked by [`crate::engine::desired`].
 
 use std::collections::BTreeMap;
 
@@ -15,6 +15,10 @@ pub const TAG_UID: &str = "vpcgate.dev/uid";
 pub const TAG_NAME: &str = "vpcgate.dev/name";
 /// The AWS console's display-name tag.
 pub const TAG_DISPLAY_NAME: &str = "Name";
+
+/// Tags a user may set: AWS allows 50 per resource and vpcgate uses three (`Name`, the uid and the
+/// name tags). The schema and the engine both use this one number.
+pub const MAX_USER_TAGS: usize = 47;
 
 /// Default probe interval when `spec.probe.interval` is omitted.
 pub const DEFAULT_PROBE_INTERVAL: &str = "60s";
@@ -115,7 +119,7 @@ pub struct GatewayEndpointSpec {
     /// with `aws:` or `vpcgate.dev/`; keys are at most 128 characters, values at most 256.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     #[schemars(extend(
-        "maxProperties" = 40,
+        "maxProperties" = MAX_USER_TAGS,
         "additionalProperties" = {"type": "string", "maxLength": 256},
         "x-kubernetes-validations" = [
             {"rule": "self.all(k, size(k) >= 1 && size(k) <= 128)", "message": "tags: keys must be 1 to 128 characters"},
@@ -303,10 +307,15 @@ pub struct GatewayEndpointStatus {
     #[serde(default, skip_serializing_if = "is_zero")]
     #[schemars(with = "i64")]
     pub recreations: u32,
+    /// Set when AWS kept reporting a policy other than the declared one right after vpcgate set
+    /// it: a fingerprint of the declared and the reported policy. While both stay the same,
+    /// vpcgate reports `PolicyNotConverging` instead of modifying again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub policy_echo: Option<String>,
     /// AWS tag keys vpcgate set on the endpoint; only these are ever removed.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub managed_tag_keys: Vec<String>,
-    /// `EndpointAvailable`, `RoutesAssociated`, `DynamoDBReachable` and `Ready`.
+    /// `EndpointAvailable`, `RoutesAssociated`, `DynamoDBReachable`, `Synced` and `Ready`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["type"]))]
     pub conditions: Vec<Condition>,
@@ -327,6 +336,48 @@ pub struct RouteTableStatus {
     /// Another endpoint whose route for the prefix list occupies this table.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub conflicting_endpoint_id: Option<String>,
+    /// An earlier endpoint of this object (deleting, replaced or a duplicate) whose route still
+    /// occupies this table; AWS removes it, then the table is associated.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub settling_endpoint_id: Option<String>,
+    /// The table named in `spec.routeTables.ids` does not exist in the VPC.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub not_found: bool,
+}
+
+/// How a probe ended.
+#[derive(Deserialize, Serialize, Clone, Copy, Debug, Default, PartialEq, Eq, JsonSchema)]
+pub enum ProbeResult {
+    /// The signed call was answered.
+    Succeeded,
+    /// No answer within the timeout.
+    Timeout,
+    /// The service host did not resolve.
+    DnsFailure,
+    /// IAM (the operator's role) denies the call.
+    AccessDeniedByIam,
+    /// The VPC endpoint's policy denies the call.
+    AccessDeniedByEndpointPolicy,
+    /// `DescribeTable` on a table that does not exist.
+    TableNotFound,
+    /// Anything else.
+    #[default]
+    Failed,
+}
+
+impl ProbeResult {
+    /// Stable name, as written to status.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ProbeResult::Succeeded => "Succeeded",
+            ProbeResult::Timeout => "Timeout",
+            ProbeResult::DnsFailure => "DnsFailure",
+            ProbeResult::AccessDeniedByIam => "AccessDeniedByIam",
+            ProbeResult::AccessDeniedByEndpointPolicy => "AccessDeniedByEndpointPolicy",
+            ProbeResult::TableNotFound => "TableNotFound",
+            ProbeResult::Failed => "Failed",
+        }
+    }
 }
 
 /// The outcome of the last probe.
@@ -338,7 +389,7 @@ pub struct ProbeStatus {
     pub last_time: Option<Time>,
     /// `Succeeded` or the failure class (`Timeout`, `DnsFailure`, `AccessDeniedByIam`,
     /// `AccessDeniedByEndpointPolicy`, `TableNotFound`, `Failed`).
-    pub result: String,
+    pub result: ProbeResult,
     /// Round-trip time of the signed call, e.g. `7ms`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub latency: Option<String>,
@@ -360,5 +411,37 @@ impl GatewayEndpointSpec {
     /// The probe settings with defaults applied.
     pub fn probe_or_default(&self) -> ProbeSpec {
         self.probe.clone().unwrap_or_default()
+    }
+}
+
+/// The CRD as served: the derived schema with descriptions unwrapped, so `kubectl explain`
+/// breaks lines where the terminal does, not where a doc comment wrapped. Paragraphs (blank
+/// lines) stay.
+pub fn crd() -> k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition
+{
+    use kube::CustomResourceExt;
+    let mut value = serde_json::to_value(GatewayEndpoint::crd()).expect("a CRD serializes");
+    unwrap_descriptions(&mut value);
+    serde_json::from_value(value).expect("an unwrapped CRD is still a CRD")
+}
+
+fn unwrap_descriptions(v: &mut serde_json::Value) {
+    match v {
+        serde_json::Value::Object(map) => {
+            for (key, child) in map.iter_mut() {
+                match child {
+                    serde_json::Value::String(text) if key == "description" => {
+                        *text = text
+                            .split("\n\n")
+                            .map(|p| p.split('\n').map(str::trim).collect::<Vec<_>>().join(" "))
+                            .collect::<Vec<_>>()
+                            .join("\n\n");
+                    }
+                    other => unwrap_descriptions(other),
+                }
+            }
+        }
+        serde_json::Value::Array(items) => items.iter_mut().for_each(unwrap_descriptions),
+        _ => {}
     }
 }

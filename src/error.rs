@@ -1,7 +1,8 @@
-//! The one error type of the engine. Each variant knows its condition reason, its requeue and
-//! its metric label, so those never disagree.
+//! The one error type. Each variant knows its condition reason and metric label; the controller
+//! decides the requeue from the variant (see `controller::requeue`).
 
-use crate::aws::{AwsError, RequeueHint};
+use crate::aws::{AwsError, ErrorClass};
+use crate::engine::reasons;
 
 /// Why a reconcile could not finish.
 #[derive(Debug, thiserror::Error)]
@@ -15,14 +16,6 @@ pub enum Error {
         "spec.vpcId: VPC {vpc_id} not found in {region} (InvalidVpcID.NotFound); check the id and spec.region"
     )]
     VpcNotFound { vpc_id: String, region: String },
-
-    /// Route tables named in `spec.routeTables.ids` are not in the VPC.
-    #[error("spec.routeTables.ids: {} not found in {vpc_id} (InvalidRouteTableID.NotFound); use route tables of that VPC", ids.join(", "))]
-    RouteTableNotFound { ids: Vec<String>, vpc_id: String },
-
-    /// Subnets named in `spec.routeTables.subnetIds` are not in the VPC.
-    #[error("spec.routeTables.subnetIds: {} not found in {vpc_id} (InvalidSubnetID.NotFound); use subnets of that VPC", ids.join(", "))]
-    SubnetNotFound { ids: Vec<String>, vpc_id: String },
 
     /// The region offers no gateway endpoint for the service.
     #[error(
@@ -42,7 +35,7 @@ pub enum Error {
     #[error("finalizer: {0}")]
     Finalizer(#[source] Box<kube::runtime::finalizer::Error<Error>>),
 
-    /// AWS is still deleting the endpoint; the finalizer stays until it is gone.
+    /// AWS has not yet reported every endpoint of the object gone; the finalizer stays.
     #[error("waiting for AWS to delete {0}")]
     DeletionPending(String),
 }
@@ -57,38 +50,31 @@ impl Error {
     /// The stable CamelCase condition reason.
     pub fn reason(&self) -> &'static str {
         match self {
-            Error::InvalidSpec { .. } => "InvalidSpec",
-            Error::VpcNotFound { .. } => "VpcNotFound",
-            Error::RouteTableNotFound { .. } => "RouteTableNotFound",
-            Error::SubnetNotFound { .. } => "SubnetNotFound",
-            Error::ServiceNotAvailable { .. } => "ServiceNotAvailable",
-            Error::Aws(e) => e.reason(),
-            Error::Kube(_) => "KubernetesApiError",
+            Error::InvalidSpec { .. } => reasons::INVALID_SPEC,
+            Error::VpcNotFound { .. } => reasons::VPC_NOT_FOUND,
+            Error::ServiceNotAvailable { .. } => reasons::SERVICE_NOT_AVAILABLE,
+            Error::Aws(e) => reasons::for_aws(e),
+            Error::Kube(_) => reasons::KUBERNETES_API_ERROR,
             Error::Finalizer(inner) => match inner.as_ref() {
                 kube::runtime::finalizer::Error::ApplyFailed(e)
                 | kube::runtime::finalizer::Error::CleanupFailed(e) => e.reason(),
-                _ => "FinalizerError",
+                _ => reasons::FINALIZER_ERROR,
             },
-            Error::DeletionPending(_) => "Deleting",
+            Error::DeletionPending(_) => reasons::DELETING,
         }
     }
 
-    /// What the controller should do next.
-    pub fn requeue(&self) -> RequeueHint {
+    /// A passing failure (network, throttling, AWS 5xx): news about this pass, not about the
+    /// endpoint, so the conditions keep their last known statuses.
+    pub fn is_transient(&self) -> bool {
+        matches!(self, Error::Aws(e) if matches!(e.class, ErrorClass::Transient | ErrorClass::Throttled))
+    }
+
+    /// The AWS error code, when AWS answered with one.
+    pub fn aws_code(&self) -> Option<&str> {
         match self {
-            Error::InvalidSpec { .. } => RequeueHint::AwaitChange,
-            // The VPC, tables or subnets may be created later: look again at the next resync.
-            Error::VpcNotFound { .. }
-            | Error::RouteTableNotFound { .. }
-            | Error::SubnetNotFound { .. }
-            | Error::ServiceNotAvailable { .. } => RequeueHint::Resync,
-            Error::Aws(e) => e.requeue(),
-            Error::Kube(_) | Error::DeletionPending(_) => RequeueHint::Backoff,
-            Error::Finalizer(inner) => match inner.as_ref() {
-                kube::runtime::finalizer::Error::ApplyFailed(e)
-                | kube::runtime::finalizer::Error::CleanupFailed(e) => e.requeue(),
-                _ => RequeueHint::Backoff,
-            },
+            Error::Aws(e) => e.code.as_deref(),
+            _ => None,
         }
     }
 
@@ -103,15 +89,15 @@ mod tests {
     use super::*;
 
     #[test]
-    fn reasons_requeue_and_messages() {
-        let cases: Vec<(Error, &str, RequeueHint, &str)> = vec![
+    fn reasons_and_messages() {
+        let cases: Vec<(Error, &str, bool, &str)> = vec![
             (
                 Error::InvalidSpec {
                     field: "spec.policy.document".into(),
                     message: "has no Statement".into(),
                 },
                 "InvalidSpec",
-                RequeueHint::AwaitChange,
+                false,
                 "spec.policy.document: has no Statement",
             ),
             (
@@ -120,26 +106,8 @@ mod tests {
                     region: "eu-west-1".into(),
                 },
                 "VpcNotFound",
-                RequeueHint::Resync,
+                false,
                 "spec.vpcId",
-            ),
-            (
-                Error::RouteTableNotFound {
-                    ids: vec!["rtb-1".into(), "rtb-2".into()],
-                    vpc_id: "vpc-1".into(),
-                },
-                "RouteTableNotFound",
-                RequeueHint::Resync,
-                "rtb-1, rtb-2",
-            ),
-            (
-                Error::SubnetNotFound {
-                    ids: vec!["subnet-1".into()],
-                    vpc_id: "vpc-1".into(),
-                },
-                "SubnetNotFound",
-                RequeueHint::Resync,
-                "spec.routeTables.subnetIds",
             ),
             (
                 Error::ServiceNotAvailable {
@@ -147,7 +115,7 @@ mod tests {
                     region: "x".into(),
                 },
                 "ServiceNotAvailable",
-                RequeueHint::Resync,
+                false,
                 "spec.service",
             ),
             (
@@ -158,14 +126,25 @@ mod tests {
                     "slow down",
                 )),
                 "Throttled",
-                RequeueHint::Backoff,
+                true,
                 "RequestLimitExceeded",
             ),
+            (
+                Error::Aws(AwsError::new(
+                    "ec2",
+                    "ModifyVpcEndpoint",
+                    Some("UnauthorizedOperation"),
+                    "no",
+                )),
+                "AccessDenied",
+                false,
+                "ec2:ModifyVpcEndpoint",
+            ),
         ];
-        for (err, reason, requeue, text) in cases {
+        for (err, reason, transient, text) in cases {
             assert_eq!(err.reason(), reason);
             assert_eq!(err.metric_label(), reason);
-            assert_eq!(err.requeue(), requeue, "{err}");
+            assert_eq!(err.is_transient(), transient, "{err}");
             assert!(err.to_string().contains(text), "{err}");
         }
     }

@@ -5,19 +5,17 @@
 pub mod api;
 pub mod aws;
 pub mod controller;
+pub mod engine;
 pub mod error;
 pub mod metrics;
 pub mod preflight;
-pub mod probe;
 pub mod reference;
 pub mod server;
 pub mod telemetry;
 
-use kube::CustomResourceExt;
-
 /// The CRD as YAML: the source of `crds/` (a test fails when they differ).
 pub fn crd_yaml() -> String {
-    let crd = api::GatewayEndpoint::crd();
+    let crd = api::crd();
     serde_yaml_ng::to_string(&crd).expect("a CRD always serializes")
 }
 
@@ -70,9 +68,7 @@ mod tests {
                 walk(&format!("{path}[]"), items, missing);
             }
         }
-        let crd =
-            serde_json::to_value(<crate::api::GatewayEndpoint as kube::CustomResourceExt>::crd())
-                .unwrap();
+        let crd = serde_json::to_value(crate::api::crd()).unwrap();
         let schema = &crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"];
         let mut missing = Vec::new();
         walk("", schema, &mut missing);
@@ -153,7 +149,7 @@ mod tests {
             let mut obj: crate::api::GatewayEndpoint = serde_yaml_ng::from_str(&text)
                 .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
             obj.metadata.uid = Some("00000000-0000-4000-8000-000000000000".into());
-            crate::controller::desired::desired(&obj, Some("eu-west-1"))
+            crate::engine::desired::desired(&obj, Some("eu-west-1"))
                 .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
             seen += 1;
         }

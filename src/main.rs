@@ -8,9 +8,10 @@ use anyhow::Context;
 use clap::{Parser, Subcommand, ValueEnum};
 
 use vpcgate::api::GatewayEndpoint;
-use vpcgate::aws::{AwsClients, CallObserver};
-use vpcgate::controller::Engine;
-use vpcgate::controller::desired::parse_duration;
+use vpcgate::aws::{AwsClients, CallObserver, Ec2};
+use vpcgate::engine::Engine;
+use vpcgate::engine::plan::Holder;
+use vpcgate::engine::desired::parse_duration;
 
 #[derive(Parser)]
 #[command(
@@ -105,6 +106,10 @@ struct RunArgs {
     /// How long a lease is valid without renewal: a stopped leader is replaced within it.
     #[arg(long, env = "VPCGATE_LEASE_DURATION", default_value = "15s")]
     lease_duration: String,
+    /// How long a new endpoint may stay invisible to EC2 describes (eventual consistency):
+    /// deleting an object whose endpoint nobody has seen waits this long before letting go.
+    #[arg(long, env = "VPCGATE_DESCRIBE_LAG", default_value = "20s")]
+    describe_lag: String,
     /// This replica's identity (the pod name in Kubernetes).
     #[arg(long, env = "POD_NAME")]
     identity: Option<String>,
@@ -165,6 +170,7 @@ async fn run_controller(args: RunArgs) -> anyhow::Result<ExitCode> {
         "--resync: must be at least 10s"
     );
     let lease_duration = parse("--lease-duration", &args.lease_duration)?;
+    let describe_lag = parse("--describe-lag", &args.describe_lag)?;
     let identity = args.identity.unwrap_or_else(|| {
         let host = std::fs::read_to_string("/etc/hostname")
             .map(|h| h.trim().to_owned())
@@ -180,6 +186,7 @@ async fn run_controller(args: RunArgs) -> anyhow::Result<ExitCode> {
         lease_namespace: args.lease_namespace,
         lease_name: args.lease_name,
         lease_duration,
+        describe_lag,
         identity,
     })
     .await?;
@@ -200,36 +207,49 @@ async fn plan(file: PathBuf, region: Option<String>) -> anyhow::Result<ExitCode>
     }
     let clients = AwsClients::from_env(CallObserver::default()).await;
     let default_region = region.or_else(|| clients.default_region());
-    let engine = Engine::new(clients, default_region);
-    let (desired, obs) = engine
-        .observe(&obj)
+    let engine = Engine::new(std::sync::Arc::new(clients), default_region);
+    let (desired, seen, plan) = engine
+        .preview(&obj)
         .await
         .map_err(|e| anyhow::anyhow!("{e}"))?;
     println!("region:       {}", desired.region);
-    println!("vpc:          {}", obs.vpc_id);
+    println!("vpc:          {}", desired.vpc_id);
     println!(
         "service:      {} (prefix list {})",
-        obs.service_name, obs.prefix_list.id
+        desired.service_name, seen.prefix_list.id
     );
     println!(
         "route tables: {}",
-        obs.selected.iter().cloned().collect::<Vec<_>>().join(", ")
+        plan.holders.keys().cloned().collect::<Vec<_>>().join(", ")
     );
-    for (rtb, other) in &obs.conflicts {
-        println!(
-            "conflict:     {rtb} already routes {} to {other}; it will be left alone",
-            obs.prefix_list.id
-        );
+    for id in &seen.selection.missing_tables {
+        println!("not found:    {id} is not a route table of the VPC");
     }
-    match &obs.endpoint {
-        Some(ep) => println!("endpoint:     {} ({})", ep.id, ep.state),
-        None => println!("endpoint:     none yet"),
+    for id in &seen.selection.missing_subnets {
+        println!("not found:    {id} is not a subnet of the VPC");
     }
-    if obs.actions.is_empty() {
+    for (rtb, holder) in &plan.holders {
+        match holder {
+            Holder::Foreign(other) => println!(
+                "conflict:     {rtb} already routes {} to {other}; it will be left alone",
+                seen.prefix_list.id
+            ),
+            Holder::Settling(own) => println!(
+                "settling:     {rtb} still routes to {own}, an earlier endpoint of this object"
+            ),
+            Holder::Free | Holder::Current => {}
+        }
+    }
+    match (&plan.endpoint, &plan.replacing) {
+        (Some(ep), _) => println!("endpoint:     {} ({})", ep.id, ep.state),
+        (None, Some((id, state))) => println!("endpoint:     {id} ({state}), to be replaced"),
+        (None, None) => println!("endpoint:     none yet"),
+    }
+    if plan.actions.is_empty() {
         println!("actions:      none, AWS already matches the spec");
     } else {
         println!("actions:");
-        for a in &obs.actions {
+        for a in &plan.actions {
             println!("  - {a}");
         }
     }
@@ -275,7 +295,7 @@ async fn probe(
     let timeout: Duration =
         parse_duration("--timeout", &timeout).map_err(|e| anyhow::anyhow!("{e}"))?;
     let clients = AwsClients::from_env(CallObserver::default()).await;
-    let ec2 = clients.ec2(&region);
+    let ec2 = clients.sdk_ec2(&region);
     // The prefix list is optional context: without EC2 access the probe still runs.
     let cidrs = match ec2
         .prefix_list(&format!("com.amazonaws.{region}.dynamodb"))
@@ -289,9 +309,9 @@ async fn probe(
         }
     };
     let client = clients.dynamodb(&region, timeout);
-    let report = vpcgate::probe::run(
+    let report = vpcgate::aws::probe::run(
         &client,
-        &vpcgate::probe::ProbeRequest {
+        &vpcgate::aws::probe::ProbeRequest {
             table: table.as_deref(),
             timeout,
             prefix_cidrs: &cidrs,
@@ -315,14 +335,14 @@ async fn probe(
             println!("operation:   {}", report.operation);
             println!("result:      {}", report.result.as_str());
             if let Some(l) = report.latency {
-                println!("latency:     {}", vpcgate::probe::format_latency(l));
+                println!("latency:     {}", vpcgate::aws::probe::format_latency(l));
             }
             if let Some(m) = &report.message {
                 println!("message:     {m}");
             }
         }
     }
-    Ok(if report.result == vpcgate::probe::ProbeResult::Succeeded {
+    Ok(if report.result == vpcgate::aws::probe::ProbeResult::Succeeded {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE

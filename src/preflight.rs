@@ -5,7 +5,7 @@
 use serde::Serialize;
 
 use crate::aws::actions::{ACTIONS, Action, Probe};
-use crate::aws::{AwsClients, AwsError, ErrorClass};
+use crate::aws::{AwsClients, AwsError, ErrorClass, Ec2};
 
 /// What the preflight learned about one action.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -45,7 +45,7 @@ pub fn verdict(probe: Probe, result: &Result<(), AwsError>) -> Verdict {
 /// Checks every action of [`ACTIONS`] in `region`; `vpc_id` (else the first VPC found) is used
 /// for the reads and dry runs that need one.
 pub async fn check(clients: &AwsClients, region: &str, vpc_id: Option<&str>) -> Vec<CheckLine> {
-    let ec2 = clients.ec2(region);
+    let ec2 = clients.sdk_ec2(region);
     let ddb = clients.dynamodb(region, std::time::Duration::from_secs(10));
     let service_name = format!("com.amazonaws.{region}.dynamodb");
     let vpcs = ec2.some_vpcs().await;

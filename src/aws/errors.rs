@@ -1,5 +1,5 @@
-//! Every AWS error is classified here, once: the class decides the condition reason, the requeue
-//! and the metric label everywhere else.
+//! Every AWS error is classified here, once. The class is all the edge says about an error: the
+//! engine maps it to a condition reason and the controller to a requeue.
 
 use std::fmt;
 
@@ -12,7 +12,7 @@ pub enum ErrorClass {
     Transient,
     /// Over the request-rate bucket: retry with backoff, slower.
     Throttled,
-    /// The request itself is wrong (bad id, bad parameter): wait for the spec to change.
+    /// AWS refused the request's input (bad id, bad parameter).
     InvalidInput,
     /// IAM (or SCP) denies the action: a human must grant it.
     AccessDenied,
@@ -34,17 +34,6 @@ impl ErrorClass {
             ErrorClass::NotFound => "not_found",
         }
     }
-}
-
-/// What the controller should do after a failed reconcile.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RequeueHint {
-    /// Retry soon, backing off exponentially per object.
-    Backoff,
-    /// Nothing will change soon by itself; look again at the next resync.
-    Resync,
-    /// Only a spec change can fix it: wait for the object to change.
-    AwaitChange,
 }
 
 /// A failed AWS call: which operation, the AWS error code and message, and its class.
@@ -160,44 +149,6 @@ impl AwsError {
     pub fn is_not_found(&self) -> bool {
         self.class == ErrorClass::NotFound
     }
-
-    /// The stable CamelCase condition reason for this error.
-    pub fn reason(&self) -> &'static str {
-        match self.code.as_deref() {
-            Some("RouteAlreadyExists") => return "RouteTableConflict",
-            Some("IdempotentParameterMismatch") => return "IdempotentParameterMismatch",
-            Some("VpcEndpointLimitExceeded") => return "EndpointLimitExceeded",
-            Some("InvalidServiceName") => return "ServiceNotAvailable",
-            Some("InvalidVpcID.NotFound") => return "VpcNotFound",
-            Some("InvalidRouteTableID.NotFound") => return "RouteTableNotFound",
-            Some("InvalidSubnetID.NotFound") => return "SubnetNotFound",
-            _ => {}
-        }
-        match self.class {
-            ErrorClass::Transient if self.is_unreachable() => "AwsUnreachable",
-            ErrorClass::Transient => "AwsError",
-            ErrorClass::Throttled => "Throttled",
-            ErrorClass::InvalidInput => "InvalidParameter",
-            ErrorClass::AccessDenied => "AccessDenied",
-            ErrorClass::Conflict => "Conflict",
-            ErrorClass::NotFound => "NotFound",
-        }
-    }
-
-    /// What the controller should do next.
-    pub fn requeue(&self) -> RequeueHint {
-        match self.class {
-            ErrorClass::Transient | ErrorClass::Throttled => RequeueHint::Backoff,
-            // A token mismatch means an earlier create is still settling: look again soon.
-            ErrorClass::Conflict if self.code.as_deref() == Some("IdempotentParameterMismatch") => {
-                RequeueHint::Backoff
-            }
-            ErrorClass::AccessDenied | ErrorClass::Conflict | ErrorClass::NotFound => {
-                RequeueHint::Resync
-            }
-            ErrorClass::InvalidInput => RequeueHint::AwaitChange,
-        }
-    }
 }
 
 /// The classification table: AWS error code → class. Codes are EC2's and DynamoDB's.
@@ -306,76 +257,6 @@ mod tests {
         ];
         for (code, class) in cases {
             assert_eq!(classify_code(code), class, "{code}");
-        }
-    }
-
-    #[test]
-    fn reasons_and_requeue() {
-        let e = |code: Option<&str>| AwsError::new("ec2", "CreateVpcEndpoint", code, "m");
-        let cases = [
-            (
-                Some("RouteAlreadyExists"),
-                "RouteTableConflict",
-                RequeueHint::Resync,
-            ),
-            (
-                Some("IdempotentParameterMismatch"),
-                "IdempotentParameterMismatch",
-                RequeueHint::Backoff,
-            ),
-            (
-                Some("VpcEndpointLimitExceeded"),
-                "EndpointLimitExceeded",
-                RequeueHint::Resync,
-            ),
-            (
-                Some("InvalidServiceName"),
-                "ServiceNotAvailable",
-                RequeueHint::AwaitChange,
-            ),
-            (
-                Some("InvalidVpcID.NotFound"),
-                "VpcNotFound",
-                RequeueHint::Resync,
-            ),
-            (
-                Some("InvalidRouteTableID.NotFound"),
-                "RouteTableNotFound",
-                RequeueHint::Resync,
-            ),
-            (
-                Some("InvalidSubnetID.NotFound"),
-                "SubnetNotFound",
-                RequeueHint::Resync,
-            ),
-            (
-                Some("InvalidVpcEndpointId.NotFound"),
-                "NotFound",
-                RequeueHint::Resync,
-            ),
-            (
-                Some("RequestLimitExceeded"),
-                "Throttled",
-                RequeueHint::Backoff,
-            ),
-            (
-                Some("UnauthorizedOperation"),
-                "AccessDenied",
-                RequeueHint::Resync,
-            ),
-            (
-                Some("InvalidParameterValue"),
-                "InvalidParameter",
-                RequeueHint::AwaitChange,
-            ),
-            (Some("InternalError"), "AwsError", RequeueHint::Backoff),
-            (Some("DependencyViolation"), "Conflict", RequeueHint::Resync),
-            (None, "AwsUnreachable", RequeueHint::Backoff),
-        ];
-        for (code, reason, requeue) in cases {
-            let err = e(code);
-            assert_eq!(err.reason(), reason, "{code:?}");
-            assert_eq!(err.requeue(), requeue, "{code:?}");
         }
     }
 

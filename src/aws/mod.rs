@@ -1,14 +1,22 @@
-//! The AWS edge: narrow wrappers over the EC2 and DynamoDB SDK clients that speak in the
-//! engine's own types, and the one place AWS errors are classified.
+//! The AWS edge: the narrow [`Ec2`] trait the engine calls (implemented over the SDK and, for
+//! tests, in memory), the DynamoDB probe client, and the one place AWS errors are classified.
+//! The edge classifies; it never decides what the controller does next.
 
 pub mod actions;
+pub mod clients;
 pub mod dynamodb;
 pub mod ec2;
 pub mod errors;
+pub mod probe;
+#[cfg(test)]
+pub mod fake;
+pub mod sdk_ec2;
 
 use std::collections::BTreeMap;
 
-pub use errors::{AwsError, ErrorClass, RequeueHint};
+pub use clients::AwsClients;
+pub use ec2::{Cloud, Ec2};
+pub use errors::{AwsError, ErrorClass};
 
 /// The subset of a VPC endpoint the engine looks at.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -16,10 +24,7 @@ pub struct Endpoint {
     pub id: String,
     pub vpc_id: String,
     pub service_name: String,
-    /// Lower-cased state (`available`, `pending`, `deleting`, `deleted`, …). EC2 sends
-    /// lower-camel-case and the SDK's enum does not match it (awslabs/aws-sdk-rust#619), so we keep
-    /// the raw string and compare case-insensitively.
-    pub state: String,
+    pub state: EndpointState,
     pub route_table_ids: Vec<String>,
     pub policy: Option<String>,
     pub tags: BTreeMap<String, String>,
@@ -27,10 +32,85 @@ pub struct Endpoint {
     pub created: i64,
 }
 
-impl Endpoint {
-    /// `deleted` and `deleting` endpoints are on their way out and never ours to manage.
+/// The lifecycle state of a VPC endpoint, parsed once where it enters from AWS.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum EndpointState {
+    PendingAcceptance,
+    #[default]
+    Pending,
+    Available,
+    Partial,
+    Deleting,
+    Deleted,
+    Rejected,
+    Failed,
+    Expired,
+    /// A state this version does not know, kept verbatim.
+    Other(String),
+}
+
+impl EndpointState {
+    /// Parses EC2's state text case-insensitively. EC2 sends lower-camel-case (`pendingAcceptance`)
+    /// and the SDK's enum expects PascalCase, so the SDK reports every state as unknown
+    /// (awslabs/aws-sdk-rust#619): the raw text is what we parse.
+    pub fn parse(text: &str) -> Self {
+        match text.to_ascii_lowercase().as_str() {
+            "pendingacceptance" => Self::PendingAcceptance,
+            "pending" => Self::Pending,
+            "available" => Self::Available,
+            "partial" => Self::Partial,
+            "deleting" => Self::Deleting,
+            "deleted" => Self::Deleted,
+            "rejected" => Self::Rejected,
+            "failed" => Self::Failed,
+            "expired" => Self::Expired,
+            _ => Self::Other(text.to_owned()),
+        }
+    }
+
+    /// EC2's own spelling, as written to status.
+    pub fn as_str(&self) -> &str {
+        match self {
+            Self::PendingAcceptance => "pendingAcceptance",
+            Self::Pending => "pending",
+            Self::Available => "available",
+            Self::Partial => "partial",
+            Self::Deleting => "deleting",
+            Self::Deleted => "deleted",
+            Self::Rejected => "rejected",
+            Self::Failed => "failed",
+            Self::Expired => "expired",
+            Self::Other(s) => s,
+        }
+    }
+
+    /// On its way to, or in, `available`: an endpoint to keep and manage.
     pub fn is_live(&self) -> bool {
-        !matches!(self.state.as_str(), "deleted" | "deleting")
+        matches!(
+            self,
+            Self::PendingAcceptance | Self::Pending | Self::Available | Self::Partial | Self::Other(_)
+        )
+    }
+
+    /// Still settling towards `available`.
+    pub fn is_pending(&self) -> bool {
+        matches!(self, Self::PendingAcceptance | Self::Pending)
+    }
+
+    /// Ended without becoming usable (`failed`, `rejected`, `expired`): to be replaced.
+    pub fn is_dead(&self) -> bool {
+        matches!(self, Self::Rejected | Self::Failed | Self::Expired)
+    }
+
+    /// `deleting` or `deleted`: on its way out, never managed again.
+    pub fn is_leaving(&self) -> bool {
+        matches!(self, Self::Deleting | Self::Deleted)
+    }
+}
+
+impl std::fmt::Display for EndpointState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
     }
 }
 
@@ -135,91 +215,3 @@ impl std::fmt::Debug for CallObserver {
     }
 }
 
-/// Builds EC2 and DynamoDB clients per region from one loaded SDK configuration (the default
-/// credential chain: IRSA, Pod Identity, env, profile; `AWS_ENDPOINT_URL*` honoured).
-#[derive(Clone)]
-pub struct AwsClients {
-    config: aws_config::SdkConfig,
-    observer: CallObserver,
-}
-
-impl AwsClients {
-    /// Loads the default configuration with the SDK's adaptive retry mode, which keeps the client
-    /// under EC2's per-action request-rate buckets.
-    pub async fn from_env(observer: CallObserver) -> Self {
-        let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
-            .retry_config(aws_config::retry::RetryConfig::adaptive().with_max_attempts(4))
-            // Bounded calls: a hung connection must not hold a reconcile (or shutdown) forever.
-            .timeout_config(
-                aws_config::timeout::TimeoutConfig::builder()
-                    .connect_timeout(std::time::Duration::from_secs(5))
-                    .operation_timeout(std::time::Duration::from_secs(60))
-                    .build(),
-            )
-            .load()
-            .await;
-        AwsClients { config, observer }
-    }
-
-    /// Wraps an already built configuration (tests).
-    pub fn new(config: aws_config::SdkConfig, observer: CallObserver) -> Self {
-        AwsClients { config, observer }
-    }
-
-    /// The region of the loaded configuration, if any.
-    pub fn default_region(&self) -> Option<String> {
-        self.config.region().map(|r| r.to_string())
-    }
-
-    /// The EC2 client for a region.
-    pub fn ec2(&self, region: &str) -> ec2::Ec2 {
-        let conf = aws_sdk_ec2::config::Builder::from(&self.config)
-            .region(aws_sdk_ec2::config::Region::new(region.to_owned()))
-            .build();
-        ec2::Ec2::new(aws_sdk_ec2::Client::from_conf(conf), self.observer.clone())
-    }
-
-    /// The DynamoDB client for a region, with `timeout` on each attempt and no retries (the
-    /// probe measures one round trip).
-    pub fn dynamodb(&self, region: &str, timeout: std::time::Duration) -> dynamodb::DynamoDb {
-        let conf = aws_sdk_dynamodb::config::Builder::from(&self.config)
-            .region(aws_sdk_dynamodb::config::Region::new(region.to_owned()))
-            .retry_config(aws_config::retry::RetryConfig::disabled())
-            .timeout_config(
-                aws_config::timeout::TimeoutConfig::builder()
-                    .operation_timeout(timeout)
-                    .build(),
-            )
-            .build();
-        let url = self
-            .config
-            .service_config()
-            .and_then(|c| {
-                c.load_config(
-                    aws_types::service_config::ServiceConfigKey::builder()
-                        .service_id("DynamoDB")
-                        .env("AWS_ENDPOINT_URL_DYNAMODB")
-                        .profile("endpoint_url")
-                        .build()
-                        .ok()?,
-                )
-            })
-            .or_else(|| self.config.endpoint_url().map(str::to_owned))
-            .unwrap_or_else(|| default_dynamodb_url(region));
-        dynamodb::DynamoDb::new(
-            aws_sdk_dynamodb::Client::from_conf(conf),
-            self.observer.clone(),
-            url,
-        )
-    }
-}
-
-/// DynamoDB's public regional endpoint.
-pub fn default_dynamodb_url(region: &str) -> String {
-    let suffix = if region.starts_with("cn-") {
-        "amazonaws.com.cn"
-    } else {
-        "amazonaws.com"
-    };
-    format!("https://dynamodb.{region}.{suffix}")
-}

@@ -12,10 +12,11 @@ use kube::runtime::finalizer::{Event, finalizer};
 use kube::{Client, Resource, ResourceExt};
 use tracing::{info, instrument, warn};
 
-use super::engine::{Engine, EngineEvent, EventType};
-use super::requeue;
+use super::requeue::{self, RequeueHint};
 use crate::api::{GatewayEndpoint, GatewayEndpointStatus};
-use crate::aws::RequeueHint;
+use crate::engine::reasons::READY;
+use crate::engine::report;
+use crate::engine::{Cleanup, Engine, EngineEvent, EventType, events};
 use crate::error::Error;
 use crate::metrics::Metrics;
 
@@ -84,12 +85,12 @@ pub async fn reconcile(obj: Arc<GatewayEndpoint>, ctx: Arc<Context>) -> Result<A
     result
 }
 
-/// Requeue after a reconcile that returned an error (Kubernetes trouble, deletion pending).
+/// Requeue after a reconcile that returned an error (Kubernetes trouble, deletion pending or
+/// blocked).
 pub fn error_policy(obj: Arc<GatewayEndpoint>, err: &Error, ctx: Arc<Context>) -> Action {
     let uid = obj.uid().unwrap_or_default();
     ctx.metrics.failed(err.reason());
-    if matches!(err, Error::Finalizer(inner) if matches!(inner.as_ref(), kube::runtime::finalizer::Error::CleanupFailed(Error::DeletionPending(_))))
-    {
+    if matches!(requeue::hint(err), RequeueHint::Settle) {
         return Action::requeue(requeue::DELETION_POLL);
     }
     warn!(error = %err, "reconcile failed");
@@ -99,10 +100,10 @@ pub fn error_policy(obj: Arc<GatewayEndpoint>, err: &Error, ctx: Arc<Context>) -
     {
         return Action::requeue(requeue::backoff(failures));
     }
-    match err.requeue() {
+    match requeue::hint(err) {
         RequeueHint::AwaitChange => Action::await_change(),
         RequeueHint::Resync => Action::requeue(ctx.resync),
-        RequeueHint::Backoff => Action::requeue(requeue::backoff(failures)),
+        RequeueHint::Backoff | RequeueHint::Settle => Action::requeue(requeue::backoff(failures)),
     }
 }
 
@@ -116,17 +117,13 @@ async fn apply(obj: Arc<GatewayEndpoint>, ctx: &Context) -> Result<Action, Error
     if let Some(latency) = outcome.probe_latency {
         ctx.metrics.probed(latency);
     }
-    let ready = outcome
-        .status
-        .conditions
-        .iter()
-        .find(|c| c.type_ == super::status::READY);
+    let ready = outcome.status.conditions.iter().find(|c| c.type_ == READY);
     ctx.metrics
         .set_ready(&uid, ready.map(|c| c.status.as_str()));
     if let Some(c) = ready.filter(|c| c.status != "True") {
         ctx.metrics.failed(&c.reason);
     }
-    let hint = outcome.requeue();
+    let hint = outcome.error.as_ref().map(requeue::hint);
     let failures = ctx.track_failure(&uid, hint == Some(RequeueHint::Backoff));
     if let Some(e) = &outcome.error {
         info!(reason = e.reason(), error = %e, "not ready");
@@ -145,32 +142,45 @@ async fn apply(obj: Arc<GatewayEndpoint>, ctx: &Context) -> Result<Action, Error
     )
 }
 
+/// Deletes (or retains) the endpoints, writes `Ready=False, reason Deleting` while AWS works,
+/// and lets the finalizer go only when the engine says everything is gone.
 async fn cleanup(obj: Arc<GatewayEndpoint>, ctx: &Context) -> Result<Action, Error> {
-    let out = ctx.engine.cleanup(&obj).await;
+    let now = jiff::Timestamp::now();
+    let out = ctx.engine.cleanup(&obj, now).await;
     publish(ctx, &obj, &out.events).await;
-    if let Some(e) = out.error {
-        // A stuck deletion must be visible on `kubectl describe`, not only in the logs.
-        let warning = EngineEvent {
-            type_: EventType::Warning,
-            reason: "DeletionFailed",
-            action: "DeleteVpcEndpoints",
-            note: format!("{e}; the finalizer stays until AWS reports the endpoint gone"),
-        };
-        publish(ctx, &obj, std::slice::from_ref(&warning)).await;
-        return Err(e);
+    let (waiting, error) = match out.result {
+        Cleanup::Gone => {
+            let uid = obj.uid().unwrap_or_default();
+            ctx.metrics.set_ready(&uid, None);
+            ctx.track_failure(&uid, false);
+            return Ok(Action::await_change());
+        }
+        Cleanup::Pending(waiting) => (waiting, None),
+        Cleanup::Failed(e, waiting) => {
+            // A stuck deletion must be visible on `kubectl describe`, not only in the logs.
+            publish(ctx, &obj, &[events::deletion_failed(e.to_string())]).await;
+            (waiting, Some(e))
+        }
+    };
+    let prev = obj.status.clone().unwrap_or_default();
+    let now = k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(
+        jiff::Timestamp::from_second(now.as_second()).unwrap_or(now),
+    );
+    let status = report::deleting(&prev, obj.metadata.generation, &now, &waiting, error.as_ref());
+    if status != prev {
+        patch_status(ctx, &obj, &status).await?;
     }
-    if !out.done {
-        let id = obj
-            .status
-            .as_ref()
-            .and_then(|s| s.endpoint_id.clone())
-            .unwrap_or_else(|| "the endpoint".into());
-        return Err(Error::DeletionPending(id));
-    }
-    let uid = obj.uid().unwrap_or_default();
-    ctx.metrics.set_ready(&uid, None);
-    ctx.track_failure(&uid, false);
-    Ok(Action::await_change())
+    Err(error.unwrap_or_else(|| {
+        Error::DeletionPending(if waiting.is_empty() {
+            "describes to settle".to_owned()
+        } else {
+            waiting
+                .iter()
+                .map(|(id, state)| format!("{id} ({state})"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        })
+    }))
 }
 
 /// Server-side apply of the whole status, as field manager `vpcgate`.

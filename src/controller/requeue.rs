@@ -1,8 +1,46 @@
-//! When to look at an object again: pure, table-tested.
+//! When to look at an object again: pure, table-tested. The AWS edge only classifies errors;
+//! this module decides what each class means for the next look.
 
 use std::time::Duration;
 
-use crate::aws::RequeueHint;
+use crate::aws::ErrorClass;
+use crate::error::Error;
+
+/// What a failure asks of the controller.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RequeueHint {
+    /// Retry soon, backing off exponentially per object (network, throttling, 5xx).
+    Backoff,
+    /// AWS is converging on its own (an earlier create or route settling): look again soon.
+    Settle,
+    /// Nothing will change soon by itself (permissions, a missing VPC, AWS refusing an input
+    /// that the spec cannot fix alone): look again at the next resync.
+    Resync,
+    /// Only a spec change can fix it: wait for the object to change.
+    AwaitChange,
+}
+
+/// The requeue a failure asks for. Only an invalid spec waits for a change; whatever AWS says
+/// is looked at again, because AWS-side facts (a VPC, a quota, a permission) change without the
+/// object changing.
+pub fn hint(err: &Error) -> RequeueHint {
+    match err {
+        Error::InvalidSpec { .. } => RequeueHint::AwaitChange,
+        Error::VpcNotFound { .. } | Error::ServiceNotAvailable { .. } => RequeueHint::Resync,
+        Error::Aws(e) => match (e.class, e.code.as_deref()) {
+            (ErrorClass::Transient | ErrorClass::Throttled, _) => RequeueHint::Backoff,
+            (_, Some("IdempotentParameterMismatch" | "RouteAlreadyExists")) => RequeueHint::Settle,
+            _ => RequeueHint::Resync,
+        },
+        Error::DeletionPending(_) => RequeueHint::Settle,
+        Error::Kube(_) => RequeueHint::Backoff,
+        Error::Finalizer(inner) => match inner.as_ref() {
+            kube::runtime::finalizer::Error::ApplyFailed(e)
+            | kube::runtime::finalizer::Error::CleanupFailed(e) => hint(e),
+            _ => RequeueHint::Backoff,
+        },
+    }
+}
 
 /// First retry after a transient failure.
 pub const BACKOFF_BASE: Duration = Duration::from_secs(5);
@@ -32,6 +70,7 @@ pub fn after_apply(
         Some(RequeueHint::AwaitChange) => None,
         Some(RequeueHint::Backoff) => Some(backoff(failures.max(1))),
         Some(RequeueHint::Resync) => Some(resync),
+        Some(RequeueHint::Settle) => Some(SETTLE.min(periodic)),
         None if settling => Some(SETTLE.min(periodic)),
         None => Some(periodic),
     }
@@ -40,6 +79,41 @@ pub fn after_apply(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::aws::AwsError;
+
+    #[test]
+    fn only_an_invalid_spec_waits_for_a_change() {
+        let aws = |code: Option<&str>| Error::Aws(AwsError::new("ec2", "CreateVpcEndpoint", code, "m"));
+        let cases = [
+            (
+                Error::InvalidSpec {
+                    field: "spec.x".into(),
+                    message: "m".into(),
+                },
+                RequeueHint::AwaitChange,
+            ),
+            (
+                Error::VpcNotFound {
+                    vpc_id: "vpc-1".into(),
+                    region: "r".into(),
+                },
+                RequeueHint::Resync,
+            ),
+            (aws(Some("InvalidParameterValue")), RequeueHint::Resync),
+            (aws(Some("InvalidServiceName")), RequeueHint::Resync),
+            (aws(Some("UnauthorizedOperation")), RequeueHint::Resync),
+            (aws(Some("VpcEndpointLimitExceeded")), RequeueHint::Resync),
+            (aws(Some("RequestLimitExceeded")), RequeueHint::Backoff),
+            (aws(Some("InternalError")), RequeueHint::Backoff),
+            (aws(None), RequeueHint::Backoff),
+            (aws(Some("IdempotentParameterMismatch")), RequeueHint::Settle),
+            (aws(Some("RouteAlreadyExists")), RequeueHint::Settle),
+            (Error::DeletionPending("vpce-1".into()), RequeueHint::Settle),
+        ];
+        for (err, expected) in cases {
+            assert_eq!(hint(&err), expected, "{err}");
+        }
+    }
 
     #[test]
     fn backoff_doubles_and_caps() {
@@ -70,6 +144,7 @@ mod tests {
             (Some(RequeueHint::Backoff), 3, false, None, Some(s(20))),
             (Some(RequeueHint::Backoff), 0, false, None, Some(s(5))),
             (Some(RequeueHint::Resync), 2, false, Some(s(60)), Some(m5)),
+            (Some(RequeueHint::Settle), 2, false, Some(s(60)), Some(SETTLE)),
         ];
         for (hint, failures, settling, probe, expected) in cases {
             assert_eq!(

@@ -10,12 +10,10 @@ use serde_json::Value;
 use super::policy;
 use crate::api::{
     DEFAULT_PROBE_INTERVAL, DEFAULT_PROBE_TIMEOUT, DeletionPolicy, GatewayEndpoint,
-    RouteTableSelector, Service, TAG_DISPLAY_NAME, TAG_NAME, TAG_UID,
+    MAX_USER_TAGS, RouteTableSelector, Service, TAG_DISPLAY_NAME, TAG_NAME, TAG_UID,
 };
 use crate::error::Error;
 
-/// AWS allows 50 tags per resource; vpcgate uses three of them.
-const MAX_USER_TAGS: usize = 47;
 /// AWS's limit on an endpoint policy.
 const MAX_POLICY_CHARS: usize = 20_480;
 
@@ -126,12 +124,25 @@ pub fn desired(obj: &GatewayEndpoint, default_region: Option<&str>) -> Result<De
                         "applies to DynamoDB only; use policy.document for S3 buckets",
                     ));
                 }
-                policy::generate(
+                let doc = policy::generate(
                     p.preset.unwrap_or_default(),
                     &p.tables,
                     spec.service,
                     &region,
-                )
+                );
+                if let Some(doc) = &doc
+                    && policy::length(doc) > MAX_POLICY_CHARS
+                {
+                    return Err(invalid(
+                        "spec.policy.tables",
+                        format!(
+                            "the generated policy for {} tables has {} characters, over AWS's limit of {MAX_POLICY_CHARS}; list fewer tables or write policy.document with wildcards",
+                            p.tables.len(),
+                            policy::length(doc)
+                        ),
+                    ));
+                }
+                doc
             }
         },
     };
@@ -400,6 +411,18 @@ mod tests {
                 },
                 Some("eu-west-1"),
                 "spec.probe.timeout",
+            ),
+            // 100 tables of 200 characters: the generated policy is over 20,480 characters.
+            (
+                GatewayEndpointSpec {
+                    policy: Some(PolicySpec {
+                        tables: (0..100).map(|i| format!("{i:0>200}")).collect(),
+                        ..Default::default()
+                    }),
+                    ..base()
+                },
+                Some("eu-west-1"),
+                "spec.policy.tables",
             ),
         ];
         for (spec, region, field) in cases {

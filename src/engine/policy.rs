@@ -105,8 +105,10 @@ pub fn parse_document(text: &str) -> Result<Value, String> {
     Ok(value)
 }
 
-/// A canonical form: `Statement` always a list, single-string action/resource/principal lists
-/// unwrapped into sorted lists, so equivalent documents compare equal.
+/// A canonical form in which IAM-equivalent documents compare equal: `Statement` always a
+/// list, `Principal: "*"` the same as `{"AWS": "*"}`, every action/resource/principal/condition
+/// value a sorted list (a scalar is a one-element list), `Effect` and condition operators as
+/// IAM reads them, and the statements themselves in a stable order.
 pub fn normalize(doc: &Value) -> Value {
     let mut doc = doc.clone();
     if let Some(stmt) = doc.as_object_mut().and_then(|o| o.get_mut("Statement")) {
@@ -114,7 +116,9 @@ pub fn normalize(doc: &Value) -> Value {
             Value::Array(a) => a,
             other => vec![other],
         };
-        *stmt = Value::Array(list.into_iter().map(normalize_statement).collect());
+        let mut list: Vec<Value> = list.into_iter().map(normalize_statement).collect();
+        list.sort_by_key(|s| s.to_string());
+        *stmt = Value::Array(list);
     }
     doc
 }
@@ -126,13 +130,36 @@ fn normalize_statement(mut stmt: Value) -> Value {
                 *v = sorted_list(v.take());
             }
         }
-        if let Some(Value::Object(p)) = obj.get_mut("Principal") {
-            for v in p.values_mut() {
-                *v = sorted_list(v.take());
+        for key in ["Principal", "NotPrincipal"] {
+            if let Some(v) = obj.get_mut(key) {
+                *v = normalize_principal(v.take());
+            }
+        }
+        if let Some(Value::Object(ops)) = obj.get_mut("Condition") {
+            for keys in ops.values_mut() {
+                if let Value::Object(keys) = keys {
+                    for v in keys.values_mut() {
+                        *v = sorted_list(v.take());
+                    }
+                }
             }
         }
     }
     stmt
+}
+
+/// `"*"` means every principal, the same as `{"AWS": "*"}` (IAM's documented equivalence).
+fn normalize_principal(v: Value) -> Value {
+    match v {
+        Value::String(s) if s == "*" => json!({"AWS": ["*"]}),
+        Value::Object(mut map) => {
+            for v in map.values_mut() {
+                *v = sorted_list(v.take());
+            }
+            Value::Object(map)
+        }
+        other => other,
+    }
 }
 
 fn sorted_list(v: Value) -> Value {
@@ -143,6 +170,28 @@ fn sorted_list(v: Value) -> Value {
     list.sort_by_key(|x| x.to_string());
     list.dedup();
     Value::Array(list)
+}
+
+/// A stable fingerprint of "we declared `desired`, AWS reports `reported`", kept in status so a
+/// policy that AWS does not take is not sent again and again. FNV-1a (64 bit), written out here
+/// because it must not change between releases and needs no crate.
+pub fn echo_fingerprint(desired: Option<&Value>, reported: Option<&str>) -> String {
+    let text = format!(
+        "{}\u{0}{}",
+        desired.map(|d| normalize(d).to_string()).unwrap_or_default(),
+        reported.unwrap_or_default()
+    );
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for byte in text.bytes() {
+        hash ^= u64::from(byte);
+        hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    format!("{hash:016x}")
+}
+
+/// The length AWS counts against its 20,480-character limit: the document as sent.
+pub fn length(doc: &Value) -> usize {
+    doc.to_string().chars().count()
 }
 
 /// Whether the policy AWS reports (`None`: AWS reports none, i.e. the default) means the same
@@ -277,5 +326,37 @@ mod tests {
         assert!(!equivalent(Some(a), None));
         // Garbage from AWS never equals anything.
         assert!(!equivalent(Some("not json"), None));
+    }
+
+    #[test]
+    fn iam_equivalent_forms_are_equal() {
+        // Principal "*" and {"AWS": "*"}; scalar and list condition values; statement order.
+        let a = r#"{"Version":"2012-10-17","Statement":[
+            {"Effect":"Allow","Principal":"*","Action":"dynamodb:*","Resource":"*",
+             "Condition":{"StringEquals":{"aws:PrincipalAccount":"111122223333"}}},
+            {"Effect":"Deny","Principal":"*","Action":"dynamodb:DeleteTable","Resource":"*"}]}"#;
+        let b = json!({"Version":"2012-10-17","Statement":[
+            {"Effect":"Deny","Principal":{"AWS":["*"]},"Action":["dynamodb:DeleteTable"],"Resource":["*"]},
+            {"Effect":"Allow","Principal":{"AWS":"*"},"Action":["dynamodb:*"],"Resource":"*",
+             "Condition":{"StringEquals":{"aws:PrincipalAccount":["111122223333"]}}}]});
+        assert!(equivalent(Some(a), Some(&b)));
+        // A different condition value is drift.
+        let c = json!({"Version":"2012-10-17","Statement":[
+            {"Effect":"Deny","Principal":"*","Action":"dynamodb:DeleteTable","Resource":"*"},
+            {"Effect":"Allow","Principal":"*","Action":"dynamodb:*","Resource":"*",
+             "Condition":{"StringEquals":{"aws:PrincipalAccount":"444455556666"}}}]});
+        assert!(!equivalent(Some(a), Some(&c)));
+    }
+
+    #[test]
+    fn echo_fingerprint_is_stable_and_tells_inputs_apart() {
+        let d = full_access();
+        let f = echo_fingerprint(Some(&d), Some("x"));
+        assert_eq!(f, echo_fingerprint(Some(&d), Some("x")));
+        assert_eq!(f.len(), 16);
+        assert_ne!(f, echo_fingerprint(Some(&d), Some("y")));
+        assert_ne!(f, echo_fingerprint(None, Some("x")));
+        // Pinned: the fingerprint is kept in status across releases.
+        assert_eq!(echo_fingerprint(None, None), "af63bd4c8601b7df");
     }
 }

@@ -8,41 +8,9 @@ use std::time::{Duration, Instant};
 use ipnet::IpNet;
 use serde::Serialize;
 
+pub use crate::api::ProbeResult;
 use crate::aws::AwsError;
 use crate::aws::dynamodb::DynamoDb;
-
-/// How a probe ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-pub enum ProbeResult {
-    Succeeded,
-    /// No answer within the timeout.
-    Timeout,
-    /// The service host did not resolve.
-    DnsFailure,
-    /// IAM (the operator's role) denies the call.
-    AccessDeniedByIam,
-    /// The VPC endpoint's policy denies the call.
-    AccessDeniedByEndpointPolicy,
-    /// `DescribeTable` on a table that does not exist.
-    TableNotFound,
-    /// Anything else.
-    Failed,
-}
-
-impl ProbeResult {
-    /// Stable name, as written to status.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ProbeResult::Succeeded => "Succeeded",
-            ProbeResult::Timeout => "Timeout",
-            ProbeResult::DnsFailure => "DnsFailure",
-            ProbeResult::AccessDeniedByIam => "AccessDeniedByIam",
-            ProbeResult::AccessDeniedByEndpointPolicy => "AccessDeniedByEndpointPolicy",
-            ProbeResult::TableNotFound => "TableNotFound",
-            ProbeResult::Failed => "Failed",
-        }
-    }
-}
 
 /// One probe's findings.
 #[derive(Debug, Clone, PartialEq, Serialize)]

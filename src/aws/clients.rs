@@ -1,0 +1,109 @@
+//! The SDK configuration loaded once, and the per-region clients built from it.
+
+use std::sync::Arc;
+
+use super::dynamodb::DynamoDb;
+use super::ec2::{Cloud, Ec2};
+use super::sdk_ec2::SdkEc2;
+use super::CallObserver;
+use super::probe::{self, ProbeReport, ProbeRequest};
+
+/// Builds EC2 and DynamoDB clients per region from one loaded SDK configuration (the default
+/// credential chain: IRSA, Pod Identity, env, profile; `AWS_ENDPOINT_URL*` honoured).
+#[derive(Clone)]
+pub struct AwsClients {
+    config: aws_config::SdkConfig,
+    observer: CallObserver,
+}
+
+impl AwsClients {
+    /// Loads the default configuration with the SDK's adaptive retry mode, which keeps the client
+    /// under EC2's per-action request-rate buckets.
+    pub async fn from_env(observer: CallObserver) -> Self {
+        let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .retry_config(aws_config::retry::RetryConfig::adaptive().with_max_attempts(4))
+            // Bounded calls: a hung connection must not hold a reconcile (or shutdown) forever.
+            .timeout_config(
+                aws_config::timeout::TimeoutConfig::builder()
+                    .connect_timeout(std::time::Duration::from_secs(5))
+                    .operation_timeout(std::time::Duration::from_secs(60))
+                    .build(),
+            )
+            .load()
+            .await;
+        AwsClients { config, observer }
+    }
+
+    /// Wraps an already built configuration (tests).
+    pub fn new(config: aws_config::SdkConfig, observer: CallObserver) -> Self {
+        AwsClients { config, observer }
+    }
+
+    /// The region of the loaded configuration, if any.
+    pub fn default_region(&self) -> Option<String> {
+        self.config.region().map(|r| r.to_string())
+    }
+
+    /// The EC2 client for a region.
+    pub fn sdk_ec2(&self, region: &str) -> SdkEc2 {
+        let conf = aws_sdk_ec2::config::Builder::from(&self.config)
+            .region(aws_sdk_ec2::config::Region::new(region.to_owned()))
+            .build();
+        SdkEc2::new(aws_sdk_ec2::Client::from_conf(conf), self.observer.clone())
+    }
+
+    /// The DynamoDB client for a region, with `timeout` on each attempt and no retries (the
+    /// probe measures one round trip).
+    pub fn dynamodb(&self, region: &str, timeout: std::time::Duration) -> DynamoDb {
+        let conf = aws_sdk_dynamodb::config::Builder::from(&self.config)
+            .region(aws_sdk_dynamodb::config::Region::new(region.to_owned()))
+            .retry_config(aws_config::retry::RetryConfig::disabled())
+            .timeout_config(
+                aws_config::timeout::TimeoutConfig::builder()
+                    .operation_timeout(timeout)
+                    .build(),
+            )
+            .build();
+        let url = self
+            .config
+            .service_config()
+            .and_then(|c| {
+                c.load_config(
+                    aws_types::service_config::ServiceConfigKey::builder()
+                        .service_id("DynamoDB")
+                        .env("AWS_ENDPOINT_URL_DYNAMODB")
+                        .profile("endpoint_url")
+                        .build()
+                        .ok()?,
+                )
+            })
+            .or_else(|| self.config.endpoint_url().map(str::to_owned))
+            .unwrap_or_else(|| default_dynamodb_url(region));
+        DynamoDb::new(
+            aws_sdk_dynamodb::Client::from_conf(conf),
+            self.observer.clone(),
+            url,
+        )
+    }
+}
+
+/// DynamoDB's public regional endpoint.
+pub fn default_dynamodb_url(region: &str) -> String {
+    let suffix = if region.starts_with("cn-") {
+        "amazonaws.com.cn"
+    } else {
+        "amazonaws.com"
+    };
+    format!("https://dynamodb.{region}.{suffix}")
+}
+
+#[async_trait::async_trait]
+impl Cloud for AwsClients {
+    fn ec2(&self, region: &str) -> Arc<dyn Ec2> {
+        Arc::new(self.sdk_ec2(region))
+    }
+
+    async fn probe(&self, region: &str, req: &ProbeRequest<'_>) -> ProbeReport {
+        probe::run(&self.dynamodb(region, req.timeout), req).await
+    }
+}

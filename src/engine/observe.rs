@@ -1,0 +1,58 @@
+//! Resolve and observe: the VPC, its route tables (and subnets when the selector names any), the
+//! service's prefix list, and every endpoint that is or was this object's. Reads only; the
+//! decisions are [`super::plan`]'s.
+
+use super::desired::Desired;
+use super::plan::{self, Ownership, Selection};
+use crate::api::{GatewayEndpointStatus, TAG_UID};
+use crate::aws::{Ec2, PrefixList, RouteTable};
+use crate::error::Error;
+
+/// What AWS holds for one object, before any change.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Observed {
+    pub prefix_list: PrefixList,
+    pub tables: Vec<RouteTable>,
+    pub selection: Selection,
+    pub ownership: Ownership,
+}
+
+/// Reads what the plan needs. Fails only when nothing can be planned (no VPC, no service, an
+/// AWS error); a missing route table or subnet is a fact in [`Selection`], not a failure.
+pub async fn observe(
+    ec2: &dyn Ec2,
+    desired: &Desired,
+    prev: &GatewayEndpointStatus,
+) -> Result<Observed, Error> {
+    if !ec2.vpc_exists(&desired.vpc_id).await? {
+        return Err(Error::VpcNotFound {
+            vpc_id: desired.vpc_id.clone(),
+            region: desired.region.clone(),
+        });
+    }
+    let tables = ec2.route_tables(&desired.vpc_id).await?;
+    let subnets = if desired.route_tables.subnet_ids.is_empty() {
+        Vec::new()
+    } else {
+        ec2.subnet_ids(&desired.vpc_id).await?
+    };
+    let prefix_list = ec2
+        .prefix_list(&desired.service_name)
+        .await?
+        .ok_or_else(|| Error::ServiceNotAvailable {
+            name: desired.service_name.clone(),
+            region: desired.region.clone(),
+        })?;
+    let tagged = ec2.endpoints_by_tag(TAG_UID, &desired.uid).await?;
+    // The endpoint recorded in status, should its tag have been stripped out of band.
+    let recorded = match &prev.endpoint_id {
+        Some(id) if !tagged.iter().any(|e| &e.id == id) => ec2.endpoint(id).await?,
+        _ => None,
+    };
+    Ok(Observed {
+        selection: plan::select_route_tables(&desired.route_tables, &tables, &subnets),
+        ownership: plan::ownership(tagged, prev.endpoint_id.as_deref(), recorded),
+        prefix_list,
+        tables,
+    })
+}
