@@ -62,7 +62,7 @@ impl DynamoDb {
 mod tests {
     use super::*;
     use crate::aws::ErrorClass;
-    use crate::probe::{ProbeResult, classify};
+    use crate::aws::probe::{ProbeResult, classify};
     use aws_credential_types::Credentials;
     use aws_sdk_dynamodb::config::{BehaviorVersion, Region};
     use aws_smithy_mocks::{RuleMode, create_mock_http_client, mock};

@@ -632,7 +632,7 @@ mod tests {
             let err = ec2.create_endpoint(&sample_create()).await.unwrap_err();
             assert_eq!(err.code.as_deref(), Some(code));
             assert_eq!(err.class, class, "{code}");
-            assert_eq!(err.reason(), reason, "{code}");
+            assert_eq!(crate::engine::reasons::for_aws(&err), reason, "{code}");
             assert_eq!(err.operation, "CreateVpcEndpoint");
             assert_eq!(err.message, format!("message for {code}"));
             assert_eq!(
@@ -747,6 +747,6 @@ mod tests {
         let err = ec2.vpc_exists("vpc-12345678").await.unwrap_err();
         assert_eq!(err.class, ErrorClass::Transient);
         assert!(err.is_unreachable());
-        assert_eq!(err.reason(), "AwsUnreachable");
+        assert_eq!(crate::engine::reasons::for_aws(&err), "AwsUnreachable");
     }
 }

@@ -88,7 +88,10 @@ pub fn ownership(
 ) -> Ownership {
     let mut own_ids: BTreeSet<String> = tagged.iter().map(|e| e.id.clone()).collect();
     own_ids.extend(recorded_id.map(str::to_owned));
-    let mut vanished = None;
+    let mut vanished = tagged
+        .iter()
+        .find(|e| Some(e.id.as_str()) == recorded_id && e.state.is_leaving())
+        .map(|e| e.id.clone());
     let mut candidates: Vec<Endpoint> = tagged
         .into_iter()
         .filter(|e| !e.state.is_leaving())

@@ -25,7 +25,6 @@ pub const ROUTES_MISSING: &str = "RoutesMissing";
 pub const ROUTES_SETTLING: &str = "RoutesSettling";
 pub const PROBE_PENDING: &str = "ProbePending";
 pub const DELETING: &str = "Deleting";
-pub const REPLACING: &str = "Replacing";
 
 // The spec or the account needs a human.
 pub const INVALID_SPEC: &str = "InvalidSpec";
@@ -74,7 +73,6 @@ pub const CONDITION_REASONS: &[&str] = &[
     ROUTES_SETTLING,
     PROBE_PENDING,
     DELETING,
-    REPLACING,
     INVALID_SPEC,
     VPC_NOT_FOUND,
     ROUTE_TABLE_NOT_FOUND,

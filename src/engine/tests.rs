@@ -1,0 +1,539 @@
+//! Every engine branch against the in-memory EC2 ([`crate::aws::fake`]). The `dN_` tests are
+//! the traced defects of the engine-v2 issue, each failing before its fix.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+
+use super::reasons::*;
+use super::{Cleanup, Engine, Outcome};
+use crate::api::{
+    DeletionPolicy, GatewayEndpoint, GatewayEndpointSpec, PolicyPreset, PolicySpec, ProbeResult,
+    ProbeSpec, RouteTableSelector, TAG_UID,
+};
+use crate::aws::fake::{FakeCloud, FakeEc2};
+use crate::aws::{Ec2, EndpointState};
+use crate::controller::requeue::{self, RequeueHint};
+
+const UID: &str = "0c6a3f4e-1111-2222-3333-444455556666";
+
+/// A `GatewayEndpoint` as the API server would hand it over; `.with(...)` edits the spec.
+struct Obj(GatewayEndpoint);
+
+impl Obj {
+    fn on(tables: &[&str]) -> Self {
+        let spec = GatewayEndpointSpec {
+            region: Some("eu-west-1".into()),
+            vpc_id: "vpc-1".into(),
+            route_tables: RouteTableSelector {
+                ids: tables.iter().map(|t| t.to_string()).collect(),
+                ..Default::default()
+            },
+            probe: Some(ProbeSpec {
+                enabled: Some(false),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let mut o = GatewayEndpoint::new("ddb", spec);
+        o.metadata.uid = Some(UID.into());
+        o.metadata.generation = Some(1);
+        Obj(o)
+    }
+
+    fn with(mut self, f: impl FnOnce(&mut GatewayEndpointSpec)) -> Self {
+        f(&mut self.0.spec);
+        self.0.metadata.generation = Some(self.0.metadata.generation.unwrap_or(0) + 1);
+        self
+    }
+
+    fn edit(&mut self, f: impl FnOnce(&mut GatewayEndpointSpec)) {
+        f(&mut self.0.spec);
+        self.0.metadata.generation = Some(self.0.metadata.generation.unwrap_or(0) + 1);
+    }
+
+    fn condition(&self, type_: &str) -> (String, String) {
+        let c = self
+            .0
+            .status
+            .as_ref()
+            .and_then(|s| s.conditions.iter().find(|c| c.type_ == type_))
+            .unwrap_or_else(|| panic!("no {type_} condition"));
+        (c.status.clone(), c.reason.clone())
+    }
+
+    fn status(&self) -> &crate::api::GatewayEndpointStatus {
+        self.0.status.as_ref().expect("a pass ran")
+    }
+
+    fn endpoint_id(&self) -> String {
+        self.status().endpoint_id.clone().expect("an endpoint")
+    }
+}
+
+struct Env {
+    aws: FakeEc2,
+    cloud: FakeCloud,
+    engine: Engine,
+    now: jiff::Timestamp,
+}
+
+impl Env {
+    fn new(tables: &[&str]) -> Self {
+        let aws = FakeEc2::with_tables(tables);
+        let cloud = FakeCloud::new(aws.clone());
+        Env {
+            engine: Engine::new(Arc::new(cloud.clone()), None)
+                .with_describe_lag(Duration::from_secs(20)),
+            aws,
+            cloud,
+            now: jiff::Timestamp::from_second(1_800_000_000).unwrap(),
+        }
+    }
+
+    /// One pass; its status is stored on the object as the controller would.
+    async fn pass(&mut self, obj: &mut Obj) -> Outcome {
+        self.now = self.now + Duration::from_secs(1);
+        let out = self.engine.apply(&obj.0, self.now).await;
+        obj.0.status = Some(out.status.clone());
+        out
+    }
+
+    /// A cleanup pass, `since` after deletion was requested.
+    async fn cleanup(&mut self, obj: &mut Obj, since: u64) -> Cleanup {
+        let asked = self.now;
+        obj.0.metadata.deletion_timestamp = Some(Time(asked));
+        self.engine
+            .cleanup(&obj.0, asked + Duration::from_secs(since))
+            .await
+            .result
+    }
+}
+
+fn mutations(calls: &[&'static str]) -> Vec<&'static str> {
+    calls
+        .iter()
+        .copied()
+        .filter(|c| !c.starts_with("Describe"))
+        .collect()
+}
+
+fn reasons_of(out: &Outcome) -> Vec<&'static str> {
+    out.events.iter().map(|e| e.reason).collect()
+}
+
+#[tokio::test]
+async fn creates_once_then_an_unchanged_world_makes_no_call_but_describes() {
+    let mut env = Env::new(&["rtb-a", "rtb-b"]);
+    let mut obj = Obj::on(&["rtb-a", "rtb-b"]);
+    let out = env.pass(&mut obj).await;
+    assert!(out.error.is_none(), "{:?}", out.error);
+    assert_eq!(reasons_of(&out), [EV_CREATED]);
+    assert_eq!(obj.condition(READY), ("True".into(), READY_REASON.into()));
+    assert_eq!(obj.condition(SYNCED), ("True".into(), RECONCILED.into()));
+    assert_eq!(obj.status().routes.as_deref(), Some("2/2"));
+    env.aws.take_calls();
+    let before = obj.status().clone();
+    let out = env.pass(&mut obj).await;
+    assert!(mutations(&env.aws.take_calls()).is_empty());
+    assert!(out.events.is_empty());
+    assert_eq!(obj.status(), &before, "an unchanged world writes nothing");
+}
+
+#[tokio::test]
+async fn drift_is_repaired_with_the_ownership_tag_first() {
+    let mut env = Env::new(&["rtb-a", "rtb-b"]);
+    let mut obj = Obj::on(&["rtb-a", "rtb-b"]);
+    env.pass(&mut obj).await;
+    let id = obj.endpoint_id();
+    env.aws
+        .modify_endpoint(&crate::aws::ModifyEndpoint {
+            endpoint_id: id.clone(),
+            remove_route_table_ids: vec!["rtb-b".into()],
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    env.aws.delete_tags(&id, &["Name".into()]).await.unwrap();
+    env.aws.take_calls();
+    let out = env.pass(&mut obj).await;
+    assert_eq!(
+        mutations(&env.aws.take_calls()),
+        ["CreateTags", "ModifyVpcEndpoint"]
+    );
+    assert_eq!(reasons_of(&out), [EV_DRIFT_REPAIRED, EV_DRIFT_REPAIRED]);
+    assert_eq!(obj.condition(READY).0, "True");
+}
+
+#[tokio::test]
+async fn d1_no_create_when_every_selected_table_is_taken() {
+    let mut env = Env::new(&["rtb-a", "rtb-b"]);
+    env.aws.foreign_endpoint("vpce-other", "rtb-a");
+    let mut obj = Obj::on(&["rtb-a"]);
+    let out = env.pass(&mut obj).await;
+    assert!(mutations(&env.aws.take_calls()).is_empty(), "no endpoint with no route table");
+    assert_eq!(env.aws.live().len(), 1);
+    assert_eq!(
+        obj.condition(ENDPOINT_AVAILABLE),
+        ("False".into(), ROUTE_TABLE_CONFLICT.into())
+    );
+    assert_eq!(obj.condition(READY).1, ROUTE_TABLE_CONFLICT);
+    assert!(reasons_of(&out).contains(&ROUTE_TABLE_CONFLICT));
+    assert_eq!(
+        requeue::after_apply(None, 0, out.settling, out.next_probe, Duration::from_secs(300)),
+        Some(Duration::from_secs(300)),
+        "a conflict waits for the resync, not a settle loop"
+    );
+
+    // Two objects created at once on the same table: the second waits, no duplicate.
+    let mut first = Obj::on(&["rtb-b"]);
+    let mut second = Obj::on(&["rtb-b"]);
+    second.0.metadata.uid = Some("0c6a3f4e-9999-2222-3333-444455556666".into());
+    env.pass(&mut first).await;
+    env.pass(&mut second).await;
+    assert_eq!(env.aws.live().len(), 2, "vpce-other and the first object's");
+    assert_eq!(second.condition(READY).1, ROUTE_TABLE_CONFLICT);
+
+    // A tag selector that matches nothing (a typo): NoRouteTables, nothing created.
+    let mut typo = Obj::on(&[]).with(|s| {
+        s.route_tables.tags = [("tier".to_string(), "privte".to_string())].into();
+    });
+    typo.0.metadata.uid = Some("0c6a3f4e-7777-2222-3333-444455556666".into());
+    env.aws.take_calls();
+    env.pass(&mut typo).await;
+    assert!(mutations(&env.aws.take_calls()).is_empty());
+    assert_eq!(
+        typo.condition(ENDPOINT_AVAILABLE),
+        ("False".into(), NO_ROUTE_TABLES.into())
+    );
+}
+
+#[tokio::test]
+async fn d2_cleanup_never_releases_while_an_endpoint_may_exist() {
+    let mut env = Env::new(&["rtb-a"]);
+    env.aws.world().describe_lag = 3;
+    let mut obj = Obj::on(&["rtb-a"]);
+    env.pass(&mut obj).await;
+    // The status write of that pass was lost: nothing recorded, and describes lag.
+    obj.0.status = None;
+    assert!(
+        matches!(env.cleanup(&mut obj, 1).await, Cleanup::Pending(ref w) if w.is_empty()),
+        "nothing seen yet, inside the describe lag: keep the finalizer"
+    );
+    // The endpoint shows up: it is deleted, and the finalizer waits for AWS to say so.
+    let ep = env.aws.live()[0].id.clone();
+    env.aws.world().hidden.clear();
+    match env.cleanup(&mut obj, 2).await {
+        Cleanup::Pending(w) => assert_eq!(w, [(ep.clone(), "deleting".to_string())]),
+        other => panic!("{other:?}"),
+    }
+    // Still deleting: still pending.
+    assert!(matches!(env.cleanup(&mut obj, 3).await, Cleanup::Pending(_)));
+    env.aws.settle();
+    assert!(matches!(env.cleanup(&mut obj, 4).await, Cleanup::Gone));
+
+    // A recorded id whose delete AWS accepted is looked at again, not declared gone.
+    let mut env = Env::new(&["rtb-a"]);
+    let mut obj = Obj::on(&["rtb-a"]);
+    env.pass(&mut obj).await;
+    let id = obj.endpoint_id();
+    env.aws.world().endpoints.get_mut(&id).unwrap().tags.clear();
+    env.aws.world().hidden.insert(id.clone(), 10);
+    assert!(matches!(env.cleanup(&mut obj, 30).await, Cleanup::Pending(_)));
+    assert!(matches!(env.cleanup(&mut obj, 31).await, Cleanup::Pending(_)));
+    env.aws.settle();
+    env.aws.world().hidden.clear();
+    assert!(matches!(env.cleanup(&mut obj, 32).await, Cleanup::Gone));
+
+    // Nothing ever created and the lag passed: released.
+    let mut env = Env::new(&["rtb-a"]);
+    let mut never = Obj::on(&["rtb-a"]);
+    assert!(matches!(env.cleanup(&mut never, 21).await, Cleanup::Gone));
+}
+
+#[tokio::test]
+async fn d3_token_mismatch_after_the_endpoint_vanished_moves_to_the_next_token() {
+    let mut env = Env::new(&["rtb-a", "rtb-b"]);
+    let mut obj = Obj::on(&["rtb-a"]);
+    env.pass(&mut obj).await;
+    let old = obj.endpoint_id();
+    // Deleted out of band and purged from describes; then the spec changes.
+    env.aws.world().endpoints.remove(&old);
+    env.aws.world().tables.get_mut("rtb-a").unwrap().prefix_list_routes.clear();
+    obj.edit(|s| s.route_tables.ids.push("rtb-b".into()));
+    let out = env.pass(&mut obj).await;
+    assert_eq!(out.error.as_ref().and_then(|e| e.aws_code()), Some("IdempotentParameterMismatch"));
+    assert_eq!(obj.status().recreations, 1, "the next token is persisted");
+    assert_eq!(
+        out.error.as_ref().map(requeue::hint),
+        Some(RequeueHint::Settle)
+    );
+    let out = env.pass(&mut obj).await;
+    assert!(out.error.is_none(), "{:?}", out.error);
+    assert_ne!(obj.endpoint_id(), old);
+    assert_eq!(obj.condition(READY).0, "True");
+    assert_eq!(env.aws.live().len(), 1);
+}
+
+#[tokio::test]
+async fn d4_a_stripped_ownership_tag_is_restored_before_any_other_change() {
+    let mut env = Env::new(&["rtb-a", "rtb-b"]);
+    env.aws.world().require_owner_tag = true;
+    let mut obj = Obj::on(&["rtb-a"]);
+    env.pass(&mut obj).await;
+    let id = obj.endpoint_id();
+    env.aws.world().endpoints.get_mut(&id).unwrap().tags.clear();
+    obj.edit(|s| s.route_tables.ids.push("rtb-b".into()));
+    env.aws.take_calls();
+    let out = env.pass(&mut obj).await;
+    assert!(out.error.is_none(), "{:?}", out.error);
+    assert_eq!(
+        mutations(&env.aws.take_calls()),
+        ["CreateTags", "ModifyVpcEndpoint"]
+    );
+    assert_eq!(obj.condition(READY).0, "True");
+    // Deletion the same way.
+    env.aws.world().endpoints.get_mut(&id).unwrap().tags.clear();
+    assert!(matches!(env.cleanup(&mut obj, 1).await, Cleanup::Pending(_)));
+    env.aws.settle();
+    assert!(matches!(env.cleanup(&mut obj, 2).await, Cleanup::Gone));
+}
+
+#[tokio::test]
+async fn d5_a_transient_error_keeps_the_conditions_and_says_what_failed() {
+    let mut env = Env::new(&["rtb-a"]);
+    let mut obj = Obj::on(&["rtb-a"]);
+    env.pass(&mut obj).await;
+    let before = obj.status().clone();
+    env.aws.fail_next("DescribeRouteTables", "RequestLimitExceeded");
+    let out = env.pass(&mut obj).await;
+    assert_eq!(out.error.as_ref().map(|e| e.reason()), Some(THROTTLED));
+    for type_ in [ENDPOINT_AVAILABLE, ROUTES_ASSOCIATED, READY] {
+        assert_eq!(obj.condition(type_).0, "True", "{type_} kept");
+    }
+    assert_eq!(obj.condition(SYNCED), ("False".into(), THROTTLED.into()));
+    assert_eq!(obj.status().endpoint_id, before.endpoint_id);
+    assert_eq!(obj.status().route_tables, before.route_tables);
+    // The next good pass clears Synced; Ready never moved.
+    let ready_since = obj.status().conditions.iter().find(|c| c.type_ == READY).unwrap().last_transition_time.clone();
+    env.pass(&mut obj).await;
+    assert_eq!(obj.condition(SYNCED).0, "True");
+    let c = obj.status().conditions.iter().find(|c| c.type_ == READY).unwrap();
+    assert_eq!(c.last_transition_time, ready_since);
+}
+
+#[tokio::test]
+async fn d5_a_missing_route_table_marks_only_that_table() {
+    let mut env = Env::new(&["rtb-a", "rtb-b"]);
+    let mut obj = Obj::on(&["rtb-a", "rtb-gone"]);
+    let out = env.pass(&mut obj).await;
+    assert!(out.error.is_none());
+    let rts = &obj.status().route_tables;
+    assert!(rts.iter().any(|t| t.id == "rtb-a" && t.route_present));
+    assert!(rts.iter().any(|t| t.id == "rtb-gone" && t.not_found));
+    assert_eq!(
+        obj.condition(ROUTES_ASSOCIATED),
+        ("False".into(), ROUTE_TABLE_NOT_FOUND.into())
+    );
+    // Drift repair goes on for the tables that exist.
+    obj.edit(|s| s.route_tables.ids.push("rtb-b".into()));
+    env.aws.take_calls();
+    env.pass(&mut obj).await;
+    assert_eq!(mutations(&env.aws.take_calls()), ["ModifyVpcEndpoint"]);
+    assert_eq!(obj.status().routes.as_deref(), Some("2/3"));
+}
+
+#[tokio::test]
+async fn d6_aws_side_invalid_input_is_looked_at_again_at_resync() {
+    let mut env = Env::new(&["rtb-a"]);
+    let mut obj = Obj::on(&["rtb-a"]);
+    env.aws.fail_next("CreateVpcEndpoint", "InvalidParameterValue");
+    let out = env.pass(&mut obj).await;
+    let err = out.error.as_ref().expect("the create failed");
+    assert_eq!(err.reason(), INVALID_PARAMETER);
+    assert_eq!(requeue::hint(err), RequeueHint::Resync);
+    let resync = Duration::from_secs(300);
+    assert_eq!(
+        requeue::after_apply(Some(requeue::hint(err)), 1, out.settling, out.next_probe, resync),
+        Some(resync)
+    );
+    // Only an invalid spec waits for a change.
+    let bad = Obj::on(&["rtb-a"]).with(|s| {
+        s.policy = Some(PolicySpec {
+            document: Some("{".into()),
+            ..Default::default()
+        })
+    });
+    let out = env.engine.apply(&bad.0, env.now).await;
+    assert_eq!(out.error.as_ref().map(requeue::hint), Some(RequeueHint::AwaitChange));
+}
+
+#[tokio::test]
+async fn d7_our_own_lingering_route_is_settling_not_a_conflict() {
+    let mut env = Env::new(&["rtb-a"]);
+    let mut obj = Obj::on(&["rtb-a"]);
+    env.pass(&mut obj).await;
+    let old = obj.endpoint_id();
+    // Deleted behind our back, still `deleting` with its route in place.
+    env.aws.delete_endpoints(std::slice::from_ref(&old)).await.unwrap();
+    env.aws.take_calls();
+    let out = env.pass(&mut obj).await;
+    assert!(mutations(&env.aws.take_calls()).is_empty(), "no create into RouteAlreadyExists");
+    assert_eq!(
+        obj.condition(ROUTES_ASSOCIATED),
+        ("False".into(), ROUTES_SETTLING.into())
+    );
+    assert!(!reasons_of(&out).contains(&ROUTE_TABLE_CONFLICT));
+    assert!(out.settling, "looked at again soon");
+    env.aws.settle();
+    env.pass(&mut obj).await;
+    assert_ne!(obj.endpoint_id(), old);
+    assert_eq!(obj.condition(READY).0, "True");
+}
+
+#[tokio::test]
+async fn d8_a_failed_endpoint_is_replaced_under_the_next_token() {
+    let mut env = Env::new(&["rtb-a"]);
+    let mut obj = Obj::on(&["rtb-a"]);
+    env.pass(&mut obj).await;
+    let old = obj.endpoint_id();
+    env.aws.world().endpoints.get_mut(&old).unwrap().state = EndpointState::Failed;
+    let out = env.pass(&mut obj).await;
+    assert!(reasons_of(&out).contains(&EV_REPLACED));
+    assert_eq!(obj.status().recreations, 1);
+    env.aws.settle();
+    env.pass(&mut obj).await;
+    assert_ne!(obj.endpoint_id(), old);
+    assert_eq!(obj.condition(READY).0, "True");
+    assert_eq!(env.aws.live().len(), 1);
+}
+
+#[tokio::test]
+async fn d9_a_policy_aws_never_takes_is_reported_once_not_sent_forever() {
+    let mut env = Env::new(&["rtb-a"]);
+    // AWS echoes IAM-equivalent forms: that is not drift.
+    env.aws.world().policy_echo = Some(|doc| doc.replace("\"Principal\":\"*\"", "\"Principal\":{\"AWS\":\"*\"}"));
+    let mut obj = Obj::on(&["rtb-a"]).with(|s| {
+        s.policy = Some(PolicySpec {
+            preset: Some(PolicyPreset::ReadOnly),
+            ..Default::default()
+        })
+    });
+    env.pass(&mut obj).await;
+    obj.edit(|s| s.policy.as_mut().unwrap().tables = vec!["Music".into()]);
+    env.pass(&mut obj).await;
+    assert_eq!(obj.condition(READY).0, "True");
+    env.aws.take_calls();
+    env.pass(&mut obj).await;
+    assert!(mutations(&env.aws.take_calls()).is_empty());
+
+    // AWS reports something else after every set: one Modify, one event, then no more.
+    env.aws.world().policy_echo = Some(|doc| doc.replace("VpcgateGenerated", "Rewritten"));
+    obj.edit(|s| s.policy.as_mut().unwrap().tables = vec!["Music".into(), "Books".into()]);
+    let out = env.pass(&mut obj).await;
+    assert_eq!(
+        obj.condition(ENDPOINT_AVAILABLE),
+        ("False".into(), POLICY_NOT_CONVERGING.into())
+    );
+    assert_eq!(
+        out.events.iter().filter(|e| e.reason == POLICY_NOT_CONVERGING).count(),
+        1
+    );
+    for _ in 0..3 {
+        env.aws.take_calls();
+        let out = env.pass(&mut obj).await;
+        assert!(mutations(&env.aws.take_calls()).is_empty(), "no Modify loop");
+        assert!(out.events.is_empty());
+        assert_eq!(obj.condition(ENDPOINT_AVAILABLE).1, POLICY_NOT_CONVERGING);
+    }
+    // A spec change tries again.
+    obj.edit(|s| s.policy.as_mut().unwrap().tables = vec!["Music".into()]);
+    env.aws.take_calls();
+    env.pass(&mut obj).await;
+    assert_eq!(mutations(&env.aws.take_calls()), ["ModifyVpcEndpoint"]);
+}
+
+#[tokio::test]
+async fn d10_a_generated_policy_over_the_limit_is_an_invalid_spec_before_aws() {
+    let mut env = Env::new(&["rtb-a"]);
+    let mut obj = Obj::on(&["rtb-a"]).with(|s| {
+        s.policy = Some(PolicySpec {
+            tables: (0..100).map(|i| format!("{i:0>200}")).collect(),
+            ..Default::default()
+        })
+    });
+    let out = env.pass(&mut obj).await;
+    assert!(env.aws.take_calls().is_empty(), "nothing asked of AWS");
+    let err = out.error.expect("invalid");
+    assert_eq!(err.reason(), INVALID_SPEC);
+    assert!(err.to_string().starts_with("spec.policy.tables:"), "{err}");
+}
+
+#[tokio::test]
+async fn d11_cleanup_reports_deleting_with_the_ids_it_waits_for() {
+    let mut env = Env::new(&["rtb-a"]);
+    let mut obj = Obj::on(&["rtb-a"]);
+    env.pass(&mut obj).await;
+    let id = obj.endpoint_id();
+    let waiting = match env.cleanup(&mut obj, 1).await {
+        Cleanup::Pending(w) => w,
+        other => panic!("{other:?}"),
+    };
+    let status = super::report::deleting(
+        obj.status(),
+        Some(1),
+        &Time(env.now),
+        &waiting,
+        None,
+    );
+    let ready = status.conditions.iter().find(|c| c.type_ == READY).unwrap();
+    assert_eq!((ready.status.as_str(), ready.reason.as_str()), ("False", DELETING));
+    assert!(ready.message.contains(&format!("{id} (deleting)")), "{}", ready.message);
+}
+
+#[tokio::test]
+async fn duplicates_carrying_our_uid_are_deleted_and_the_recorded_one_kept() {
+    let mut env = Env::new(&["rtb-a", "rtb-b"]);
+    let mut obj = Obj::on(&["rtb-a"]);
+    env.pass(&mut obj).await;
+    let kept = obj.endpoint_id();
+    // A foreign tool copied our tags onto another endpoint.
+    env.aws.foreign_endpoint("vpce-copy", "rtb-b");
+    env.aws
+        .create_tags("vpce-copy", &[(TAG_UID.to_string(), UID.to_string())].into())
+        .await
+        .unwrap();
+    let out = env.pass(&mut obj).await;
+    assert!(reasons_of(&out).contains(&EV_DUPLICATE_DELETED));
+    assert_eq!(obj.endpoint_id(), kept);
+    let live: Vec<String> = env.aws.live().into_iter().map(|e| e.id).collect();
+    assert_eq!(live, [kept]);
+}
+
+#[tokio::test]
+async fn probe_flips_give_one_event_each_and_retain_keeps_the_endpoint() {
+    let mut env = Env::new(&["rtb-a"]);
+    let mut obj = Obj::on(&["rtb-a"]).with(|s| s.probe = None);
+    env.pass(&mut obj).await;
+    assert_eq!(obj.condition(DYNAMODB_REACHABLE), ("True".into(), PROBE_SUCCEEDED.into()));
+    *env.cloud.probe_result.lock().unwrap() = ProbeResult::Timeout;
+    env.now = env.now + Duration::from_secs(60);
+    let out = env.pass(&mut obj).await;
+    assert_eq!(reasons_of(&out), [EV_PROBE_FAILED]);
+    assert_eq!(obj.condition(READY), ("False".into(), PROBE_TIMEOUT.into()));
+    // Not due yet: no probe, no event.
+    let out = env.pass(&mut obj).await;
+    assert!(out.events.is_empty());
+    *env.cloud.probe_result.lock().unwrap() = ProbeResult::Succeeded;
+    env.now = env.now + Duration::from_secs(60);
+    let out = env.pass(&mut obj).await;
+    assert_eq!(reasons_of(&out), [EV_PROBE_RECOVERED]);
+
+    obj.0.spec.deletion_policy = DeletionPolicy::Retain;
+    let id = obj.endpoint_id();
+    assert!(matches!(env.cleanup(&mut obj, 0).await, Cleanup::Gone));
+    let ep = env.aws.world().endpoints[&id].clone();
+    assert_eq!(ep.state, EndpointState::Available);
+    assert!(!ep.tags.contains_key(TAG_UID));
+}
