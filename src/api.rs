@@ -417,8 +417,8 @@ impl GatewayEndpointSpec {
 /// The CRD as served: the derived schema with descriptions unwrapped, so `kubectl explain`
 /// breaks lines where the terminal does, not where a doc comment wrapped. Paragraphs (blank
 /// lines) stay.
-pub fn crd() -> k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition
-{
+pub fn crd()
+-> k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition {
     use kube::CustomResourceExt;
     let mut value = serde_json::to_value(GatewayEndpoint::crd()).expect("a CRD serializes");
     unwrap_descriptions(&mut value);

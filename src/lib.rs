@@ -107,9 +107,17 @@ mod tests {
                 .collect()
         };
         let reasons: BTreeSet<String> = CONDITION_REASONS.iter().map(|r| r.to_string()).collect();
-        assert_eq!(listed("Reasons"), reasons, "docs/conditions.md ## Reasons vs engine::reasons");
+        assert_eq!(
+            listed("Reasons"),
+            reasons,
+            "docs/conditions.md ## Reasons vs engine::reasons"
+        );
         let events: BTreeSet<String> = EVENT_REASONS.iter().map(|r| r.to_string()).collect();
-        assert_eq!(listed("Events"), events, "docs/conditions.md ## Events vs engine::reasons");
+        assert_eq!(
+            listed("Events"),
+            events,
+            "docs/conditions.md ## Events vs engine::reasons"
+        );
     }
 
     /// The examples stay valid objects with a spec the engine accepts.

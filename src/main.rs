@@ -10,8 +10,8 @@ use clap::{Parser, Subcommand, ValueEnum};
 use vpcgate::api::GatewayEndpoint;
 use vpcgate::aws::{AwsClients, CallObserver, Ec2};
 use vpcgate::engine::Engine;
-use vpcgate::engine::plan::Holder;
 use vpcgate::engine::desired::parse_duration;
+use vpcgate::engine::plan::Holder;
 
 #[derive(Parser)]
 #[command(
@@ -342,9 +342,11 @@ async fn probe(
             }
         }
     }
-    Ok(if report.result == vpcgate::aws::probe::ProbeResult::Succeeded {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::FAILURE
-    })
+    Ok(
+        if report.result == vpcgate::aws::probe::ProbeResult::Succeeded {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::FAILURE
+        },
+    )
 }

@@ -5,7 +5,7 @@
 use serde::Serialize;
 
 use crate::aws::actions::{ACTIONS, Action, Probe};
-use crate::aws::{AwsClients, AwsError, ErrorClass, Ec2};
+use crate::aws::{AwsClients, AwsError, Ec2, ErrorClass};
 
 /// What the preflight learned about one action.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

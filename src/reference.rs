@@ -102,8 +102,7 @@ fn walk(path: &str, schema: &Value, required: &[&str], rows: &mut Vec<String>) {
 
 /// The Markdown reference of `GatewayEndpoint`.
 pub fn markdown() -> String {
-    let crd = serde_json::to_value(crate::api::crd())
-        .expect("CRD serializes");
+    let crd = serde_json::to_value(crate::api::crd()).expect("CRD serializes");
     let version = &crd["spec"]["versions"][0];
     let schema = &version["schema"]["openAPIV3Schema"];
     let mut out = String::new();

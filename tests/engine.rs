@@ -3,6 +3,8 @@
 
 mod support;
 
+use std::sync::Arc;
+
 use std::collections::BTreeMap;
 
 use jiff::{SignedDuration, Timestamp};
@@ -12,13 +14,14 @@ use vpcgate::api::{
     DeletionPolicy, GatewayEndpoint, GatewayEndpointSpec, PolicyPreset, PolicySpec, ProbeSpec,
     RouteTableSelector,
 };
-use vpcgate::aws::{AwsClients, CreateEndpoint};
-use vpcgate::controller::{Engine, Outcome};
+use vpcgate::aws::{AwsClients, CreateEndpoint, Ec2};
+use vpcgate::controller::requeue::{RequeueHint, hint};
+use vpcgate::engine::{Cleanup, Engine, Outcome};
 
 const UID: &str = "5f0c2b1e-7a7e-4c43-9a43-2f6f0d5b8a11";
 
 struct World {
-    _emulator: Emulator,
+    emulator: Emulator,
     ec2: aws_sdk_ec2::Client,
     ddb: aws_sdk_dynamodb::Client,
     net: Network,
@@ -36,9 +39,9 @@ async fn world() -> World {
     let net = walkthrough_network(&ec2).await;
     let log = CallLog::default();
     let clients = support::clients(&emulator.url, &log).await;
-    let engine = Engine::new(clients.clone(), Some(support::REGION.to_owned()));
+    let engine = Engine::new(Arc::new(clients.clone()), Some(support::REGION.to_owned()));
     World {
-        _emulator: emulator,
+        emulator,
         ec2,
         ddb,
         net,
@@ -92,6 +95,25 @@ fn condition<'a>(obj: &'a GatewayEndpoint, type_: &str) -> (&'a str, &'a str, &'
         .and_then(|s| s.conditions.iter().find(|c| c.type_ == type_))
         .unwrap_or_else(|| panic!("no {type_} condition"));
     (c.status.as_str(), c.reason.as_str(), c.message.as_str())
+}
+
+/// Endpoints in the VPC that are not deleted, counted with the describe lag switched off for the
+/// look (and `id` checked to be among them).
+async fn live_endpoints_unlagged(w: &World, id: &str) -> usize {
+    w.emulator.faults(r#"{"describeLagSeconds": 0}"#);
+    let live = live_endpoints(w).await;
+    w.emulator.faults(r#"{"describeLagSeconds": 60}"#);
+    assert!(live.iter().any(|e| e.vpc_endpoint_id() == Some(id)));
+    live.len()
+}
+
+/// A cleanup pass `since` seconds after deletion was requested.
+async fn cleanup(w: &World, obj: &GatewayEndpoint, since: i64) -> vpcgate::engine::CleanupOutcome {
+    let asked = Timestamp::now();
+    let mut obj = obj.clone();
+    obj.metadata.deletion_timestamp =
+        Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(asked));
+    w.engine.cleanup(&obj, later(asked, since)).await
 }
 
 fn reasons(out: &Outcome) -> Vec<&'static str> {
@@ -398,7 +420,7 @@ async fn policy_preset_then_tables_then_custom_then_full_access() {
         "no AWS call for an invalid spec: {:?}",
         w.log.operations()
     );
-    assert_eq!(out.requeue(), Some(vpcgate::aws::RequeueHint::AwaitChange));
+    assert_eq!(out.error.as_ref().map(hint), Some(RequeueHint::AwaitChange));
     assert_eq!(
         obj.status.as_ref().unwrap().endpoint_id.as_deref(),
         Some(ep.as_str()),
@@ -580,7 +602,7 @@ async fn repeated_create_makes_one_endpoint() {
 
     // The create call itself, repeated with the same token (as when the describe has not caught
     // up yet), returns the same endpoint.
-    let ec2 = w.clients.ec2(support::REGION);
+    let ec2 = w.clients.sdk_ec2(support::REGION);
     let req = CreateEndpoint {
         vpc_id: w.net.vpc.clone(),
         service_name: "com.amazonaws.us-east-1.dynamodb".into(),
@@ -628,11 +650,11 @@ async fn conflict_with_another_endpoints_route_is_reported_not_fought() {
     let t0 = Timestamp::now();
     let out = apply(&w, &mut obj, t0).await;
     assert!(out.error.is_none(), "{:?}", out.error);
-    assert_eq!(reasons(&out), vec!["RouteTableConflict", "Created"]);
+    assert_eq!(reasons(&out), vec!["Created", "RouteTableConflict"]);
     assert!(
-        out.events[0].note.contains(&other),
+        out.events[1].note.contains(&other),
         "{}",
-        out.events[0].note
+        out.events[1].note
     );
     let st = obj.status.clone().unwrap();
     let ours = st.endpoint_id.clone().unwrap();
@@ -657,6 +679,34 @@ async fn conflict_with_another_endpoints_route_is_reported_not_fought() {
     let out = apply(&w, &mut obj, later(t0, 300)).await;
     assert!(out.events.is_empty(), "{:?}", out.events);
     assert!(w.log.mutations().is_empty());
+
+    // Issue 8, case 1: an object whose every table is taken (two objects on the same table, or
+    // status lost and the object re-created under a new uid) creates nothing and says why.
+    let mut late = object(
+        "late",
+        "9d4f3031-0000-4000-8000-000000000004",
+        GatewayEndpointSpec {
+            route_tables: RouteTableSelector {
+                ids: vec![w.net.private_rtb.clone()],
+                ..Default::default()
+            },
+            ..quiet_spec(&w.net)
+        },
+    );
+    w.log.clear();
+    let out = apply(&w, &mut late, later(t0, 301)).await;
+    assert!(
+        w.log.mutations().is_empty(),
+        "no endpoint without a route table: {:?}",
+        w.log.mutations()
+    );
+    assert_eq!(live_endpoints(&w).await.len(), 2);
+    assert_eq!(
+        condition(&late, "EndpointAvailable").1,
+        "RouteTableConflict"
+    );
+    assert_eq!(condition(&late, "Ready").1, "RouteTableConflict");
+    assert_eq!(reasons(&out), vec!["RouteTableConflict"]);
 
     // The other endpoint goes away: the table is taken over.
     w.ec2
@@ -712,13 +762,23 @@ async fn unknown_ids_get_their_reason_and_no_mutation() {
     ];
     for (s, reason, id) in cases {
         w.log.clear();
+        let s = GatewayEndpointSpec {
+            probe: quiet_spec(&w.net).probe,
+            ..s
+        };
         let mut obj = object("dynamodb", UID, s);
         let out = apply(&w, &mut obj, t0).await;
         let (status, r, msg) = condition(&obj, "Ready");
         assert_eq!((status, r), ("False", reason));
         assert!(msg.contains(id), "{msg}");
         assert_eq!(condition(&obj, "EndpointAvailable").1, reason);
-        assert_eq!(out.requeue(), Some(vpcgate::aws::RequeueHint::Resync));
+        if reason == "VpcNotFound" {
+            assert_eq!(out.error.as_ref().map(hint), Some(RequeueHint::Resync));
+        } else {
+            // A table or subnet that is not there is a fact about that table, not a failed pass.
+            assert!(out.error.is_none(), "{:?}", out.error);
+            assert_eq!(condition(&obj, "RoutesAssociated").1, reason);
+        }
         assert_eq!(reasons(&out), vec![reason]);
         assert!(
             w.log.mutations().is_empty(),
@@ -753,12 +813,21 @@ async fn delete_waits_for_aws_and_retain_keeps_the_endpoint() {
     let ep = obj.status.as_ref().unwrap().endpoint_id.clone().unwrap();
     let pl = obj.status.as_ref().unwrap().prefix_list_id.clone().unwrap();
 
-    let out = w.engine.cleanup(&obj).await;
-    assert!(out.error.is_none(), "{:?}", out.error);
-    assert!(out.done, "AWS reports it deleted");
+    // AWS accepts the delete; the finalizer stays until AWS describes it deleted.
+    let out = cleanup(&w, &obj, 0).await;
+    match &out.result {
+        Cleanup::Pending(waiting) => assert_eq!(waiting, &[(ep.clone(), "deleting".to_string())]),
+        other => panic!("{other:?}"),
+    }
     assert_eq!(
         out.events.iter().map(|e| e.reason).collect::<Vec<_>>(),
-        vec!["Deleting", "Deleted"]
+        vec!["Deleting"]
+    );
+    let out = cleanup(&w, &obj, 5).await;
+    assert!(matches!(out.result, Cleanup::Gone), "{:?}", out.result);
+    assert_eq!(
+        out.events.iter().map(|e| e.reason).collect::<Vec<_>>(),
+        vec!["Deleted"]
     );
     assert!(live_endpoints(&w).await.is_empty());
     assert!(
@@ -769,18 +838,25 @@ async fn delete_waits_for_aws_and_retain_keeps_the_endpoint() {
     assert_eq!(state, "deleted");
     // Cleanup again (finalizer retried): already gone counts as gone.
     w.log.clear();
-    let again = w.engine.cleanup(&obj).await;
-    assert!(again.done && again.error.is_none());
+    let again = cleanup(&w, &obj, 10).await;
+    assert!(matches!(again.result, Cleanup::Gone));
     assert!(w.log.mutations().is_empty(), "{:?}", w.log.operations());
 
-    // Cleanup of an object whose apply never ran.
+    // Cleanup of an object whose apply never ran: released once the describe lag has passed
+    // (a create whose status write was lost could hide behind it until then).
     let never = object(
         "never",
         "6a1c0d0e-0000-4000-8000-000000000001",
         spec(&w.net),
     );
-    let out = w.engine.cleanup(&never).await;
-    assert!(out.done && out.error.is_none() && out.events.is_empty());
+    let out = cleanup(&w, &never, 1).await;
+    assert!(
+        matches!(&out.result, Cleanup::Pending(waiting) if waiting.is_empty()),
+        "{:?}",
+        out.result
+    );
+    let out = cleanup(&w, &never, 25).await;
+    assert!(matches!(out.result, Cleanup::Gone) && out.events.is_empty());
 
     // Retain: the endpoint stays, our ownership tags go.
     let uid2 = "7b2d1e1f-0000-4000-8000-000000000002";
@@ -795,8 +871,8 @@ async fn delete_waits_for_aws_and_retain_keeps_the_endpoint() {
     );
     apply(&w, &mut kept, t0).await;
     let kept_id = kept.status.as_ref().unwrap().endpoint_id.clone().unwrap();
-    let out = w.engine.cleanup(&kept).await;
-    assert!(out.done && out.error.is_none(), "{:?}", out.error);
+    let out = cleanup(&w, &kept, 0).await;
+    assert!(matches!(out.result, Cleanup::Gone), "{:?}", out.result);
     assert_eq!(
         out.events.iter().map(|e| e.reason).collect::<Vec<_>>(),
         vec!["Retained"]
@@ -829,7 +905,7 @@ async fn emulator_down_is_a_transient_reason() {
     let url = format!("http://127.0.0.1:{port}");
     let log = CallLog::default();
     let engine = Engine::new(
-        support::clients(&url, &log).await,
+        Arc::new(support::clients(&url, &log).await),
         Some(support::REGION.to_owned()),
     );
     let net = Network {
@@ -845,14 +921,14 @@ async fn emulator_down_is_a_transient_reason() {
     let out = engine.apply(&obj, Timestamp::now()).await;
     obj.status = Some(out.status.clone());
     let (s, reason, msg) = condition(&obj, "Ready");
-    assert_eq!((s, reason), ("False", "AwsUnreachable"), "{msg}");
-    assert_eq!(out.requeue(), Some(vpcgate::aws::RequeueHint::Backoff));
-    let cleanup = engine.cleanup(&obj).await;
-    assert!(
-        !cleanup.done,
-        "never release the finalizer while AWS cannot be asked"
-    );
-    assert_eq!(cleanup.error.unwrap().reason(), "AwsUnreachable");
+    // Never reached AWS: nothing is known, so Unknown rather than a guess.
+    assert_eq!((s, reason), ("Unknown", "AwsUnreachable"), "{msg}");
+    assert_eq!(condition(&obj, "Synced").1, "AwsUnreachable");
+    assert_eq!(out.error.as_ref().map(hint), Some(RequeueHint::Backoff));
+    match engine.cleanup(&obj, Timestamp::now()).await.result {
+        Cleanup::Failed(e, _) => assert_eq!(e.reason(), "AwsUnreachable"),
+        other => panic!("never release the finalizer while AWS cannot be asked: {other:?}"),
+    }
 }
 
 /// Runs the `vpcgate` binary against the emulator, with fake credentials and no metadata service.
@@ -873,7 +949,7 @@ fn vpcgate_cli(url: &str, args: &[&str]) -> std::process::Output {
 #[tokio::test]
 async fn cli_plan_changes_nothing_and_probe_reports() {
     let w = world().await;
-    let url = w._emulator.url.clone();
+    let url = w.emulator.url.clone();
     let dir = std::env::temp_dir().join(format!("vpcgate-cli-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let manifest = dir.join("gwe.yaml");
@@ -1033,51 +1109,59 @@ async fn an_endpoint_not_visible_yet_is_found_again_by_its_token() {
     let w = world().await;
     let t0 = Timestamp::now();
 
-    // Describes do not show an endpoint just created (eventual consistency): neither its tag nor
-    // the recorded id finds it. The retry reuses the token, and AWS answers with the same
-    // endpoint. (Simulated: tag removed, status names an id describes do not know; the selector
-    // matches no table so the endpoint's own routes cannot be mistaken for another's.)
-    let mut lonely = object(
-        "lonely",
+    // Describes do not show an endpoint just created (eventual consistency, the emulator's
+    // describe lag). The status write of the create was lost: the next pass finds nothing and
+    // creates again under the same token, and AWS answers with the same endpoint.
+    w.emulator.faults(r#"{"describeLagSeconds": 60}"#);
+    let mut lost = object(
+        "lost",
         "8c3e2f20-0000-4000-8000-000000000003",
-        GatewayEndpointSpec {
-            route_tables: RouteTableSelector {
-                tags: BTreeMap::from([("tier".into(), "none".into())]),
-                ..Default::default()
-            },
-            ..quiet_spec(&w.net)
-        },
+        quiet_spec(&w.net),
     );
-    apply(&w, &mut lonely, t0).await;
-    let l = lonely.status.as_ref().unwrap().endpoint_id.clone().unwrap();
-    w.ec2
-        .delete_tags()
-        .resources(&l)
-        .tags(
-            aws_sdk_ec2::types::Tag::builder()
-                .key("vpcgate.dev/uid")
-                .build(),
-        )
-        .send()
-        .await
-        .unwrap();
-    lonely.status.as_mut().unwrap().endpoint_id = Some("vpce-0123456789abcdef0".into());
-    let out = apply(&w, &mut lonely, later(t0, 5)).await;
+    apply(&w, &mut lost, t0).await;
+    let l = lost.status.as_ref().unwrap().endpoint_id.clone().unwrap();
+    lost.status = None;
+    // The next pass cannot see it by tag or id, but its routes are there: settling, not a
+    // conflict, and no second create.
+    w.log.clear();
+    let out = apply(&w, &mut lost, later(t0, 5)).await;
     assert!(out.error.is_none(), "{:?}", out.error);
-    let st = lonely.status.clone().unwrap();
+    assert!(w.log.mutations().is_empty(), "{:?}", w.log.mutations());
+    assert!(out.settling);
+    assert_eq!(condition(&lost, "RoutesAssociated").1, "RoutesSettling");
+    assert_eq!(live_endpoints_unlagged(&w, &l).await, 1, "no duplicate");
+    // Once describes show it, it is ours again.
+    w.emulator.faults(r#"{"describeLagSeconds": 0}"#);
+    let out = apply(&w, &mut lost, later(t0, 15)).await;
+    assert!(out.error.is_none(), "{:?}", out.error);
+    let st = lost.status.clone().unwrap();
     assert_eq!(
         st.endpoint_id.as_deref(),
         Some(l.as_str()),
         "the same endpoint"
     );
     assert_eq!(st.recreations, 0);
-    assert_eq!(live_endpoints(&w).await.len(), 1, "no duplicate");
-    w.ec2
-        .delete_vpc_endpoints()
-        .vpc_endpoint_ids(&l)
-        .send()
-        .await
-        .unwrap();
+    assert_eq!(condition(&lost, "Ready").0, "True");
+    w.emulator.faults(r#"{"describeLagSeconds": 60}"#);
+
+    // Issue 8, case 2: deleted with its status lost again, while describes still lag: the
+    // finalizer is kept; once the endpoint shows, it is deleted and waited for.
+    lost.status = None;
+    let out = cleanup(&w, &lost, 1).await;
+    assert!(
+        matches!(&out.result, Cleanup::Pending(waiting) if waiting.is_empty()),
+        "{:?}",
+        out.result
+    );
+    w.emulator.faults(r#"{"describeLagSeconds": 0}"#);
+    let out = cleanup(&w, &lost, 2).await;
+    match &out.result {
+        Cleanup::Pending(waiting) => assert_eq!(waiting, &[(l.clone(), "deleting".to_string())]),
+        other => panic!("{other:?}"),
+    }
+    let out = cleanup(&w, &lost, 3).await;
+    assert!(matches!(out.result, Cleanup::Gone), "{:?}", out.result);
+    assert_eq!(support::endpoint_state(&w.ec2, &l).await, "deleted");
 
     let mut obj = object("dynamodb", UID, quiet_spec(&w.net));
     apply(&w, &mut obj, t0).await;
@@ -1104,5 +1188,39 @@ async fn an_endpoint_not_visible_yet_is_found_again_by_its_token() {
         st.routes.as_deref(),
         Some("2/2"),
         "our old endpoint's routes are no conflict"
+    );
+}
+
+#[tokio::test]
+async fn throttled_describes_keep_the_conditions_and_say_so_in_synced() {
+    // Issue 8, case 5, end to end: the emulator answers RequestLimitExceeded.
+    let w = world().await;
+    let mut obj = object("dynamodb", UID, quiet_spec(&w.net));
+    let t0 = Timestamp::now();
+    apply(&w, &mut obj, t0).await;
+    assert_eq!(condition(&obj, "Ready").0, "True");
+    let before = obj.status.clone().unwrap();
+    w.emulator.faults(
+        r#"{"action": "DescribeRouteTables", "code": "RequestLimitExceeded", "count": -1}"#,
+    );
+    let out = apply(&w, &mut obj, later(t0, 60)).await;
+    assert_eq!(out.error.as_ref().map(|e| e.reason()), Some("Throttled"));
+    assert_eq!(out.error.as_ref().map(hint), Some(RequeueHint::Backoff));
+    for type_ in ["EndpointAvailable", "RoutesAssociated", "Ready"] {
+        assert_eq!(condition(&obj, type_).0, "True", "{type_} kept");
+    }
+    assert_eq!(condition(&obj, "Synced").1, "Throttled");
+    let st = obj.status.clone().unwrap();
+    assert_eq!(
+        (st.endpoint_id, st.state, st.route_tables),
+        (before.endpoint_id, before.state, before.route_tables)
+    );
+    w.emulator
+        .faults(r#"{"action": "DescribeRouteTables", "code": "RequestLimitExceeded", "count": 0}"#);
+    let out = apply(&w, &mut obj, later(t0, 120)).await;
+    assert!(out.error.is_none(), "{:?}", out.error);
+    assert_eq!(
+        condition(&obj, "Synced"),
+        ("True", "Reconciled", condition(&obj, "Synced").2)
     );
 }

@@ -2,11 +2,11 @@
 
 use std::sync::Arc;
 
+use super::CallObserver;
 use super::dynamodb::DynamoDb;
 use super::ec2::{Cloud, Ec2};
-use super::sdk_ec2::SdkEc2;
-use super::CallObserver;
 use super::probe::{self, ProbeReport, ProbeRequest};
+use super::sdk_ec2::SdkEc2;
 
 /// Builds EC2 and DynamoDB clients per region from one loaded SDK configuration (the default
 /// credential chain: IRSA, Pod Identity, env, profile; `AWS_ENDPOINT_URL*` honoured).

@@ -18,8 +18,8 @@ use std::time::Duration;
 use super::ec2::{Cloud, Ec2};
 use super::probe::{ProbeReport, ProbeRequest};
 use super::{
-    AwsError, CreateEndpoint, DeleteOutcome, Endpoint, EndpointState, ModifyEndpoint,
-    PolicyChange, PrefixList, RouteTable,
+    AwsError, CreateEndpoint, DeleteOutcome, Endpoint, EndpointState, ModifyEndpoint, PolicyChange,
+    PrefixList, RouteTable,
 };
 use crate::api::{ProbeResult, TAG_UID};
 
@@ -200,7 +200,12 @@ impl World {
     }
 
     /// `RouteAlreadyExists` unless every table is free (or already routed to `id`).
-    fn require_free(&self, op: &'static str, tables: &[String], id: Option<&str>) -> Result<(), AwsError> {
+    fn require_free(
+        &self,
+        op: &'static str,
+        tables: &[String],
+        id: Option<&str>,
+    ) -> Result<(), AwsError> {
         let pl = &self.prefix_lists[0].id;
         for t in tables {
             let table = self
@@ -213,7 +218,9 @@ impl World {
                 return Err(err(
                     op,
                     "RouteAlreadyExists",
-                    &format!("route table {t} already has a route with destination-prefix-list-id {pl}"),
+                    &format!(
+                        "route table {t} already has a route with destination-prefix-list-id {pl}"
+                    ),
                 ));
             }
         }
@@ -469,7 +476,8 @@ impl Cloud for FakeCloud {
             addresses: Vec::new(),
             in_prefix_list: None,
             latency: Some(Duration::from_millis(7)),
-            message: (result != ProbeResult::Succeeded).then(|| format!("probe: {}", result.as_str())),
+            message: (result != ProbeResult::Succeeded)
+                .then(|| format!("probe: {}", result.as_str())),
         }
     }
 }

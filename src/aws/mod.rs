@@ -7,9 +7,9 @@ pub mod clients;
 pub mod dynamodb;
 pub mod ec2;
 pub mod errors;
-pub mod probe;
 #[cfg(test)]
 pub mod fake;
+pub mod probe;
 pub mod sdk_ec2;
 
 use std::collections::BTreeMap;
@@ -88,7 +88,11 @@ impl EndpointState {
     pub fn is_live(&self) -> bool {
         matches!(
             self,
-            Self::PendingAcceptance | Self::Pending | Self::Available | Self::Partial | Self::Other(_)
+            Self::PendingAcceptance
+                | Self::Pending
+                | Self::Available
+                | Self::Partial
+                | Self::Other(_)
         )
     }
 
@@ -214,4 +218,3 @@ impl std::fmt::Debug for CallObserver {
         })
     }
 }
-

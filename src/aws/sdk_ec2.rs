@@ -13,8 +13,8 @@ use aws_sdk_ec2::types::{
 
 use super::ec2::Ec2;
 use super::{
-    AwsError, CreateEndpoint, DeleteOutcome, Endpoint, EndpointState, ModifyEndpoint,
-    PolicyChange, PrefixList, RouteTable,
+    AwsError, CreateEndpoint, DeleteOutcome, Endpoint, EndpointState, ModifyEndpoint, PolicyChange,
+    PrefixList, RouteTable,
 };
 use crate::aws::CallObserver;
 
@@ -232,13 +232,8 @@ impl Ec2 for SdkEc2 {
         Ok(Some(list))
     }
 
-
     /// Endpoints carrying the tag `key=value`, in any state.
-    async fn endpoints_by_tag(
-        &self,
-        key: &str,
-        value: &str,
-    ) -> Result<Vec<Endpoint>, AwsError> {
+    async fn endpoints_by_tag(&self, key: &str, value: &str) -> Result<Vec<Endpoint>, AwsError> {
         self.describe_endpoints(vec![filter(&format!("tag:{key}"), [value])])
             .await
     }
@@ -254,7 +249,6 @@ impl Ec2 for SdkEc2 {
             Err(e) => Err(e),
         }
     }
-
 
     /// Creates a gateway endpoint; with the same `client_token` AWS returns the same endpoint.
     async fn create_endpoint(&self, req: &CreateEndpoint) -> Result<Endpoint, AwsError> {

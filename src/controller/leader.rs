@@ -123,4 +123,3 @@ async fn lease_watchdog(
         }
     }
 }
-

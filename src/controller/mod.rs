@@ -129,8 +129,7 @@ pub async fn run(cfg: RunConfig) -> Result<(), RunError> {
         Some(r) => info!(region = %r, "default AWS region"),
         None => warn!("no default AWS region: every GatewayEndpoint must set spec.region"),
     }
-    let engine =
-        Engine::new(Arc::new(clients), region).with_describe_lag(cfg.describe_lag);
+    let engine = Engine::new(Arc::new(clients), region).with_describe_lag(cfg.describe_lag);
     let recorder = Recorder::new(
         client.clone(),
         Reporter {

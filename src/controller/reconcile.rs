@@ -166,7 +166,13 @@ async fn cleanup(obj: Arc<GatewayEndpoint>, ctx: &Context) -> Result<Action, Err
     let now = k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(
         jiff::Timestamp::from_second(now.as_second()).unwrap_or(now),
     );
-    let status = report::deleting(&prev, obj.metadata.generation, &now, &waiting, error.as_ref());
+    let status = report::deleting(
+        &prev,
+        obj.metadata.generation,
+        &now,
+        &waiting,
+        error.as_ref(),
+    );
     if status != prev {
         patch_status(ctx, &obj, &status).await?;
     }

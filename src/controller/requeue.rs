@@ -83,7 +83,8 @@ mod tests {
 
     #[test]
     fn only_an_invalid_spec_waits_for_a_change() {
-        let aws = |code: Option<&str>| Error::Aws(AwsError::new("ec2", "CreateVpcEndpoint", code, "m"));
+        let aws =
+            |code: Option<&str>| Error::Aws(AwsError::new("ec2", "CreateVpcEndpoint", code, "m"));
         let cases = [
             (
                 Error::InvalidSpec {
@@ -106,7 +107,10 @@ mod tests {
             (aws(Some("RequestLimitExceeded")), RequeueHint::Backoff),
             (aws(Some("InternalError")), RequeueHint::Backoff),
             (aws(None), RequeueHint::Backoff),
-            (aws(Some("IdempotentParameterMismatch")), RequeueHint::Settle),
+            (
+                aws(Some("IdempotentParameterMismatch")),
+                RequeueHint::Settle,
+            ),
             (aws(Some("RouteAlreadyExists")), RequeueHint::Settle),
             (Error::DeletionPending("vpce-1".into()), RequeueHint::Settle),
         ];
@@ -144,7 +148,13 @@ mod tests {
             (Some(RequeueHint::Backoff), 3, false, None, Some(s(20))),
             (Some(RequeueHint::Backoff), 0, false, None, Some(s(5))),
             (Some(RequeueHint::Resync), 2, false, Some(s(60)), Some(m5)),
-            (Some(RequeueHint::Settle), 2, false, Some(s(60)), Some(SETTLE)),
+            (
+                Some(RequeueHint::Settle),
+                2,
+                false,
+                Some(s(60)),
+                Some(SETTLE),
+            ),
         ];
         for (hint, failures, settling, probe, expected) in cases {
             assert_eq!(

@@ -48,11 +48,21 @@ pub async fn act(ec2: &dyn Ec2, desired: &Desired, plan: &Plan) -> Acted {
             Action::Tag {
                 endpoint_id, tags, ..
             } => ec2.create_tags(endpoint_id, tags).await.map(|()| {
-                changed(&mut acted, reasons::EV_TAGS_CHANGED, action, plan.repairs_drift)
+                changed(
+                    &mut acted,
+                    reasons::EV_TAGS_CHANGED,
+                    action,
+                    plan.repairs_drift,
+                )
             }),
             Action::Untag { endpoint_id, keys } => {
                 ec2.delete_tags(endpoint_id, keys).await.map(|()| {
-                    changed(&mut acted, reasons::EV_TAGS_CHANGED, action, plan.repairs_drift)
+                    changed(
+                        &mut acted,
+                        reasons::EV_TAGS_CHANGED,
+                        action,
+                        plan.repairs_drift,
+                    )
                 })
             }
         };
@@ -66,9 +76,12 @@ pub async fn act(ec2: &dyn Ec2, desired: &Desired, plan: &Plan) -> Acted {
 
 fn changed(acted: &mut Acted, reason: &'static str, action: &Action, drift: bool) {
     acted.changed = true;
-    acted
-        .events
-        .push(events::changed(reason, action.operation(), action.to_string(), drift));
+    acted.events.push(events::changed(
+        reason,
+        action.operation(),
+        action.to_string(),
+        drift,
+    ));
 }
 
 /// Creates under the current token. AWS answers a repeated token with the endpoint it first
@@ -129,10 +142,7 @@ async fn delete(
     acted.changed = true;
     acted.events.push(match (why, &plan.replacing) {
         (DeleteWhy::Replace, Some((id, state))) => events::replaced(id, state),
-        _ => events::duplicates_deleted(
-            &accepted,
-            plan.endpoint.as_ref().map(|e| e.id.as_str()),
-        ),
+        _ => events::duplicates_deleted(&accepted, plan.endpoint.as_ref().map(|e| e.id.as_str())),
     });
     Ok(())
 }

@@ -9,8 +9,8 @@ use serde_json::Value;
 
 use super::policy;
 use crate::api::{
-    DEFAULT_PROBE_INTERVAL, DEFAULT_PROBE_TIMEOUT, DeletionPolicy, GatewayEndpoint,
-    MAX_USER_TAGS, RouteTableSelector, Service, TAG_DISPLAY_NAME, TAG_NAME, TAG_UID,
+    DEFAULT_PROBE_INTERVAL, DEFAULT_PROBE_TIMEOUT, DeletionPolicy, GatewayEndpoint, MAX_USER_TAGS,
+    RouteTableSelector, Service, TAG_DISPLAY_NAME, TAG_NAME, TAG_UID,
 };
 use crate::error::Error;
 

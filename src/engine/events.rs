@@ -51,7 +51,12 @@ pub fn created(id: &str, service_name: &str, tables: &[String]) -> EngineEvent {
 }
 
 /// A change made because the spec changed (`drift: false`) or because AWS drifted from it.
-pub fn changed(reason: &'static str, action: &'static str, what: String, drift: bool) -> EngineEvent {
+pub fn changed(
+    reason: &'static str,
+    action: &'static str,
+    what: String,
+    drift: bool,
+) -> EngineEvent {
     if drift {
         normal(
             EV_DRIFT_REPAIRED,
@@ -95,10 +100,7 @@ pub fn conflict(tables: &[String]) -> EngineEvent {
     warning(
         ROUTE_TABLE_CONFLICT,
         "ModifyVpcEndpoint",
-        format!(
-            "{}; those tables were left alone",
-            tables.join(", ")
-        ),
+        format!("{}; those tables were left alone", tables.join(", ")),
     )
 }
 

@@ -113,16 +113,17 @@ impl Engine {
             tables: seen.tables.clone(),
             endpoint: plan.endpoint.clone(),
         };
-        let verified = match act::verify(ec2.as_ref(), &desired.vpc_id, before.clone(), &acted).await {
-            Ok(v) => v,
-            Err(e) => {
-                acted.error.get_or_insert(e);
-                Verified {
-                    endpoint: acted.created.clone().or(before.endpoint.clone()),
-                    ..before
+        let verified =
+            match act::verify(ec2.as_ref(), &desired.vpc_id, before.clone(), &acted).await {
+                Ok(v) => v,
+                Err(e) => {
+                    acted.error.get_or_insert(e);
+                    Verified {
+                        endpoint: acted.created.clone().or(before.endpoint.clone()),
+                        ..before
+                    }
                 }
-            }
-        };
+            };
         let probed = probe::probe(
             self.cloud.as_ref(),
             &desired.region,
@@ -132,7 +133,9 @@ impl Engine {
             now,
         )
         .await;
-        assemble(obj, &prev, &desired, &seen, &plan, acted, &verified, probed, now)
+        assemble(
+            obj, &prev, &desired, &seen, &plan, acted, &verified, probed, now,
+        )
     }
 
     /// One cleanup pass for an object being deleted. Tolerates apply never having run.
@@ -207,7 +210,13 @@ fn failed(
         prev,
         generation: obj.metadata.generation,
         now: &now,
-        resolved: desired.map(|d| (d.region.as_str(), d.vpc_id.as_str(), d.service_name.as_str())),
+        resolved: desired.map(|d| {
+            (
+                d.region.as_str(),
+                d.vpc_id.as_str(),
+                d.service_name.as_str(),
+            )
+        }),
         facts: None,
         error: Some(&error),
         probing: desired.map_or(prev.probe.is_some(), |d| d.probe.is_some()),

@@ -49,9 +49,26 @@ pub async fn observe(
         Some(id) if !tagged.iter().any(|e| &e.id == id) => ec2.endpoint(id).await?,
         _ => None,
     };
+    let selection = plan::select_route_tables(&desired.route_tables, &tables, &subnets);
+    let mut ownership = plan::ownership(tagged, prev.endpoint_id.as_deref(), recorded);
+    // An endpoint that holds a selected table's route but that describes do not show at all is
+    // most likely ours, created a moment ago (describe lag): never a conflict, never a reason to
+    // create again. Somebody else's endpoint is always describable by id.
+    let strangers: std::collections::BTreeSet<String> = tables
+        .iter()
+        .filter(|t| selection.selected.contains(&t.id))
+        .filter_map(|t| t.prefix_list_routes.get(&prefix_list.id))
+        .filter(|target| target.starts_with("vpce-") && !ownership.own_ids.contains(*target))
+        .cloned()
+        .collect();
+    for id in strangers {
+        if ec2.endpoint(&id).await?.is_none() {
+            ownership.own_ids.insert(id);
+        }
+    }
     Ok(Observed {
-        selection: plan::select_route_tables(&desired.route_tables, &tables, &subnets),
-        ownership: plan::ownership(tagged, prev.endpoint_id.as_deref(), recorded),
+        selection,
+        ownership,
         prefix_list,
         tables,
     })

@@ -72,7 +72,8 @@ pub struct Ownership {
     pub current: Option<Endpoint>,
     /// Other endpoints carrying our uid tag that are not on their way out.
     pub duplicates: Vec<Endpoint>,
-    /// Every id that is or was ours, in any state: their routes are never a conflict.
+    /// Every id that is or was ours, in any state, and any endpoint holding a selected table's
+    /// route that describes do not show yet: their routes are never a conflict.
     pub own_ids: BTreeSet<String>,
     /// The endpoint recorded in status, described as deleting or deleted while nothing else of
     /// ours is current: it was deleted behind our back.
@@ -423,7 +424,10 @@ pub fn plan(input: &PlanInput<'_>) -> Result<Plan, Error> {
             let mut d = drift(desired, ep, &holders, &prev.managed_tag_keys);
             if d.policy.is_some()
                 && prev.policy_echo.as_deref()
-                    == Some(policy::echo_fingerprint(desired.policy.as_ref(), ep.policy.as_deref()).as_str())
+                    == Some(
+                        policy::echo_fingerprint(desired.policy.as_ref(), ep.policy.as_deref())
+                            .as_str(),
+                    )
             {
                 d.policy = None;
                 policy_held = true;
@@ -528,7 +532,12 @@ mod tests {
                 .collect(),
         };
         let cases = [
-            (sel(&["rtb-pub"], &[], &[]), set(&["rtb-pub"]), vec![], vec![]),
+            (
+                sel(&["rtb-pub"], &[], &[]),
+                set(&["rtb-pub"]),
+                vec![],
+                vec![],
+            ),
             (
                 sel(&[], &["subnet-pub", "subnet-priv"], &[]),
                 set(&["rtb-priv", "rtb-pub"]),
@@ -536,7 +545,12 @@ mod tests {
                 vec![],
             ),
             // A subnet without its own association uses the main table.
-            (sel(&[], &["subnet-bare"], &[]), set(&["rtb-main"]), vec![], vec![]),
+            (
+                sel(&[], &["subnet-bare"], &[]),
+                set(&["rtb-main"]),
+                vec![],
+                vec![],
+            ),
             (
                 sel(&[], &[], &[("tier", "private"), ("env", "prod")]),
                 set(&["rtb-priv"]),
@@ -546,7 +560,11 @@ mod tests {
             (sel(&[], &[], &[("tier", "none")]), set(&[]), vec![], vec![]),
             // What is missing is listed; the rest is still selected.
             (
-                sel(&["rtb-pub", "rtb-x", "rtb-x"], &["subnet-nope", "subnet-priv"], &[]),
+                sel(
+                    &["rtb-pub", "rtb-x", "rtb-x"],
+                    &["subnet-nope", "subnet-priv"],
+                    &[],
+                ),
                 set(&["rtb-priv", "rtb-pub"]),
                 strings(&["rtb-x"]),
                 strings(&["subnet-nope"]),

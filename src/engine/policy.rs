@@ -178,7 +178,9 @@ fn sorted_list(v: Value) -> Value {
 pub fn echo_fingerprint(desired: Option<&Value>, reported: Option<&str>) -> String {
     let text = format!(
         "{}\u{0}{}",
-        desired.map(|d| normalize(d).to_string()).unwrap_or_default(),
+        desired
+            .map(|d| normalize(d).to_string())
+            .unwrap_or_default(),
         reported.unwrap_or_default()
     );
     let mut hash: u64 = 0xcbf2_9ce4_8422_2325;

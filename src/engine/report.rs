@@ -43,16 +43,11 @@ pub fn route_table_statuses(
             }
         })
         .collect();
-    out.extend(
-        selection
-            .missing_tables
-            .iter()
-            .map(|id| RouteTableStatus {
-                id: id.clone(),
-                not_found: true,
-                ..Default::default()
-            }),
-    );
+    out.extend(selection.missing_tables.iter().map(|id| RouteTableStatus {
+        id: id.clone(),
+        not_found: true,
+        ..Default::default()
+    }));
     out.sort_by(|a, b| a.id.cmp(&b.id));
     out
 }
@@ -108,7 +103,12 @@ pub struct ConditionUpdate {
     pub message: String,
 }
 
-fn cond(type_: &'static str, ok: bool, reason: &str, message: impl Into<String>) -> ConditionUpdate {
+fn cond(
+    type_: &'static str,
+    ok: bool,
+    reason: &str,
+    message: impl Into<String>,
+) -> ConditionUpdate {
     ConditionUpdate {
         type_,
         status: if ok { "True" } else { "False" },
@@ -267,7 +267,10 @@ fn endpoint_available(f: &Facts<'_>, routes: &ConditionUpdate) -> ConditionUpdat
             ENDPOINT_AVAILABLE,
             false,
             ENDPOINT_FAILED,
-            format!("{} is {}; see the VPC console for its last error", ep.id, ep.state),
+            format!(
+                "{} is {}; see the VPC console for its last error",
+                ep.id, ep.state
+            ),
         );
     }
     if f.policy_not_converging {
@@ -340,7 +343,12 @@ fn dynamodb_reachable(probing: bool, probe: Option<&ProbeStatus>) -> Option<Cond
 
 fn synced(error: Option<&Error>) -> ConditionUpdate {
     match error {
-        None => cond(SYNCED, true, RECONCILED, "the last pass completed every AWS call"),
+        None => cond(
+            SYNCED,
+            true,
+            RECONCILED,
+            "the last pass completed every AWS call",
+        ),
         Some(e) => cond(SYNCED, false, e.reason(), e.to_string()),
     }
 }
@@ -486,7 +494,12 @@ pub fn report(pass: &Pass<'_>) -> (GatewayEndpointStatus, Vec<EngineEvent>) {
             .managed_tag_keys
             .clone()
             .unwrap_or_else(|| prev.managed_tag_keys.clone()),
-        conditions: merge(&prev.conditions, conditions(pass), pass.generation, pass.now),
+        conditions: merge(
+            &prev.conditions,
+            conditions(pass),
+            pass.generation,
+            pass.now,
+        ),
         ..prev.clone()
     };
     if let Some((region, vpc, service)) = pass.resolved {
@@ -500,14 +513,33 @@ pub fn report(pass: &Pass<'_>) -> (GatewayEndpointStatus, Vec<EngineEvent>) {
             .iter()
             .filter_map(|t| {
                 let other = t.conflicting_endpoint_id.as_ref()?;
-                let known = prev.route_tables.iter().any(|p| {
-                    p.id == t.id && p.conflicting_endpoint_id.as_ref() == Some(other)
-                });
+                let known = prev
+                    .route_tables
+                    .iter()
+                    .any(|p| p.id == t.id && p.conflicting_endpoint_id.as_ref() == Some(other));
                 (!known).then(|| format!("{} is routed to {other}", t.id))
             })
             .collect();
         if !new_conflicts.is_empty() {
             events.push(events::conflict(&new_conflicts));
+        }
+        // Selection problems are facts, not errors: a Warning when one first appears.
+        let routes = routes_associated(f);
+        let was = prev
+            .conditions
+            .iter()
+            .find(|c| c.type_ == ROUTES_ASSOCIATED);
+        if [ROUTE_TABLE_NOT_FOUND, SUBNET_NOT_FOUND, NO_ROUTE_TABLES]
+            .contains(&routes.reason.as_str())
+            && was.is_none_or(|c| c.reason != routes.reason || c.message != routes.message)
+        {
+            events.push(events::failed(
+                [ROUTE_TABLE_NOT_FOUND, SUBNET_NOT_FOUND, NO_ROUTE_TABLES]
+                    .into_iter()
+                    .find(|r| *r == routes.reason)
+                    .expect("checked"),
+                routes.message,
+            ));
         }
         if let (Some(ep), true) = (f.endpoint, f.policy_not_converging)
             && prev.policy_echo.as_deref() != pass.policy_echo
@@ -725,10 +757,20 @@ mod tests {
         let t1 = Time(jiff::Timestamp::from_second(2000).unwrap());
         let first = merge(&[], vec![cond(READY, false, CREATING, "x")], Some(1), &t0);
         assert_eq!(first[0].last_transition_time, t0);
-        let same = merge(&first, vec![cond(READY, false, ROUTES_MISSING, "y")], Some(2), &t1);
+        let same = merge(
+            &first,
+            vec![cond(READY, false, ROUTES_MISSING, "y")],
+            Some(2),
+            &t1,
+        );
         assert_eq!(same[0].last_transition_time, t0);
         assert_eq!(same[0].observed_generation, Some(2));
-        let flipped = merge(&same, vec![cond(READY, true, READY_REASON, "z")], Some(2), &t1);
+        let flipped = merge(
+            &same,
+            vec![cond(READY, true, READY_REASON, "z")],
+            Some(2),
+            &t1,
+        );
         assert_eq!(flipped[0].last_transition_time, t1);
     }
 }

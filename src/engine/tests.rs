@@ -172,7 +172,10 @@ async fn d1_no_create_when_every_selected_table_is_taken() {
     env.aws.foreign_endpoint("vpce-other", "rtb-a");
     let mut obj = Obj::on(&["rtb-a"]);
     let out = env.pass(&mut obj).await;
-    assert!(mutations(&env.aws.take_calls()).is_empty(), "no endpoint with no route table");
+    assert!(
+        mutations(&env.aws.take_calls()).is_empty(),
+        "no endpoint with no route table"
+    );
     assert_eq!(env.aws.live().len(), 1);
     assert_eq!(
         obj.condition(ENDPOINT_AVAILABLE),
@@ -181,7 +184,13 @@ async fn d1_no_create_when_every_selected_table_is_taken() {
     assert_eq!(obj.condition(READY).1, ROUTE_TABLE_CONFLICT);
     assert!(reasons_of(&out).contains(&ROUTE_TABLE_CONFLICT));
     assert_eq!(
-        requeue::after_apply(None, 0, out.settling, out.next_probe, Duration::from_secs(300)),
+        requeue::after_apply(
+            None,
+            0,
+            out.settling,
+            out.next_probe,
+            Duration::from_secs(300)
+        ),
         Some(Duration::from_secs(300)),
         "a conflict waits for the resync, not a settle loop"
     );
@@ -229,7 +238,10 @@ async fn d2_cleanup_never_releases_while_an_endpoint_may_exist() {
         other => panic!("{other:?}"),
     }
     // Still deleting: still pending.
-    assert!(matches!(env.cleanup(&mut obj, 3).await, Cleanup::Pending(_)));
+    assert!(matches!(
+        env.cleanup(&mut obj, 3).await,
+        Cleanup::Pending(_)
+    ));
     env.aws.settle();
     assert!(matches!(env.cleanup(&mut obj, 4).await, Cleanup::Gone));
 
@@ -240,8 +252,14 @@ async fn d2_cleanup_never_releases_while_an_endpoint_may_exist() {
     let id = obj.endpoint_id();
     env.aws.world().endpoints.get_mut(&id).unwrap().tags.clear();
     env.aws.world().hidden.insert(id.clone(), 10);
-    assert!(matches!(env.cleanup(&mut obj, 30).await, Cleanup::Pending(_)));
-    assert!(matches!(env.cleanup(&mut obj, 31).await, Cleanup::Pending(_)));
+    assert!(matches!(
+        env.cleanup(&mut obj, 30).await,
+        Cleanup::Pending(_)
+    ));
+    assert!(matches!(
+        env.cleanup(&mut obj, 31).await,
+        Cleanup::Pending(_)
+    ));
     env.aws.settle();
     env.aws.world().hidden.clear();
     assert!(matches!(env.cleanup(&mut obj, 32).await, Cleanup::Gone));
@@ -260,10 +278,19 @@ async fn d3_token_mismatch_after_the_endpoint_vanished_moves_to_the_next_token()
     let old = obj.endpoint_id();
     // Deleted out of band and purged from describes; then the spec changes.
     env.aws.world().endpoints.remove(&old);
-    env.aws.world().tables.get_mut("rtb-a").unwrap().prefix_list_routes.clear();
+    env.aws
+        .world()
+        .tables
+        .get_mut("rtb-a")
+        .unwrap()
+        .prefix_list_routes
+        .clear();
     obj.edit(|s| s.route_tables.ids.push("rtb-b".into()));
     let out = env.pass(&mut obj).await;
-    assert_eq!(out.error.as_ref().and_then(|e| e.aws_code()), Some("IdempotentParameterMismatch"));
+    assert_eq!(
+        out.error.as_ref().and_then(|e| e.aws_code()),
+        Some("IdempotentParameterMismatch")
+    );
     assert_eq!(obj.status().recreations, 1, "the next token is persisted");
     assert_eq!(
         out.error.as_ref().map(requeue::hint),
@@ -295,7 +322,10 @@ async fn d4_a_stripped_ownership_tag_is_restored_before_any_other_change() {
     assert_eq!(obj.condition(READY).0, "True");
     // Deletion the same way.
     env.aws.world().endpoints.get_mut(&id).unwrap().tags.clear();
-    assert!(matches!(env.cleanup(&mut obj, 1).await, Cleanup::Pending(_)));
+    assert!(matches!(
+        env.cleanup(&mut obj, 1).await,
+        Cleanup::Pending(_)
+    ));
     env.aws.settle();
     assert!(matches!(env.cleanup(&mut obj, 2).await, Cleanup::Gone));
 }
@@ -306,7 +336,8 @@ async fn d5_a_transient_error_keeps_the_conditions_and_says_what_failed() {
     let mut obj = Obj::on(&["rtb-a"]);
     env.pass(&mut obj).await;
     let before = obj.status().clone();
-    env.aws.fail_next("DescribeRouteTables", "RequestLimitExceeded");
+    env.aws
+        .fail_next("DescribeRouteTables", "RequestLimitExceeded");
     let out = env.pass(&mut obj).await;
     assert_eq!(out.error.as_ref().map(|e| e.reason()), Some(THROTTLED));
     for type_ in [ENDPOINT_AVAILABLE, ROUTES_ASSOCIATED, READY] {
@@ -316,10 +347,22 @@ async fn d5_a_transient_error_keeps_the_conditions_and_says_what_failed() {
     assert_eq!(obj.status().endpoint_id, before.endpoint_id);
     assert_eq!(obj.status().route_tables, before.route_tables);
     // The next good pass clears Synced; Ready never moved.
-    let ready_since = obj.status().conditions.iter().find(|c| c.type_ == READY).unwrap().last_transition_time.clone();
+    let ready_since = obj
+        .status()
+        .conditions
+        .iter()
+        .find(|c| c.type_ == READY)
+        .unwrap()
+        .last_transition_time
+        .clone();
     env.pass(&mut obj).await;
     assert_eq!(obj.condition(SYNCED).0, "True");
-    let c = obj.status().conditions.iter().find(|c| c.type_ == READY).unwrap();
+    let c = obj
+        .status()
+        .conditions
+        .iter()
+        .find(|c| c.type_ == READY)
+        .unwrap();
     assert_eq!(c.last_transition_time, ready_since);
 }
 
@@ -348,14 +391,21 @@ async fn d5_a_missing_route_table_marks_only_that_table() {
 async fn d6_aws_side_invalid_input_is_looked_at_again_at_resync() {
     let mut env = Env::new(&["rtb-a"]);
     let mut obj = Obj::on(&["rtb-a"]);
-    env.aws.fail_next("CreateVpcEndpoint", "InvalidParameterValue");
+    env.aws
+        .fail_next("CreateVpcEndpoint", "InvalidParameterValue");
     let out = env.pass(&mut obj).await;
     let err = out.error.as_ref().expect("the create failed");
     assert_eq!(err.reason(), INVALID_PARAMETER);
     assert_eq!(requeue::hint(err), RequeueHint::Resync);
     let resync = Duration::from_secs(300);
     assert_eq!(
-        requeue::after_apply(Some(requeue::hint(err)), 1, out.settling, out.next_probe, resync),
+        requeue::after_apply(
+            Some(requeue::hint(err)),
+            1,
+            out.settling,
+            out.next_probe,
+            resync
+        ),
         Some(resync)
     );
     // Only an invalid spec waits for a change.
@@ -366,7 +416,10 @@ async fn d6_aws_side_invalid_input_is_looked_at_again_at_resync() {
         })
     });
     let out = env.engine.apply(&bad.0, env.now).await;
-    assert_eq!(out.error.as_ref().map(requeue::hint), Some(RequeueHint::AwaitChange));
+    assert_eq!(
+        out.error.as_ref().map(requeue::hint),
+        Some(RequeueHint::AwaitChange)
+    );
 }
 
 #[tokio::test]
@@ -376,10 +429,16 @@ async fn d7_our_own_lingering_route_is_settling_not_a_conflict() {
     env.pass(&mut obj).await;
     let old = obj.endpoint_id();
     // Deleted behind our back, still `deleting` with its route in place.
-    env.aws.delete_endpoints(std::slice::from_ref(&old)).await.unwrap();
+    env.aws
+        .delete_endpoints(std::slice::from_ref(&old))
+        .await
+        .unwrap();
     env.aws.take_calls();
     let out = env.pass(&mut obj).await;
-    assert!(mutations(&env.aws.take_calls()).is_empty(), "no create into RouteAlreadyExists");
+    assert!(
+        mutations(&env.aws.take_calls()).is_empty(),
+        "no create into RouteAlreadyExists"
+    );
     assert_eq!(
         obj.condition(ROUTES_ASSOCIATED),
         ("False".into(), ROUTES_SETTLING.into())
@@ -413,7 +472,8 @@ async fn d8_a_failed_endpoint_is_replaced_under_the_next_token() {
 async fn d9_a_policy_aws_never_takes_is_reported_once_not_sent_forever() {
     let mut env = Env::new(&["rtb-a"]);
     // AWS echoes IAM-equivalent forms: that is not drift.
-    env.aws.world().policy_echo = Some(|doc| doc.replace("\"Principal\":\"*\"", "\"Principal\":{\"AWS\":\"*\"}"));
+    env.aws.world().policy_echo =
+        Some(|doc| doc.replace("\"Principal\":\"*\"", "\"Principal\":{\"AWS\":\"*\"}"));
     let mut obj = Obj::on(&["rtb-a"]).with(|s| {
         s.policy = Some(PolicySpec {
             preset: Some(PolicyPreset::ReadOnly),
@@ -437,13 +497,19 @@ async fn d9_a_policy_aws_never_takes_is_reported_once_not_sent_forever() {
         ("False".into(), POLICY_NOT_CONVERGING.into())
     );
     assert_eq!(
-        out.events.iter().filter(|e| e.reason == POLICY_NOT_CONVERGING).count(),
+        out.events
+            .iter()
+            .filter(|e| e.reason == POLICY_NOT_CONVERGING)
+            .count(),
         1
     );
     for _ in 0..3 {
         env.aws.take_calls();
         let out = env.pass(&mut obj).await;
-        assert!(mutations(&env.aws.take_calls()).is_empty(), "no Modify loop");
+        assert!(
+            mutations(&env.aws.take_calls()).is_empty(),
+            "no Modify loop"
+        );
         assert!(out.events.is_empty());
         assert_eq!(obj.condition(ENDPOINT_AVAILABLE).1, POLICY_NOT_CONVERGING);
     }
@@ -480,16 +546,17 @@ async fn d11_cleanup_reports_deleting_with_the_ids_it_waits_for() {
         Cleanup::Pending(w) => w,
         other => panic!("{other:?}"),
     };
-    let status = super::report::deleting(
-        obj.status(),
-        Some(1),
-        &Time(env.now),
-        &waiting,
-        None,
-    );
+    let status = super::report::deleting(obj.status(), Some(1), &Time(env.now), &waiting, None);
     let ready = status.conditions.iter().find(|c| c.type_ == READY).unwrap();
-    assert_eq!((ready.status.as_str(), ready.reason.as_str()), ("False", DELETING));
-    assert!(ready.message.contains(&format!("{id} (deleting)")), "{}", ready.message);
+    assert_eq!(
+        (ready.status.as_str(), ready.reason.as_str()),
+        ("False", DELETING)
+    );
+    assert!(
+        ready.message.contains(&format!("{id} (deleting)")),
+        "{}",
+        ready.message
+    );
 }
 
 #[tokio::test]
@@ -501,7 +568,10 @@ async fn duplicates_carrying_our_uid_are_deleted_and_the_recorded_one_kept() {
     // A foreign tool copied our tags onto another endpoint.
     env.aws.foreign_endpoint("vpce-copy", "rtb-b");
     env.aws
-        .create_tags("vpce-copy", &[(TAG_UID.to_string(), UID.to_string())].into())
+        .create_tags(
+            "vpce-copy",
+            &[(TAG_UID.to_string(), UID.to_string())].into(),
+        )
         .await
         .unwrap();
     let out = env.pass(&mut obj).await;
@@ -516,7 +586,10 @@ async fn probe_flips_give_one_event_each_and_retain_keeps_the_endpoint() {
     let mut env = Env::new(&["rtb-a"]);
     let mut obj = Obj::on(&["rtb-a"]).with(|s| s.probe = None);
     env.pass(&mut obj).await;
-    assert_eq!(obj.condition(DYNAMODB_REACHABLE), ("True".into(), PROBE_SUCCEEDED.into()));
+    assert_eq!(
+        obj.condition(DYNAMODB_REACHABLE),
+        ("True".into(), PROBE_SUCCEEDED.into())
+    );
     *env.cloud.probe_result.lock().unwrap() = ProbeResult::Timeout;
     env.now = env.now + Duration::from_secs(60);
     let out = env.pass(&mut obj).await;

@@ -132,6 +132,11 @@ impl Emulator {
 /// A minimal HTTP/1.0 request to a loopback URL: (status, body). Enough for moto's admin API
 /// and the operator's /metrics without another HTTP client crate.
 pub fn http(url: &str, method: &str) -> (u16, String) {
+    http_with(url, method, "")
+}
+
+/// [`http`] with a JSON body.
+pub fn http_with(url: &str, method: &str, body: &str) -> (u16, String) {
     use std::io::{Read, Write};
     let rest = url.strip_prefix("http://").expect("http:// URL");
     let (host, path) = rest
@@ -143,7 +148,10 @@ pub fn http(url: &str, method: &str) -> (u16, String) {
         Err(_) => return (0, String::new()),
     };
     let _ = stream.set_read_timeout(Some(Duration::from_secs(10)));
-    let req = format!("{method} {path} HTTP/1.0\r\nHost: {host}\r\nContent-Length: 0\r\n\r\n");
+    let req = format!(
+        "{method} {path} HTTP/1.0\r\nHost: {host}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
     if stream.write_all(req.as_bytes()).is_err() {
         return (0, String::new());
     }
@@ -160,6 +168,15 @@ pub fn http(url: &str, method: &str) -> (u16, String) {
         .map(|(_, b)| b.to_owned())
         .unwrap_or_default();
     (status, body)
+}
+
+impl Emulator {
+    /// Sets the emulator's fault injection (`POST /vpcgate-faults/`), e.g.
+    /// `{"describeLagSeconds": 30}` or `{"action": "DescribeRouteTables", "code": "RequestLimitExceeded", "count": 1}`.
+    pub fn faults(&self, json: &str) {
+        let (status, body) = http_with(&format!("{}/vpcgate-faults/", self.url), "POST", json);
+        assert_eq!(status, 200, "fault injection refused: {body}");
+    }
 }
 
 impl Drop for Emulator {
