@@ -679,7 +679,8 @@ mod tests {
         let prev = GatewayEndpointStatus::default();
         let now = Time(jiff::Timestamp::UNIX_EPOCH);
         let t = |s: &str| s.to_string();
-        let cases: Vec<(Facts, Option<&Error>, Vec<(&str, &str, String)>)> = vec![
+        type Expected = Vec<(&'static str, &'static str, String)>;
+        let cases: Vec<(Facts, Option<&Error>, Expected)> = vec![
             (
                 Facts {
                     endpoint: Some(&available),

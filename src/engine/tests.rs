@@ -94,7 +94,7 @@ impl Env {
 
     /// One pass; its status is stored on the object as the controller would.
     async fn pass(&mut self, obj: &mut Obj) -> Outcome {
-        self.now = self.now + Duration::from_secs(1);
+        self.now += Duration::from_secs(1);
         let out = self.engine.apply(&obj.0, self.now).await;
         obj.0.status = Some(out.status.clone());
         out
@@ -591,7 +591,7 @@ async fn probe_flips_give_one_event_each_and_retain_keeps_the_endpoint() {
         ("True".into(), PROBE_SUCCEEDED.into())
     );
     *env.cloud.probe_result.lock().unwrap() = ProbeResult::Timeout;
-    env.now = env.now + Duration::from_secs(60);
+    env.now += Duration::from_secs(60);
     let out = env.pass(&mut obj).await;
     assert_eq!(reasons_of(&out), [EV_PROBE_FAILED]);
     assert_eq!(obj.condition(READY), ("False".into(), PROBE_TIMEOUT.into()));
@@ -599,7 +599,7 @@ async fn probe_flips_give_one_event_each_and_retain_keeps_the_endpoint() {
     let out = env.pass(&mut obj).await;
     assert!(out.events.is_empty());
     *env.cloud.probe_result.lock().unwrap() = ProbeResult::Succeeded;
-    env.now = env.now + Duration::from_secs(60);
+    env.now += Duration::from_secs(60);
     let out = env.pass(&mut obj).await;
     assert_eq!(reasons_of(&out), [EV_PROBE_RECOVERED]);
 
