@@ -29,31 +29,35 @@ impl DynamoDb {
 
     /// `ListTables(Limit=1)`: the cheapest call that proves a signed round trip.
     pub async fn list_tables(&self) -> Result<(), AwsError> {
-        let result = self
-            .client
-            .list_tables()
-            .limit(1)
-            .send()
+        self.call("ListTables", self.client.list_tables().limit(1).send())
             .await
-            .map(|_| ())
-            .map_err(|e| AwsError::from_sdk("dynamodb", "ListTables", e));
-        self.observer
-            .observe("dynamodb", "ListTables", result.as_ref().err());
-        result
     }
 
     /// `DescribeTable(name)`.
     pub async fn describe_table(&self, name: &str) -> Result<(), AwsError> {
-        let result = self
-            .client
-            .describe_table()
-            .table_name(name)
-            .send()
+        self.call(
+            "DescribeTable",
+            self.client.describe_table().table_name(name).send(),
+        )
+        .await
+    }
+
+    /// Runs one call, classifies its error and tells the observer.
+    async fn call<T, E, R>(
+        &self,
+        operation: &'static str,
+        fut: impl std::future::Future<Output = Result<T, aws_sdk_dynamodb::error::SdkError<E, R>>>,
+    ) -> Result<(), AwsError>
+    where
+        E: aws_sdk_dynamodb::error::ProvideErrorMetadata + std::error::Error + 'static,
+        R: std::fmt::Debug,
+    {
+        let result = fut
             .await
             .map(|_| ())
-            .map_err(|e| AwsError::from_sdk("dynamodb", "DescribeTable", e));
+            .map_err(|e| AwsError::from_sdk("dynamodb", operation, e));
         self.observer
-            .observe("dynamodb", "DescribeTable", result.as_ref().err());
+            .observe("dynamodb", operation, result.as_ref().err());
         result
     }
 }
