@@ -8,6 +8,7 @@
 
 pub mod act;
 pub mod cleanup;
+pub mod conditions;
 pub mod desired;
 pub mod events;
 pub mod observe;
@@ -16,6 +17,7 @@ pub mod policy;
 pub mod probe;
 pub mod reasons;
 pub mod report;
+pub mod resolve;
 #[cfg(test)]
 mod tests;
 

@@ -3,7 +3,7 @@
 //! decisions are [`super::plan`]'s.
 
 use super::desired::Desired;
-use super::plan::{self, Ownership, Selection};
+use super::resolve::{self, Ownership, Selection};
 use crate::api::{GatewayEndpointStatus, TAG_UID};
 use crate::aws::{Ec2, PrefixList, RouteTable};
 use crate::error::Error;
@@ -49,8 +49,8 @@ pub async fn observe(
         Some(id) if !tagged.iter().any(|e| &e.id == id) => ec2.endpoint(id).await?,
         _ => None,
     };
-    let selection = plan::select_route_tables(&desired.route_tables, &tables, &subnets);
-    let mut ownership = plan::ownership(tagged, prev.endpoint_id.as_deref(), recorded);
+    let selection = resolve::select_route_tables(&desired.route_tables, &tables, &subnets);
+    let mut ownership = resolve::ownership(tagged, prev.endpoint_id.as_deref(), recorded);
     // An endpoint that holds a selected table's route but that describes do not show at all is
     // most likely ours, created a moment ago (describe lag): never a conflict, never a reason to
     // create again. Somebody else's endpoint is always describable by id.

@@ -1,0 +1,551 @@
+//! Conditions (pure): each condition from what a pass established, `Ready` from the others,
+//! and the merge that moves `lastTransitionTime` only when a status changes.
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
+
+use super::reasons::*;
+use super::report::{Facts, Pass};
+use crate::api::{ProbeResult, ProbeStatus, RouteTableStatus};
+use crate::error::Error;
+
+/// A condition before timestamps are applied.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConditionUpdate {
+    pub type_: &'static str,
+    pub status: &'static str,
+    pub reason: String,
+    pub message: String,
+}
+
+pub(crate) fn cond(
+    type_: &'static str,
+    ok: bool,
+    reason: &str,
+    message: impl Into<String>,
+) -> ConditionUpdate {
+    ConditionUpdate {
+        type_,
+        status: if ok { "True" } else { "False" },
+        reason: reason.to_owned(),
+        message: message.into(),
+    }
+}
+
+/// A failed condition whose reason is mere progress takes a lasting failure's reason instead:
+/// "out of sync" because Modify is denied is `AccessDenied`.
+fn or_error(c: ConditionUpdate, error: Option<&Error>) -> ConditionUpdate {
+    match error {
+        Some(e)
+            if c.status != "True"
+                && !e.is_transient()
+                && [CREATING, OUT_OF_SYNC, ROUTES_MISSING].contains(&c.reason.as_str()) =>
+        {
+            cond(c.type_, false, e.reason(), e.to_string())
+        }
+        _ => c,
+    }
+}
+
+pub(crate) fn routes_associated(f: &Facts<'_>) -> ConditionUpdate {
+    let pl = f.prefix_list_id;
+    let ids = |pred: &dyn Fn(&RouteTableStatus) -> bool| -> Vec<String> {
+        f.route_tables
+            .iter()
+            .filter(|t| pred(t))
+            .map(|t| t.id.clone())
+            .collect()
+    };
+    let not_found = ids(&|t| t.not_found);
+    if !not_found.is_empty() {
+        return cond(
+            ROUTES_ASSOCIATED,
+            false,
+            ROUTE_TABLE_NOT_FOUND,
+            format!(
+                "spec.routeTables.ids: {} not found in the VPC (InvalidRouteTableID.NotFound); the other tables are kept associated",
+                not_found.join(", ")
+            ),
+        );
+    }
+    if !f.missing_subnets.is_empty() {
+        return cond(
+            ROUTES_ASSOCIATED,
+            false,
+            SUBNET_NOT_FOUND,
+            format!(
+                "spec.routeTables.subnetIds: {} not found in the VPC (InvalidSubnetID.NotFound); the other tables are kept associated",
+                f.missing_subnets.join(", ")
+            ),
+        );
+    }
+    if f.route_tables.is_empty() {
+        return cond(
+            ROUTES_ASSOCIATED,
+            false,
+            NO_ROUTE_TABLES,
+            "spec.routeTables selects no route table in the VPC; check ids, subnetIds and tags",
+        );
+    }
+    let conflicts: Vec<String> = f
+        .route_tables
+        .iter()
+        .filter_map(|t| {
+            let other = t.conflicting_endpoint_id.as_ref()?;
+            Some(format!("{} already routes {pl} to {other}", t.id))
+        })
+        .collect();
+    if !conflicts.is_empty() {
+        return cond(
+            ROUTES_ASSOCIATED,
+            false,
+            ROUTE_TABLE_CONFLICT,
+            format!(
+                "{}; a route table holds one route per prefix list: remove that endpoint from the table or deselect it",
+                conflicts.join("; ")
+            ),
+        );
+    }
+    let settling: Vec<String> = f
+        .route_tables
+        .iter()
+        .filter_map(|t| {
+            let own = t.settling_endpoint_id.as_ref()?;
+            Some(format!("{} ({own})", t.id))
+        })
+        .collect();
+    if !settling.is_empty() {
+        return cond(
+            ROUTES_ASSOCIATED,
+            false,
+            ROUTES_SETTLING,
+            format!(
+                "waiting for AWS to clear the route of an earlier endpoint of this object from {}",
+                settling.join(", ")
+            ),
+        );
+    }
+    let missing = ids(&|t| !t.route_present);
+    if missing.is_empty() {
+        let ep = f.endpoint.map(|e| e.id.as_str()).unwrap_or("the endpoint");
+        return cond(
+            ROUTES_ASSOCIATED,
+            true,
+            ROUTES_PRESENT,
+            format!(
+                "{} route tables route {pl} to {ep}",
+                super::report::routes_summary(f.route_tables)
+            ),
+        );
+    }
+    cond(
+        ROUTES_ASSOCIATED,
+        false,
+        ROUTES_MISSING,
+        format!("no route to the endpoint yet in {}", missing.join(", ")),
+    )
+}
+
+fn endpoint_available(f: &Facts<'_>, routes: &ConditionUpdate) -> ConditionUpdate {
+    let Some(ep) = f.endpoint else {
+        let usable = f.route_tables.iter().any(|t| {
+            !t.not_found && t.conflicting_endpoint_id.is_none() && t.settling_endpoint_id.is_none()
+        });
+        if !usable {
+            // Never created without a route table to put it on.
+            return cond(
+                ENDPOINT_AVAILABLE,
+                false,
+                &routes.reason,
+                format!(
+                    "not created: no selected route table is free ({})",
+                    routes.message
+                ),
+            );
+        }
+        let message = match f.replacing {
+            Some((id, state)) => format!("replacing {id} ({state}) with a new endpoint"),
+            None => "the endpoint is being created".to_owned(),
+        };
+        return cond(ENDPOINT_AVAILABLE, false, CREATING, message);
+    };
+    if ep.state.is_pending() {
+        return cond(
+            ENDPOINT_AVAILABLE,
+            false,
+            CREATING,
+            format!("{} is {}", ep.id, ep.state),
+        );
+    }
+    if ep.state.is_dead() || ep.state.is_leaving() {
+        return cond(
+            ENDPOINT_AVAILABLE,
+            false,
+            ENDPOINT_FAILED,
+            format!(
+                "{} is {}; see the VPC console for its last error",
+                ep.id, ep.state
+            ),
+        );
+    }
+    if f.policy_not_converging {
+        return cond(
+            ENDPOINT_AVAILABLE,
+            false,
+            POLICY_NOT_CONVERGING,
+            format!(
+                "AWS reports a policy on {} other than the declared one right after vpcgate set it; vpcgate does not modify again until spec.policy or the reported policy changes",
+                ep.id
+            ),
+        );
+    }
+    if !f.endpoint_in_sync {
+        return cond(
+            ENDPOINT_AVAILABLE,
+            false,
+            OUT_OF_SYNC,
+            format!("{} is being updated to the declared policy and tags", ep.id),
+        );
+    }
+    cond(
+        ENDPOINT_AVAILABLE,
+        true,
+        AVAILABLE,
+        format!("{} is available with the declared policy and tags", ep.id),
+    )
+}
+
+fn dynamodb_reachable(probing: bool, probe: Option<&ProbeStatus>) -> Option<ConditionUpdate> {
+    if !probing {
+        return None;
+    }
+    Some(match probe {
+        None => ConditionUpdate {
+            type_: DYNAMODB_REACHABLE,
+            status: "Unknown",
+            reason: PROBE_PENDING.into(),
+            message: "no probe has run yet".into(),
+        },
+        Some(p) if p.result == ProbeResult::Succeeded => {
+            let path = match p.in_prefix_list {
+                Some(true) => "addresses inside the prefix list",
+                Some(false) => {
+                    "addresses OUTSIDE the prefix list: this traffic cannot use the gateway endpoint"
+                }
+                None => "path unknown",
+            };
+            cond(
+                DYNAMODB_REACHABLE,
+                true,
+                PROBE_SUCCEEDED,
+                format!(
+                    "{} answered in {}, {path}",
+                    p.operation,
+                    p.latency.as_deref().unwrap_or("?")
+                ),
+            )
+        }
+        Some(p) => cond(
+            DYNAMODB_REACHABLE,
+            false,
+            for_probe(p.result),
+            p.message
+                .clone()
+                .unwrap_or_else(|| format!("{} failed", p.operation)),
+        ),
+    })
+}
+
+pub(crate) fn synced(error: Option<&Error>) -> ConditionUpdate {
+    match error {
+        None => cond(
+            SYNCED,
+            true,
+            RECONCILED,
+            "the last pass completed every AWS call",
+        ),
+        Some(e) => cond(SYNCED, false, e.reason(), e.to_string()),
+    }
+}
+
+fn ready(conditions: &[ConditionUpdate], error: Option<&Error>) -> ConditionUpdate {
+    match conditions.iter().find(|c| c.status != "True") {
+        Some(c) => ConditionUpdate {
+            type_: READY,
+            status: if c.status == "Unknown" && c.reason != PROBE_PENDING {
+                "Unknown"
+            } else {
+                "False"
+            },
+            reason: c.reason.clone(),
+            message: format!("{}: {}", c.type_, c.message),
+        },
+        None => match error {
+            // Everything observed is fine but this pass hit a lasting failure (e.g. removing a
+            // stale tag was denied): not Ready, and the failure is visible.
+            Some(e) if !e.is_transient() => cond(READY, false, e.reason(), e.to_string()),
+            _ => cond(
+                READY,
+                true,
+                READY_REASON,
+                "the endpoint is available, routed and reachable",
+            ),
+        },
+    }
+}
+
+/// The conditions of an apply pass, `Ready` last. A transient failure before anything was
+/// observed keeps the last known statuses: it is news about the pass (see `Synced`), not about
+/// the endpoint.
+pub fn conditions(pass: &Pass<'_>) -> Vec<ConditionUpdate> {
+    let error = pass.error;
+    let probe = dynamodb_reachable(pass.probing, pass.probe);
+    let mut list = match &pass.facts {
+        Some(f) => {
+            let routes = routes_associated(f);
+            vec![
+                or_error(endpoint_available(f, &routes), error),
+                or_error(routes, error),
+            ]
+        }
+        None => {
+            let e = error.expect("a pass without facts has an error");
+            let kept: Vec<ConditionUpdate> = [ENDPOINT_AVAILABLE, ROUTES_ASSOCIATED]
+                .iter()
+                .filter_map(|t| pass.prev.conditions.iter().find(|c| c.type_ == *t))
+                .map(|c| ConditionUpdate {
+                    type_: if c.type_ == ENDPOINT_AVAILABLE {
+                        ENDPOINT_AVAILABLE
+                    } else {
+                        ROUTES_ASSOCIATED
+                    },
+                    status: match c.status.as_str() {
+                        "True" => "True",
+                        "False" => "False",
+                        _ => "Unknown",
+                    },
+                    reason: c.reason.clone(),
+                    message: c.message.clone(),
+                })
+                .collect();
+            if e.is_transient() && kept.len() == 2 {
+                kept
+            } else {
+                let status = if e.is_transient() { "Unknown" } else { "False" };
+                [ENDPOINT_AVAILABLE, ROUTES_ASSOCIATED]
+                    .into_iter()
+                    .map(|type_| ConditionUpdate {
+                        type_,
+                        status,
+                        reason: e.reason().to_owned(),
+                        message: e.to_string(),
+                    })
+                    .collect()
+            }
+        }
+    };
+    list.extend(probe);
+    let ready = ready(&list, error);
+    list.push(synced(error));
+    list.push(ready);
+    list
+}
+
+/// Applies updates to the previous conditions: `lastTransitionTime` is kept unless the status
+/// changed, `observedGeneration` is set; conditions no longer computed are dropped.
+pub fn merge(
+    previous: &[Condition],
+    updates: Vec<ConditionUpdate>,
+    generation: Option<i64>,
+    now: &Time,
+) -> Vec<Condition> {
+    updates
+        .into_iter()
+        .map(|u| {
+            let prev = previous.iter().find(|c| c.type_ == u.type_);
+            let last_transition_time = match prev {
+                Some(p) if p.status == u.status => p.last_transition_time.clone(),
+                _ => now.clone(),
+            };
+            Condition {
+                type_: u.type_.to_owned(),
+                status: u.status.to_owned(),
+                reason: u.reason,
+                message: u.message,
+                observed_generation: generation,
+                last_transition_time,
+            }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::GatewayEndpointStatus;
+    use crate::aws::{AwsError, Endpoint, EndpointState};
+
+    fn rts(spec: &[(&str, bool, Option<&str>)]) -> Vec<RouteTableStatus> {
+        spec.iter()
+            .map(|(id, present, other)| RouteTableStatus {
+                id: id.to_string(),
+                route_present: *present,
+                conflicting_endpoint_id: other.map(str::to_owned),
+                ..Default::default()
+            })
+            .collect()
+    }
+
+    fn summary(c: &[ConditionUpdate]) -> Vec<(&'static str, &'static str, String)> {
+        c.iter()
+            .map(|c| (c.type_, c.status, c.reason.clone()))
+            .collect()
+    }
+
+    fn pass<'a>(
+        prev: &'a GatewayEndpointStatus,
+        now: &'a Time,
+        facts: Option<Facts<'a>>,
+        error: Option<&'a Error>,
+    ) -> Pass<'a> {
+        Pass {
+            prev,
+            generation: Some(1),
+            now,
+            resolved: None,
+            facts,
+            error,
+            probing: false,
+            probe: None,
+            recreations: 0,
+            policy_echo: None,
+            managed_tag_keys: None,
+        }
+    }
+
+    #[test]
+    fn conditions_from_facts() {
+        let available = Endpoint {
+            id: "vpce-1".into(),
+            state: EndpointState::Available,
+            ..Default::default()
+        };
+        let ok = rts(&[("rtb-a", true, None)]);
+        let missing = rts(&[("rtb-a", false, None)]);
+        let conflict = rts(&[("rtb-a", true, None), ("rtb-b", false, Some("vpce-9"))]);
+        let facts = |routes: &'static [RouteTableStatus], in_sync: bool| Facts {
+            prefix_list_id: "pl-1",
+            endpoint: None,
+            endpoint_in_sync: in_sync,
+            policy_not_converging: false,
+            route_tables: routes,
+            missing_subnets: &[],
+            replacing: None,
+        };
+        let ok: &'static [RouteTableStatus] = Box::leak(ok.into_boxed_slice());
+        let missing: &'static [RouteTableStatus] = Box::leak(missing.into_boxed_slice());
+        let conflict: &'static [RouteTableStatus] = Box::leak(conflict.into_boxed_slice());
+        let denied = Error::Aws(AwsError::new(
+            "ec2",
+            "ModifyVpcEndpoint",
+            Some("UnauthorizedOperation"),
+            "no",
+        ));
+        let prev = GatewayEndpointStatus::default();
+        let now = Time(jiff::Timestamp::UNIX_EPOCH);
+        let t = |s: &str| s.to_string();
+        type Expected = Vec<(&'static str, &'static str, String)>;
+        let cases: Vec<(Facts, Option<&Error>, Expected)> = vec![
+            (
+                Facts {
+                    endpoint: Some(&available),
+                    ..facts(ok, true)
+                },
+                None,
+                vec![
+                    (ENDPOINT_AVAILABLE, "True", t(AVAILABLE)),
+                    (ROUTES_ASSOCIATED, "True", t(ROUTES_PRESENT)),
+                    (SYNCED, "True", t(RECONCILED)),
+                    (READY, "True", t(READY_REASON)),
+                ],
+            ),
+            // Out of sync because Modify is denied: the denial is the reason.
+            (
+                Facts {
+                    endpoint: Some(&available),
+                    ..facts(ok, false)
+                },
+                Some(&denied),
+                vec![
+                    (ENDPOINT_AVAILABLE, "False", t(ACCESS_DENIED)),
+                    (ROUTES_ASSOCIATED, "True", t(ROUTES_PRESENT)),
+                    (SYNCED, "False", t(ACCESS_DENIED)),
+                    (READY, "False", t(ACCESS_DENIED)),
+                ],
+            ),
+            (
+                Facts {
+                    endpoint: Some(&available),
+                    ..facts(missing, true)
+                },
+                None,
+                vec![
+                    (ENDPOINT_AVAILABLE, "True", t(AVAILABLE)),
+                    (ROUTES_ASSOCIATED, "False", t(ROUTES_MISSING)),
+                    (SYNCED, "True", t(RECONCILED)),
+                    (READY, "False", t(ROUTES_MISSING)),
+                ],
+            ),
+            (
+                Facts {
+                    endpoint: Some(&available),
+                    ..facts(conflict, true)
+                },
+                None,
+                vec![
+                    (ENDPOINT_AVAILABLE, "True", t(AVAILABLE)),
+                    (ROUTES_ASSOCIATED, "False", t(ROUTE_TABLE_CONFLICT)),
+                    (SYNCED, "True", t(RECONCILED)),
+                    (READY, "False", t(ROUTE_TABLE_CONFLICT)),
+                ],
+            ),
+            // Nothing selected, nothing created: NoRouteTables on both.
+            (
+                facts(&[], true),
+                None,
+                vec![
+                    (ENDPOINT_AVAILABLE, "False", t(NO_ROUTE_TABLES)),
+                    (ROUTES_ASSOCIATED, "False", t(NO_ROUTE_TABLES)),
+                    (SYNCED, "True", t(RECONCILED)),
+                    (READY, "False", t(NO_ROUTE_TABLES)),
+                ],
+            ),
+        ];
+        for (f, err, expected) in cases {
+            let got = conditions(&pass(&prev, &now, Some(f), err));
+            assert_eq!(summary(&got), expected, "{f:?} {err:?}");
+        }
+    }
+
+    #[test]
+    fn merge_moves_transition_time_only_on_status_change() {
+        let t0 = Time(jiff::Timestamp::from_second(1000).unwrap());
+        let t1 = Time(jiff::Timestamp::from_second(2000).unwrap());
+        let first = merge(&[], vec![cond(READY, false, CREATING, "x")], Some(1), &t0);
+        assert_eq!(first[0].last_transition_time, t0);
+        let same = merge(
+            &first,
+            vec![cond(READY, false, ROUTES_MISSING, "y")],
+            Some(2),
+            &t1,
+        );
+        assert_eq!(same[0].last_transition_time, t0);
+        assert_eq!(same[0].observed_generation, Some(2));
+        let flipped = merge(
+            &same,
+            vec![cond(READY, true, READY_REASON, "z")],
+            Some(2),
+            &t1,
+        );
+        assert_eq!(flipped[0].last_transition_time, t1);
+    }
+}

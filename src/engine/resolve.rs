@@ -1,0 +1,336 @@
+//! Resolve (pure): which route tables the selector names, which endpoints are this object's,
+//! and who holds each selected table's route for the prefix list.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use crate::api::RouteTableSelector;
+use crate::aws::{Endpoint, RouteTable};
+
+/// The route tables a selector names, split into those found and those that are not.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Selection {
+    /// Tables of the VPC the selector names (ids ∪ subnets' tables ∪ tagged), sorted.
+    pub selected: BTreeSet<String>,
+    /// `routeTables.ids` that are not tables of the VPC: reported per table, never fatal.
+    pub missing_tables: Vec<String>,
+    /// `routeTables.subnetIds` that are not subnets of the VPC.
+    pub missing_subnets: Vec<String>,
+}
+
+/// The union of the route tables the selector names. `ids` must be tables of the VPC;
+/// `subnetIds` contribute their associated table, else the main one; `tags` match every table
+/// carrying all of them. What is not found is listed, and the rest still selected.
+pub fn select_route_tables(
+    selector: &RouteTableSelector,
+    tables: &[RouteTable],
+    vpc_subnet_ids: &[String],
+) -> Selection {
+    let known = |id: &String| tables.iter().any(|t| &t.id == id);
+    let mut sel = Selection::default();
+    for id in &selector.ids {
+        if known(id) {
+            sel.selected.insert(id.clone());
+        } else if !sel.missing_tables.contains(id) {
+            sel.missing_tables.push(id.clone());
+        }
+    }
+    let main = tables.iter().find(|t| t.main).map(|t| t.id.clone());
+    for subnet in &selector.subnet_ids {
+        if !vpc_subnet_ids.contains(subnet) {
+            if !sel.missing_subnets.contains(subnet) {
+                sel.missing_subnets.push(subnet.clone());
+            }
+            continue;
+        }
+        let table = tables
+            .iter()
+            .find(|t| t.subnet_ids.contains(subnet))
+            .map(|t| t.id.clone())
+            .or_else(|| main.clone());
+        sel.selected.extend(table);
+    }
+    if !selector.tags.is_empty() {
+        sel.selected.extend(
+            tables
+                .iter()
+                .filter(|t| selector.tags.iter().all(|(k, v)| t.tags.get(k) == Some(v)))
+                .map(|t| t.id.clone()),
+        );
+    }
+    sel
+}
+
+/// The endpoints that are or were this object's, sorted into roles.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Ownership {
+    /// The one endpoint to manage: live (or dead, to be replaced), carrying our uid tag or
+    /// recorded in status.
+    pub current: Option<Endpoint>,
+    /// Other endpoints carrying our uid tag that are not on their way out.
+    pub duplicates: Vec<Endpoint>,
+    /// Every id that is or was ours, in any state, and any endpoint holding a selected table's
+    /// route that describes do not show yet: their routes are never a conflict.
+    pub own_ids: BTreeSet<String>,
+    /// The endpoint recorded in status, described as deleting or deleted while nothing else of
+    /// ours is current: it was deleted behind our back.
+    pub vanished: Option<String>,
+}
+
+/// Sorts the endpoints tagged with our uid, plus the one recorded in status (`recorded`: its id
+/// and what describing it by id returned, when the tag search did not find it).
+pub fn ownership(
+    tagged: Vec<Endpoint>,
+    recorded_id: Option<&str>,
+    recorded: Option<Endpoint>,
+) -> Ownership {
+    let mut own_ids: BTreeSet<String> = tagged.iter().map(|e| e.id.clone()).collect();
+    own_ids.extend(recorded_id.map(str::to_owned));
+    let mut vanished = tagged
+        .iter()
+        .find(|e| Some(e.id.as_str()) == recorded_id && e.state.is_leaving())
+        .map(|e| e.id.clone());
+    let mut candidates: Vec<Endpoint> = tagged
+        .into_iter()
+        .filter(|e| !e.state.is_leaving())
+        .collect();
+    if let Some(ep) = recorded {
+        if ep.state.is_leaving() {
+            vanished = Some(ep.id.clone());
+        } else if !candidates.iter().any(|c| c.id == ep.id) {
+            candidates.push(ep);
+        }
+    }
+    // The recorded one first, then live before dead, then the oldest.
+    candidates.sort_by_key(|e| {
+        (
+            Some(e.id.as_str()) != recorded_id,
+            !e.state.is_live(),
+            e.created,
+            e.id.clone(),
+        )
+    });
+    let mut rest = candidates.into_iter();
+    let current = rest.next();
+    if current.is_some() {
+        vanished = None;
+    }
+    Ownership {
+        current,
+        duplicates: rest.collect(),
+        own_ids,
+        vanished,
+    }
+}
+
+/// Who holds a selected table's route for the service's prefix list.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Holder {
+    /// No route for the prefix list yet.
+    Free,
+    /// The endpoint we manage.
+    Current,
+    /// An earlier endpoint of ours (deleting, replaced, a duplicate): AWS will clear it.
+    Settling(String),
+    /// Somebody else's endpoint: never fought over.
+    Foreign(String),
+}
+
+/// The holder of every selected table, from the tables as described.
+pub fn holders(
+    selected: &BTreeSet<String>,
+    tables: &[RouteTable],
+    prefix_list_id: &str,
+    current: Option<&str>,
+    own_ids: &BTreeSet<String>,
+) -> BTreeMap<String, Holder> {
+    selected
+        .iter()
+        .map(|id| {
+            let target = tables
+                .iter()
+                .find(|t| &t.id == id)
+                .and_then(|t| t.prefix_list_routes.get(prefix_list_id));
+            let holder = match target {
+                None => Holder::Free,
+                Some(t) if Some(t.as_str()) == current => Holder::Current,
+                Some(t) if own_ids.contains(t) => Holder::Settling(t.clone()),
+                Some(t) => Holder::Foreign(t.clone()),
+            };
+            (id.clone(), holder)
+        })
+        .collect()
+}
+
+/// The tables the endpoint should be on now: selected, and free or already ours.
+pub fn wanted(holders: &BTreeMap<String, Holder>) -> Vec<String> {
+    holders
+        .iter()
+        .filter(|(_, h)| matches!(h, Holder::Free | Holder::Current))
+        .map(|(id, _)| id.clone())
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::aws::EndpointState;
+    use std::collections::BTreeMap;
+
+    fn rt(id: &str, main: bool, subnets: &[&str], tags: &[(&str, &str)]) -> RouteTable {
+        RouteTable {
+            id: id.into(),
+            vpc_id: "vpc-1".into(),
+            main,
+            subnet_ids: subnets.iter().map(|s| s.to_string()).collect(),
+            tags: tags
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            prefix_list_routes: BTreeMap::new(),
+        }
+    }
+
+    fn set(ids: &[&str]) -> BTreeSet<String> {
+        ids.iter().map(|s| s.to_string()).collect()
+    }
+
+    fn strings(ids: &[&str]) -> Vec<String> {
+        ids.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn selection_unions_sources_and_lists_what_is_missing() {
+        let tables = vec![
+            rt("rtb-main", true, &[], &[]),
+            rt("rtb-pub", false, &["subnet-pub"], &[("tier", "public")]),
+            rt(
+                "rtb-priv",
+                false,
+                &["subnet-priv"],
+                &[("tier", "private"), ("env", "prod")],
+            ),
+            rt("rtb-priv2", false, &[], &[("tier", "private")]),
+        ];
+        let subnets = strings(&["subnet-pub", "subnet-priv", "subnet-bare"]);
+        let sel = |ids: &[&str], subnet_ids: &[&str], tags: &[(&str, &str)]| RouteTableSelector {
+            ids: strings(ids),
+            subnet_ids: strings(subnet_ids),
+            tags: tags
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        };
+        let cases = [
+            (
+                sel(&["rtb-pub"], &[], &[]),
+                set(&["rtb-pub"]),
+                vec![],
+                vec![],
+            ),
+            (
+                sel(&[], &["subnet-pub", "subnet-priv"], &[]),
+                set(&["rtb-priv", "rtb-pub"]),
+                vec![],
+                vec![],
+            ),
+            // A subnet without its own association uses the main table.
+            (
+                sel(&[], &["subnet-bare"], &[]),
+                set(&["rtb-main"]),
+                vec![],
+                vec![],
+            ),
+            (
+                sel(&[], &[], &[("tier", "private"), ("env", "prod")]),
+                set(&["rtb-priv"]),
+                vec![],
+                vec![],
+            ),
+            (sel(&[], &[], &[("tier", "none")]), set(&[]), vec![], vec![]),
+            // What is missing is listed; the rest is still selected.
+            (
+                sel(
+                    &["rtb-pub", "rtb-x", "rtb-x"],
+                    &["subnet-nope", "subnet-priv"],
+                    &[],
+                ),
+                set(&["rtb-priv", "rtb-pub"]),
+                strings(&["rtb-x"]),
+                strings(&["subnet-nope"]),
+            ),
+        ];
+        for (selector, selected, missing_tables, missing_subnets) in cases {
+            let got = select_route_tables(&selector, &tables, &subnets);
+            assert_eq!(
+                got,
+                Selection {
+                    selected,
+                    missing_tables,
+                    missing_subnets
+                },
+                "{selector:?}"
+            );
+        }
+    }
+
+    fn ep(id: &str, state: EndpointState, created: i64) -> Endpoint {
+        Endpoint {
+            id: id.into(),
+            state,
+            created,
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn ownership_prefers_recorded_then_live_then_oldest() {
+        use EndpointState::*;
+        let tagged = vec![
+            ep("vpce-new", Available, 20),
+            ep("vpce-old", Available, 10),
+            ep("vpce-gone", Deleted, 1),
+            ep("vpce-dead", Failed, 5),
+        ];
+        let o = ownership(tagged.clone(), None, None);
+        assert_eq!(o.current.unwrap().id, "vpce-old");
+        let dups: Vec<_> = o.duplicates.iter().map(|e| e.id.as_str()).collect();
+        assert_eq!(dups, ["vpce-new", "vpce-dead"]);
+        assert_eq!(o.own_ids.len(), 4);
+        let o = ownership(tagged.clone(), Some("vpce-new"), None);
+        assert_eq!(o.current.unwrap().id, "vpce-new");
+        // Recorded, untagged (tag stripped) and live: still ours.
+        let o = ownership(vec![], Some("vpce-r"), Some(ep("vpce-r", Available, 1)));
+        assert_eq!(o.current.unwrap().id, "vpce-r");
+        // Recorded and deleted, nothing else: vanished.
+        let o = ownership(vec![], Some("vpce-r"), Some(ep("vpce-r", Deleted, 1)));
+        assert_eq!((o.current, o.vanished.as_deref()), (None, Some("vpce-r")));
+        // Only a dead one: it is current (to be replaced).
+        let o = ownership(vec![ep("vpce-dead", Rejected, 1)], None, None);
+        assert_eq!(o.current.unwrap().id, "vpce-dead");
+    }
+
+    #[test]
+    fn holders_tell_current_settling_and_foreign_apart() {
+        let mut tables = vec![
+            rt("rtb-a", false, &[], &[]),
+            rt("rtb-b", false, &[], &[]),
+            rt("rtb-c", false, &[], &[]),
+            rt("rtb-d", false, &[], &[]),
+        ];
+        for (t, target) in tables.iter_mut().zip(["vpce-me", "vpce-old", "vpce-other"]) {
+            t.prefix_list_routes.insert("pl-1".into(), target.into());
+        }
+        let h = holders(
+            &set(&["rtb-a", "rtb-b", "rtb-c", "rtb-d", "rtb-gone"]),
+            &tables,
+            "pl-1",
+            Some("vpce-me"),
+            &set(&["vpce-me", "vpce-old"]),
+        );
+        assert_eq!(h["rtb-a"], Holder::Current);
+        assert_eq!(h["rtb-b"], Holder::Settling("vpce-old".into()));
+        assert_eq!(h["rtb-c"], Holder::Foreign("vpce-other".into()));
+        assert_eq!(h["rtb-d"], Holder::Free);
+        assert_eq!(wanted(&h), strings(&["rtb-a", "rtb-d", "rtb-gone"]));
+    }
+}
