@@ -1,4 +1,4 @@
-//! The one error type. Each variant knows its condition reason and metric label; the controller
+//! The one error type. Each variant knows its condition reason (also its metric label); the controller
 //! decides the requeue from the variant (see `controller::requeue`).
 
 use crate::aws::{AwsError, ErrorClass};
@@ -77,11 +77,6 @@ impl Error {
             _ => None,
         }
     }
-
-    /// Label for the failures-by-reason metric.
-    pub fn metric_label(&self) -> &'static str {
-        self.reason()
-    }
 }
 
 #[cfg(test)]
@@ -143,7 +138,6 @@ mod tests {
         ];
         for (err, reason, transient, text) in cases {
             assert_eq!(err.reason(), reason);
-            assert_eq!(err.metric_label(), reason);
             assert_eq!(err.is_transient(), transient, "{err}");
             assert!(err.to_string().contains(text), "{err}");
         }

@@ -158,6 +158,10 @@ impl Operator {
                 "vpcgate-system",
                 "--lease-duration",
                 "4s",
+                // Objects in these scenarios are deleted right after their endpoint was seen;
+                // a short lag keeps deletions of never-created objects quick.
+                "--describe-lag",
+                "2s",
             ])
             .args(["--identity", name])
             .args(extra)
@@ -641,6 +645,39 @@ async fn delete_and_retain(env: &Env) -> TestResult {
     let gone_id = gone.status.unwrap().endpoint_id.unwrap();
     let kept_id = kept.status.unwrap().endpoint_id.unwrap();
 
+    // A deletion AWS refuses: the finalizer stays, the status says Deleting and why, and the
+    // endpoint is untouched; once AWS accepts, the object goes.
+    s.emulator.faults(
+        r#"{"action": "DeleteVpcEndpoints", "code": "UnauthorizedOperation", "message": "You are not authorized to perform this operation.", "count": -1}"#,
+    );
+    let _ = s.api.delete("gone", &DeleteParams::default()).await;
+    let blocked = eventually(
+        Duration::from_secs(60),
+        "gone to report Ready=False Deleting with Synced=AccessDenied",
+        || async {
+            let o = s.api.get_opt("gone").await.ok()??;
+            let ready = condition(&o, "Ready")?;
+            let synced = condition(&o, "Synced")?;
+            (ready.0 == "False" && ready.1 == "Deleting" && synced.1 == "AccessDenied").then_some(o)
+        },
+    )
+    .await?;
+    let message = blocked
+        .status
+        .as_ref()
+        .and_then(|st| st.conditions.iter().find(|c| c.type_ == "Ready"))
+        .map(|c| c.message.clone())
+        .unwrap_or_default();
+    ensure!(
+        message.contains(&gone_id),
+        "Deleting names the endpoint: {message}"
+    );
+    ensure!(
+        support::endpoint_state(&s.ec2, &gone_id).await == "available",
+        "nothing deleted while AWS refuses"
+    );
+    s.emulator
+        .faults(r#"{"action": "DeleteVpcEndpoints", "code": "UnauthorizedOperation", "count": 0}"#);
     s.delete_and_wait("gone").await?;
     let state = support::endpoint_state(&s.ec2, &gone_id).await;
     ensure!(state == "deleted", "endpoint {gone_id} is {state}");

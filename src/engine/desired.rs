@@ -9,7 +9,7 @@ use serde_json::Value;
 
 use super::policy;
 use crate::api::{
-    DEFAULT_PROBE_INTERVAL, DEFAULT_PROBE_TIMEOUT, DeletionPolicy, GatewayEndpoint, MAX_USER_TAGS,
+    DEFAULT_PROBE_INTERVAL, DEFAULT_PROBE_TIMEOUT, GatewayEndpoint, MAX_USER_TAGS,
     RouteTableSelector, Service, TAG_DISPLAY_NAME, TAG_NAME, TAG_UID,
 };
 use crate::error::Error;
@@ -21,9 +21,7 @@ const MAX_POLICY_CHARS: usize = 20_480;
 #[derive(Debug, Clone, PartialEq)]
 pub struct Desired {
     pub uid: String,
-    pub name: String,
     pub region: String,
-    pub service: Service,
     /// `com.amazonaws.<region>.<service>`.
     pub service_name: String,
     pub vpc_id: String,
@@ -34,7 +32,6 @@ pub struct Desired {
     pub tags: BTreeMap<String, String>,
     /// `None` when probing is off or does not apply (S3).
     pub probe: Option<ProbePlan>,
-    pub deletion_policy: DeletionPolicy,
 }
 
 /// When and how to probe.
@@ -206,15 +203,12 @@ pub fn desired(obj: &GatewayEndpoint, default_region: Option<&str>) -> Result<De
     Ok(Desired {
         service_name: format!("com.amazonaws.{region}.{}", spec.service.as_str()),
         uid,
-        name,
         region,
-        service: spec.service,
         vpc_id: spec.vpc_id.clone(),
         route_tables: spec.route_tables.clone(),
         policy,
         tags,
         probe,
-        deletion_policy: spec.deletion_policy,
     })
 }
 
@@ -260,7 +254,6 @@ mod tests {
         assert_eq!(p.interval, Duration::from_secs(60));
         assert_eq!(p.timeout, Duration::from_secs(5));
         assert_eq!(p.table, None);
-        assert_eq!(d.deletion_policy, DeletionPolicy::Delete);
         let token = d_token();
         assert!(token.len() <= 64 && token.is_ascii(), "{token}");
     }
