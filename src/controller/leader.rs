@@ -9,7 +9,8 @@ use kube::api::Api;
 use tokio::sync::watch;
 use tracing::{error, info, warn};
 
-use super::{RunConfig, RunError, reconcile, run_controller, wait_true};
+use super::reconcile;
+use super::run::{RunConfig, RunError, run_controller, wait_true};
 use crate::api::GatewayEndpoint;
 
 /// Campaigns for the lease; reconciles only while holding it.

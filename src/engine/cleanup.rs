@@ -112,7 +112,22 @@ async fn run(
         }
     }
     if !to_delete.is_empty() {
-        let outcomes = ec2.delete_endpoints(&to_delete).await.map_err(fail)?;
+        // What the deletion waits on when AWS refuses: every endpoint not gone, as last seen.
+        let blocked = |pending: &[(String, String)]| -> Vec<(String, String)> {
+            let mut still = pending.to_vec();
+            still.extend(to_delete.iter().map(|id| {
+                let state = ours
+                    .get(id)
+                    .and_then(|e| e.as_ref())
+                    .map_or_else(|| "not described".to_owned(), |e| e.state.to_string());
+                (id.clone(), state)
+            }));
+            still
+        };
+        let outcomes = ec2
+            .delete_endpoints(&to_delete)
+            .await
+            .map_err(|e| (e.into(), blocked(&pending)))?;
         for (id, outcome) in outcomes {
             match outcome {
                 DeleteOutcome::Accepted => {
@@ -120,11 +135,7 @@ async fn run(
                     pending.push((id, "deleting".to_owned()));
                 }
                 DeleteOutcome::AlreadyGone => gone.push(id),
-                DeleteOutcome::Failed(e) => {
-                    let mut still: Vec<(String, String)> = pending.clone();
-                    still.push((id, "delete refused".to_owned()));
-                    return Err((e.into(), still));
-                }
+                DeleteOutcome::Failed(e) => return Err((e.into(), blocked(&pending))),
             }
         }
     }

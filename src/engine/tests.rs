@@ -542,6 +542,15 @@ async fn d11_cleanup_reports_deleting_with_the_ids_it_waits_for() {
     let mut obj = Obj::on(&["rtb-a"]);
     env.pass(&mut obj).await;
     let id = obj.endpoint_id();
+    // AWS refuses: the deletion names what it waits on and why.
+    env.aws.fail_next("DeleteVpcEndpoints", "UnauthorizedOperation");
+    match env.cleanup(&mut obj, 1).await {
+        Cleanup::Failed(e, waiting) => {
+            assert_eq!(e.reason(), ACCESS_DENIED);
+            assert_eq!(waiting, [(id.clone(), "available".to_string())]);
+        }
+        other => panic!("{other:?}"),
+    }
     let waiting = match env.cleanup(&mut obj, 1).await {
         Cleanup::Pending(w) => w,
         other => panic!("{other:?}"),

@@ -1,0 +1,188 @@
+//! `vpcgate run`: the HTTP endpoints, the CRD check, the AWS clients, the engine, and the
+//! kube-runtime controller, under leader election or not, until SIGTERM.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use futures::StreamExt;
+use kube::api::{Api, ListParams};
+use kube::runtime::events::{Recorder, Reporter};
+use kube::runtime::utils::{Predicate, predicates};
+use kube::runtime::{Controller, WatchStreamExt, reflector, watcher};
+use tokio::sync::watch;
+use tracing::{info, warn};
+
+use super::{leader, reconcile};
+use crate::api::GatewayEndpoint;
+use crate::aws::AwsClients;
+use crate::engine::Engine;
+use crate::metrics::Metrics;
+
+/// Settings of `vpcgate run`.
+#[derive(Debug, Clone)]
+pub struct RunConfig {
+    /// Region for objects without `spec.region` (else the SDK's default chain decides).
+    pub region: Option<String>,
+    pub resync: Duration,
+    pub concurrency: u16,
+    pub metrics_addr: SocketAddr,
+    pub leader_election: bool,
+    pub lease_namespace: String,
+    pub lease_name: String,
+    pub lease_duration: Duration,
+    /// How long cleanup waits out EC2's describe lag before trusting "nothing found".
+    pub describe_lag: Duration,
+    /// This replica's name in the lease and in events.
+    pub identity: String,
+}
+
+/// Why `vpcgate run` stopped with an error.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error("cannot build a Kubernetes client: {0}")]
+    Client(#[source] kube::Error),
+    #[error(
+        "the GatewayEndpoint CRD (gatewayendpoints.vpcgate.dev) is not installed: run `vpcgate crd | kubectl apply -f -` or install the Helm chart"
+    )]
+    CrdMissing,
+    #[error("cannot list GatewayEndpoints: {0}")]
+    List(#[source] kube::Error),
+    #[error("cannot serve metrics on {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("leader election: {0}")]
+    Lease(#[source] kube_lease_manager::LeaseManagerError),
+    #[error("lost the leader lease; exiting so a restart rejoins the election")]
+    LeadershipLost,
+}
+
+/// Resolves when SIGTERM or SIGINT arrives.
+async fn termination() {
+    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        Ok(s) => s,
+        Err(e) => {
+            warn!(error = %e, "cannot listen for SIGTERM; only Ctrl-C stops the operator");
+            let _ = tokio::signal::ctrl_c().await;
+            return;
+        }
+    };
+    tokio::select! {
+        _ = term.recv() => info!("SIGTERM: finishing in-flight reconciles"),
+        _ = tokio::signal::ctrl_c() => info!("SIGINT: finishing in-flight reconciles"),
+    }
+}
+
+/// Waits until `rx` holds `true`.
+pub(crate) async fn wait_true(rx: &mut watch::Receiver<bool>) {
+    let _ = rx.wait_for(|v| *v).await;
+}
+
+/// Runs the operator until SIGTERM/SIGINT (Ok) or a fatal error.
+pub async fn run(cfg: RunConfig) -> Result<(), RunError> {
+    let client = kube::Client::try_default()
+        .await
+        .map_err(RunError::Client)?;
+    let metrics = Arc::new(Metrics::new());
+    let ready = Arc::new(AtomicBool::new(false));
+
+    let (stop_tx, stop_rx) = watch::channel(false);
+    tokio::spawn(async move {
+        termination().await;
+        let _ = stop_tx.send(true);
+    });
+
+    let server = {
+        let mut rx = stop_rx.clone();
+        crate::server::bind(
+            cfg.metrics_addr,
+            metrics.clone(),
+            ready.clone(),
+            async move { wait_true(&mut rx).await },
+        )
+        .await
+        .map_err(|source| RunError::Bind {
+            addr: cfg.metrics_addr,
+            source,
+        })?
+    };
+    let server = tokio::spawn(server);
+
+    // The CRD must be there; the first list doubles as the readiness check.
+    let api: Api<GatewayEndpoint> = Api::all(client.clone());
+    match api.list(&ListParams::default().limit(1)).await {
+        Ok(_) => ready.store(true, Ordering::Relaxed),
+        Err(kube::Error::Api(s)) if s.code == 404 => return Err(RunError::CrdMissing),
+        Err(e) => return Err(RunError::List(e)),
+    }
+
+    let clients = AwsClients::from_env(metrics.aws_observer()).await;
+    let region = cfg.region.clone().or_else(|| clients.default_region());
+    match &region {
+        Some(r) => info!(region = %r, "default AWS region"),
+        None => warn!("no default AWS region: every GatewayEndpoint must set spec.region"),
+    }
+    let engine = Engine::new(Arc::new(clients), region).with_describe_lag(cfg.describe_lag);
+    let recorder = Recorder::new(
+        client.clone(),
+        Reporter {
+            controller: "vpcgate".into(),
+            instance: Some(cfg.identity.clone()),
+        },
+    );
+    let ctx = Arc::new(reconcile::Context::new(
+        client.clone(),
+        engine,
+        recorder,
+        metrics,
+        cfg.resync,
+    ));
+
+    let result = if cfg.leader_election {
+        leader::run_as_leader(&cfg, client, api, ctx, stop_rx.clone()).await
+    } else {
+        let mut rx = stop_rx.clone();
+        run_controller(api, ctx, cfg.concurrency, async move {
+            wait_true(&mut rx).await
+        })
+        .await;
+        Ok(())
+    };
+    // Stop serving too (on an error exit the signal never came).
+    drop(stop_rx);
+    server.abort();
+    let _ = server.await;
+    result
+}
+
+/// The kube-runtime controller on `GatewayEndpoint`: status-only changes do not trigger it
+/// (generation + finalizer predicate), so writing status never makes it call itself.
+pub(crate) async fn run_controller(
+    api: Api<GatewayEndpoint>,
+    ctx: Arc<reconcile::Context>,
+    concurrency: u16,
+    stop: impl std::future::Future<Output = ()> + Send + Sync + 'static,
+) {
+    let (reader, writer) = reflector::store();
+    let trigger = predicates::generation.combine(predicates::finalizers);
+    let stream = watcher(api, watcher::Config::default())
+        .default_backoff()
+        .reflect(writer)
+        .applied_objects()
+        .predicate_filter(trigger, Default::default());
+    Controller::for_stream(stream, reader)
+        .with_config(kube::runtime::controller::Config::default().concurrency(concurrency))
+        .graceful_shutdown_on(stop)
+        .run(reconcile::reconcile, reconcile::error_policy, ctx)
+        .for_each(|res| async move {
+            match res {
+                Ok((obj, _)) => tracing::debug!(object = %obj.name, "reconciled"),
+                Err(e) => tracing::debug!(error = %e, "controller"),
+            }
+        })
+        .await;
+    info!("controller stopped");
+}
