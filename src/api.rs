@@ -302,8 +302,9 @@ pub struct GatewayEndpointStatus {
     /// The last connectivity probe.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub probe: Option<ProbeStatus>,
-    /// How often the endpoint was recreated after it vanished out of band; part of the create
-    /// idempotency token, so a retried create returns the same endpoint.
+    /// How often vpcgate moved to a new create token: the endpoint vanished out of band, was
+    /// `failed`/`rejected` and replaced, or AWS refused the token with other parameters. Part of
+    /// the create idempotency token, so a retried create returns the same endpoint.
     #[serde(default, skip_serializing_if = "is_zero")]
     #[schemars(with = "i64")]
     pub recreations: u32,

@@ -55,13 +55,10 @@ impl std::error::Error for AwsError {}
 
 impl fmt::Display for AwsError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let message = self.stable_message();
         match &self.code {
-            Some(code) => write!(
-                f,
-                "{} failed with {}: {}",
-                self.operation, code, self.message
-            )?,
-            None => write!(f, "{} failed: {}", self.operation, self.message)?,
+            Some(code) => write!(f, "{} failed with {}: {}", self.operation, code, message)?,
+            None => write!(f, "{} failed: {}", self.operation, message)?,
         }
         if self.class == ErrorClass::AccessDenied {
             write!(f, " (grant IAM action {})", self.iam_action())?;
@@ -132,6 +129,16 @@ impl AwsError {
                 message: format!("unreadable response: {}", source_chain(&err, false)),
                 class: ErrorClass::Transient,
             },
+        }
+    }
+
+    /// The message without EC2's "Encoded authorization failure message", which differs on
+    /// every request: in status it would make every pass write, and it is for `aws sts
+    /// decode-authorization-message`, not for humans reading conditions.
+    pub fn stable_message(&self) -> &str {
+        match self.message.find("Encoded authorization failure message") {
+            Some(i) => self.message[..i].trim_end().trim_end_matches('.'),
+            None => &self.message,
         }
     }
 
@@ -271,6 +278,18 @@ mod tests {
         let text = err.to_string();
         assert!(text.contains("UnauthorizedOperation"), "{text}");
         assert!(text.contains("ec2:ModifyVpcEndpoint"), "{text}");
+        // The per-request encoded context never reaches status.
+        let err = AwsError::new(
+            "ec2",
+            "CreateVpcEndpoint",
+            Some("UnauthorizedOperation"),
+            "You are not authorized to perform this operation. Encoded authorization failure message: AbC123xyz",
+        );
+        assert!(!err.to_string().contains("AbC123xyz"), "{err}");
+        assert!(
+            err.to_string()
+                .contains("You are not authorized to perform this operation")
+        );
         assert_eq!(ErrorClass::AccessDenied.as_str(), "access_denied");
     }
 }

@@ -167,7 +167,16 @@ impl Ec2 for SdkEc2 {
                         .iter()
                         .filter_map(|r| {
                             let pl = r.destination_prefix_list_id()?;
-                            let target = r.gateway_id().unwrap_or_default();
+                            // Gateway endpoints are `gateway_id`; a prefix list can also be
+                            // routed to a NAT or transit gateway, an interface or an instance.
+                            let target = r
+                                .gateway_id()
+                                .or(r.nat_gateway_id())
+                                .or(r.transit_gateway_id())
+                                .or(r.network_interface_id())
+                                .or(r.instance_id())
+                                .or(r.vpc_peering_connection_id())
+                                .unwrap_or("unknown target");
                             Some((pl.to_owned(), target.to_owned()))
                         })
                         .collect(),

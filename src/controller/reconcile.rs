@@ -163,9 +163,8 @@ async fn cleanup(obj: Arc<GatewayEndpoint>, ctx: &Context) -> Result<Action, Err
         }
     };
     let prev = obj.status.clone().unwrap_or_default();
-    let now = k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(
-        jiff::Timestamp::from_second(now.as_second()).unwrap_or(now),
-    );
+    let now =
+        k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(crate::engine::whole_seconds(now));
     let status = report::deleting(
         &prev,
         obj.metadata.generation,
@@ -182,7 +181,7 @@ async fn cleanup(obj: Arc<GatewayEndpoint>, ctx: &Context) -> Result<Action, Err
         } else {
             waiting
                 .iter()
-                .map(|(id, state)| format!("{id} ({state})"))
+                .map(ToString::to_string)
                 .collect::<Vec<_>>()
                 .join(", ")
         })

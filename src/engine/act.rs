@@ -3,6 +3,7 @@
 
 use super::desired::Desired;
 use super::events::{self, EngineEvent};
+use super::observe::Observed;
 use super::plan::{Action, DeleteWhy, Plan};
 use super::reasons;
 use crate::aws::{CreateEndpoint, DeleteOutcome, Ec2, Endpoint, RouteTable};
@@ -141,7 +142,11 @@ async fn delete(
     }
     acted.changed = true;
     acted.events.push(match (why, &plan.replacing) {
-        (DeleteWhy::Replace, Some((id, state))) => events::replaced(id, state),
+        (DeleteWhy::Replace, Some((id, state))) => {
+            // The replacement goes under the next token, from the moment AWS took the delete.
+            acted.recreations += 1;
+            events::replaced(id, state.as_str())
+        }
         _ => events::duplicates_deleted(&accepted, plan.endpoint.as_ref().map(|e| e.id.as_str())),
     });
     Ok(())
@@ -159,13 +164,17 @@ pub struct Verified {
 pub async fn verify(
     ec2: &dyn Ec2,
     vpc_id: &str,
-    before: Verified,
+    seen: &Observed,
+    plan: &Plan,
     acted: &Acted,
 ) -> Result<Verified, Error> {
+    let endpoint = acted.created.clone().or(plan.endpoint.clone());
     if !acted.changed {
-        return Ok(before);
+        return Ok(Verified {
+            tables: seen.tables.clone(),
+            endpoint,
+        });
     }
-    let endpoint = acted.created.clone().or(before.endpoint);
     let tables = ec2.route_tables(vpc_id).await?;
     let endpoint = match endpoint {
         // Not visible yet right after a create (eventual consistency): keep what create said.

@@ -16,11 +16,29 @@ use crate::error::Error;
 pub enum Cleanup {
     /// Nothing of ours is left in AWS (or it was retained): release the finalizer.
     Gone,
-    /// AWS is still deleting these (id, state); an empty list means the describe lag after a
-    /// possible create has not passed yet.
-    Pending(Vec<(String, String)>),
-    /// A call failed; the deletion waits on AWS or a human. The ids still in AWS, with state.
-    Failed(Error, Vec<(String, String)>),
+    /// AWS is still deleting these; an empty list means nothing is left in sight but the
+    /// describe lag since deletion was requested has not passed (a create whose status write
+    /// was lost could still be hiding behind it).
+    Pending(Vec<Waiting>),
+    /// A call failed; the deletion waits on AWS or a human, for these endpoints.
+    Failed(Error, Vec<Waiting>),
+}
+
+/// An endpoint a deletion waits for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Waiting {
+    pub id: String,
+    /// As last described; `None` when describes do not show it.
+    pub state: Option<EndpointState>,
+}
+
+impl std::fmt::Display for Waiting {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.state {
+            Some(state) => write!(f, "{} ({state})", self.id),
+            None => write!(f, "{} (not described yet)", self.id),
+        }
+    }
 }
 
 /// The result of one cleanup pass.
@@ -53,7 +71,7 @@ pub async fn cleanup(ec2: &dyn Ec2, input: &CleanupInput<'_>) -> CleanupOutcome 
     CleanupOutcome { result, events }
 }
 
-type Failure = (Error, Vec<(String, String)>);
+type Failure = (Error, Vec<Waiting>);
 
 fn fail(e: impl Into<Error>) -> Failure {
     (e.into(), Vec::new())
@@ -79,9 +97,17 @@ async fn run(
         ours.insert(id.to_owned(), found);
     }
 
+    // Endpoints that carry another object's uid are not ours to touch (the recorded id may
+    // have been taken over since).
+    ours.retain(|_, seen| {
+        seen.as_ref()
+            .and_then(|e| e.tags.get(TAG_UID))
+            .is_none_or(|v| v == input.uid)
+    });
     if input.policy == DeletionPolicy::Retain {
         for ep in ours.values().flatten() {
-            if ep.state.is_leaving() || !ep.tags.contains_key(TAG_UID) {
+            if ep.state.is_leaving() || ep.tags.get(TAG_UID).map(String::as_str) != Some(input.uid)
+            {
                 continue;
             }
             let keys = [TAG_UID.to_owned(), TAG_NAME.to_owned()];
@@ -91,13 +117,19 @@ async fn run(
         return Ok(Cleanup::Gone);
     }
 
+    let waiting = |id: &str, state: Option<EndpointState>| Waiting {
+        id: id.to_owned(),
+        state,
+    };
     let mut pending = Vec::new();
     let mut gone = Vec::new();
     let mut to_delete = Vec::new();
     for (id, seen) in &ours {
         match seen.as_ref().map(|e| &e.state) {
             Some(EndpointState::Deleted) => gone.push(id.clone()),
-            Some(EndpointState::Deleting) => pending.push((id.clone(), "deleting".to_owned())),
+            Some(EndpointState::Deleting) => {
+                pending.push(waiting(id, Some(EndpointState::Deleting)))
+            }
             Some(_) => {
                 // Ownership first: the IAM policy allows Delete only on endpoints carrying it.
                 let ep = seen.as_ref().expect("matched Some");
@@ -113,14 +145,15 @@ async fn run(
     }
     if !to_delete.is_empty() {
         // What the deletion waits on when AWS refuses: every endpoint not gone, as last seen.
-        let blocked = |pending: &[(String, String)]| -> Vec<(String, String)> {
+        let blocked = |pending: &[Waiting]| -> Vec<Waiting> {
             let mut still = pending.to_vec();
             still.extend(to_delete.iter().map(|id| {
-                let state = ours
-                    .get(id)
-                    .and_then(|e| e.as_ref())
-                    .map_or_else(|| "not described".to_owned(), |e| e.state.to_string());
-                (id.clone(), state)
+                waiting(
+                    id,
+                    ours.get(id)
+                        .and_then(|e| e.as_ref())
+                        .map(|e| e.state.clone()),
+                )
             }));
             still
         };
@@ -132,7 +165,7 @@ async fn run(
             match outcome {
                 DeleteOutcome::Accepted => {
                     events.push(events::deleting(&id));
-                    pending.push((id, "deleting".to_owned()));
+                    pending.push(waiting(&id, Some(EndpointState::Deleting)));
                 }
                 DeleteOutcome::AlreadyGone => gone.push(id),
                 DeleteOutcome::Failed(e) => return Err((e.into(), blocked(&pending))),
@@ -142,9 +175,9 @@ async fn run(
     if !pending.is_empty() {
         return Ok(Cleanup::Pending(pending));
     }
-    if ours.is_empty() && input.deleting_for < input.describe_lag {
-        // Nothing seen, nothing recorded: a create whose status write was lost may still be
-        // invisible to describes. Look again once the lag has passed.
+    if input.deleting_for < input.describe_lag {
+        // Nothing left in sight, but a create whose status write was lost may still be
+        // invisible to describes: look again once the lag since deletion has passed.
         return Ok(Cleanup::Pending(Vec::new()));
     }
     if !gone.is_empty() {

@@ -6,6 +6,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use super::reasons::*;
 use super::report::{Facts, Pass};
 use crate::api::{ProbeResult, ProbeStatus, RouteTableStatus};
+use crate::aws::EndpointState;
 use crate::error::Error;
 
 /// A condition before timestamps are applied.
@@ -150,7 +151,19 @@ fn endpoint_available(f: &Facts<'_>, routes: &ConditionUpdate) -> ConditionUpdat
         let usable = f.route_tables.iter().any(|t| {
             !t.not_found && t.conflicting_endpoint_id.is_none() && t.settling_endpoint_id.is_none()
         });
-        if !usable {
+        let settling = f
+            .route_tables
+            .iter()
+            .any(|t| t.settling_endpoint_id.is_some());
+        if settling && usable && f.awaiting.is_none() {
+            return cond(
+                ENDPOINT_AVAILABLE,
+                false,
+                ROUTES_SETTLING,
+                format!("not created yet: {}", routes.message),
+            );
+        }
+        if !usable && f.awaiting.is_none() {
             // Never created without a route table to put it on.
             return cond(
                 ENDPOINT_AVAILABLE,
@@ -162,9 +175,12 @@ fn endpoint_available(f: &Facts<'_>, routes: &ConditionUpdate) -> ConditionUpdat
                 ),
             );
         }
-        let message = match f.replacing {
-            Some((id, state)) => format!("replacing {id} ({state}) with a new endpoint"),
-            None => "the endpoint is being created".to_owned(),
+        let message = match (f.awaiting, f.replacing) {
+            (Some(id), _) => format!(
+                "{id} was created but EC2's describes do not show it yet (eventual consistency)"
+            ),
+            (None, Some((id, state))) => format!("replacing {id} ({state}) with a new endpoint"),
+            (None, None) => "the endpoint is being created".to_owned(),
         };
         return cond(ENDPOINT_AVAILABLE, false, CREATING, message);
     };
@@ -176,7 +192,7 @@ fn endpoint_available(f: &Facts<'_>, routes: &ConditionUpdate) -> ConditionUpdat
             format!("{} is {}", ep.id, ep.state),
         );
     }
-    if ep.state.is_dead() || ep.state.is_leaving() {
+    if ep.state != EndpointState::Available {
         return cond(
             ENDPOINT_AVAILABLE,
             false,
@@ -299,7 +315,15 @@ fn ready(conditions: &[ConditionUpdate], error: Option<&Error>) -> ConditionUpda
 pub fn conditions(pass: &Pass<'_>) -> Vec<ConditionUpdate> {
     let error = pass.error;
     let probe = dynamodb_reachable(pass.probing, pass.probe);
+    let transient = error.is_some_and(Error::is_transient);
+    let unverified = pass.facts.as_ref().is_none_or(|f| !f.verified);
+    let kept = kept(
+        &pass.prev.conditions,
+        &[ENDPOINT_AVAILABLE, ROUTES_ASSOCIATED],
+    );
     let mut list = match &pass.facts {
+        // A passing failure before the facts could be (re)read: the last known statuses stand.
+        _ if transient && unverified && kept.len() == 2 => kept,
         Some(f) => {
             let routes = routes_associated(f);
             vec![
@@ -309,38 +333,16 @@ pub fn conditions(pass: &Pass<'_>) -> Vec<ConditionUpdate> {
         }
         None => {
             let e = error.expect("a pass without facts has an error");
-            let kept: Vec<ConditionUpdate> = [ENDPOINT_AVAILABLE, ROUTES_ASSOCIATED]
-                .iter()
-                .filter_map(|t| pass.prev.conditions.iter().find(|c| c.type_ == *t))
-                .map(|c| ConditionUpdate {
-                    type_: if c.type_ == ENDPOINT_AVAILABLE {
-                        ENDPOINT_AVAILABLE
-                    } else {
-                        ROUTES_ASSOCIATED
-                    },
-                    status: match c.status.as_str() {
-                        "True" => "True",
-                        "False" => "False",
-                        _ => "Unknown",
-                    },
-                    reason: c.reason.clone(),
-                    message: c.message.clone(),
+            let status = if e.is_transient() { "Unknown" } else { "False" };
+            [ENDPOINT_AVAILABLE, ROUTES_ASSOCIATED]
+                .into_iter()
+                .map(|type_| ConditionUpdate {
+                    type_,
+                    status,
+                    reason: e.reason().to_owned(),
+                    message: e.to_string(),
                 })
-                .collect();
-            if e.is_transient() && kept.len() == 2 {
-                kept
-            } else {
-                let status = if e.is_transient() { "Unknown" } else { "False" };
-                [ENDPOINT_AVAILABLE, ROUTES_ASSOCIATED]
-                    .into_iter()
-                    .map(|type_| ConditionUpdate {
-                        type_,
-                        status,
-                        reason: e.reason().to_owned(),
-                        message: e.to_string(),
-                    })
-                    .collect()
-            }
+                .collect()
         }
     };
     list.extend(probe);
@@ -348,6 +350,26 @@ pub fn conditions(pass: &Pass<'_>) -> Vec<ConditionUpdate> {
     list.push(synced(error));
     list.push(ready);
     list
+}
+
+/// The previous conditions of these types, unchanged, in this order.
+pub fn kept(previous: &[Condition], types: &[&'static str]) -> Vec<ConditionUpdate> {
+    types
+        .iter()
+        .filter_map(|t| {
+            let c = previous.iter().find(|c| c.type_ == *t)?;
+            Some(ConditionUpdate {
+                type_: t,
+                status: match c.status.as_str() {
+                    "True" => "True",
+                    "False" => "False",
+                    _ => "Unknown",
+                },
+                reason: c.reason.clone(),
+                message: c.message.clone(),
+            })
+        })
+        .collect()
 }
 
 /// Applies updates to the previous conditions: `lastTransitionTime` is kept unless the status
@@ -382,7 +404,7 @@ pub fn merge(
 mod tests {
     use super::*;
     use crate::api::GatewayEndpointStatus;
-    use crate::aws::{AwsError, Endpoint, EndpointState};
+    use crate::aws::{AwsError, Endpoint};
 
     fn rts(spec: &[(&str, bool, Option<&str>)]) -> Vec<RouteTableStatus> {
         spec.iter()
@@ -440,6 +462,8 @@ mod tests {
             route_tables: routes,
             missing_subnets: &[],
             replacing: None,
+            awaiting: None,
+            verified: true,
         };
         let ok: &'static [RouteTableStatus] = Box::leak(ok.into_boxed_slice());
         let missing: &'static [RouteTableStatus] = Box::leak(missing.into_boxed_slice());

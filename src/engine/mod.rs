@@ -32,12 +32,10 @@ pub use events::{EngineEvent, EventType};
 use crate::api::{GatewayEndpoint, GatewayEndpointStatus};
 use crate::aws::Cloud;
 use crate::error::Error;
-use act::{Acted, Verified};
 use desired::Desired;
 use observe::Observed;
 use plan::{Plan, PlanInput};
-use probe::Probed;
-use report::{Facts, Pass};
+use report::{Pass, PassInput};
 
 /// How long a fresh endpoint may stay invisible to `DescribeVpcEndpoints` (EC2 is eventually
 /// consistent): cleanup does not trust "nothing found" before this has passed.
@@ -65,6 +63,7 @@ pub struct Engine {
     cloud: Arc<dyn Cloud>,
     default_region: Option<String>,
     describe_lag: Duration,
+    unseen: Arc<Unseen>,
 }
 
 impl Engine {
@@ -74,6 +73,7 @@ impl Engine {
             cloud,
             default_region,
             describe_lag: DEFAULT_DESCRIBE_LAG,
+            unseen: Arc::default(),
         }
     }
 
@@ -103,29 +103,23 @@ impl Engine {
             Err(e) => return failed(obj, &prev, None, e, now),
         };
         let ec2 = self.cloud.ec2(&desired.region);
-        let (seen, plan) = match observe::observe(ec2.as_ref(), &desired, &prev).await {
-            Ok(seen) => match plan::plan(&plan_input(&desired, &prev, obj, &seen)) {
-                Ok(plan) => (seen, plan),
-                Err(e) => return failed(obj, &prev, Some(&desired), e, now),
-            },
+        let seen = match observe::observe(ec2.as_ref(), &desired, &prev).await {
+            Ok(seen) => seen,
+            Err(e) => return failed(obj, &prev, Some(&desired), e, now),
+        };
+        let young = self
+            .unseen
+            .young(&seen.ownership.unseen, now, self.describe_lag);
+        let plan = match plan::plan(&PlanInput {
+            unseen_young: &young,
+            ..plan_input(&desired, &prev, obj, &seen)
+        }) {
+            Ok(plan) => plan,
             Err(e) => return failed(obj, &prev, Some(&desired), e, now),
         };
         let mut acted = act::act(ec2.as_ref(), &desired, &plan).await;
-        let before = Verified {
-            tables: seen.tables.clone(),
-            endpoint: plan.endpoint.clone(),
-        };
-        let verified =
-            match act::verify(ec2.as_ref(), &desired.vpc_id, before.clone(), &acted).await {
-                Ok(v) => v,
-                Err(e) => {
-                    acted.error.get_or_insert(e);
-                    Verified {
-                        endpoint: acted.created.clone().or(before.endpoint.clone()),
-                        ..before
-                    }
-                }
-            };
+        let verified = act::verify(ec2.as_ref(), &desired.vpc_id, &seen, &plan, &acted).await;
+        let verified = verified.map_err(|e| acted.error.get_or_insert(e)).ok();
         let probed = probe::probe(
             self.cloud.as_ref(),
             &desired.region,
@@ -135,9 +129,26 @@ impl Engine {
             now,
         )
         .await;
-        assemble(
-            obj, &prev, &desired, &seen, &plan, acted, &verified, probed, now,
-        )
+        let (status, mut events, settling) = report::from_pass(&PassInput {
+            prev: &prev,
+            generation: obj.metadata.generation,
+            now: &Time(now),
+            desired: &desired,
+            seen: &seen,
+            plan: &plan,
+            acted: &acted,
+            verified: verified.as_ref(),
+            probe: probed.status.as_ref(),
+        });
+        events.extend(probed.event);
+        Outcome {
+            status,
+            events,
+            error: acted.error,
+            next_probe: probed.next,
+            settling,
+            probe_latency: probed.latency,
+        }
     }
 
     /// One cleanup pass for an object being deleted. Tolerates apply never having run.
@@ -160,7 +171,7 @@ impl Engine {
             .metadata
             .deletion_timestamp
             .as_ref()
-            .map(|t| now.duration_since(t.0).unsigned_abs())
+            .map(|t| elapsed(t.0, now))
             .unwrap_or_default();
         let ec2 = self.cloud.ec2(&region);
         cleanup::cleanup(
@@ -191,11 +202,46 @@ fn plan_input<'a>(
         tables: &seen.tables,
         prefix_list_id: &seen.prefix_list.id,
         ownership: &seen.ownership,
+        unseen_young: &EMPTY,
     }
 }
 
+static EMPTY: std::collections::BTreeSet<String> = std::collections::BTreeSet::new();
+
+/// When this process first saw each endpoint id missing from describes. EC2 is eventually
+/// consistent: an endpoint missing for less than the describe lag is most likely ours and a
+/// moment old; one missing longer is gone (or somebody else's). Kept in memory only: after a
+/// restart the lag is simply waited out once more. Entries are a few dozen bytes and only ids
+/// that went missing are kept.
+#[derive(Debug, Default)]
+struct Unseen(std::sync::Mutex<std::collections::HashMap<String, jiff::Timestamp>>);
+
+impl Unseen {
+    /// Those of `ids` first missed less than `lag` before `now`.
+    fn young(
+        &self,
+        ids: &std::collections::BTreeSet<String>,
+        now: jiff::Timestamp,
+        lag: Duration,
+    ) -> std::collections::BTreeSet<String> {
+        let mut first = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        ids.iter()
+            .filter(|id| {
+                let since = *first.entry((*id).clone()).or_insert(now);
+                elapsed(since, now) < lag
+            })
+            .cloned()
+            .collect()
+    }
+}
+
+/// Time from `since` to `now`; zero when the clocks disagree and `now` is earlier.
+pub fn elapsed(since: jiff::Timestamp, now: jiff::Timestamp) -> Duration {
+    Duration::try_from(now.duration_since(since)).unwrap_or_default()
+}
+
 /// The API server keeps whole seconds: finer times would make every status look changed.
-fn whole_seconds(now: jiff::Timestamp) -> jiff::Timestamp {
+pub fn whole_seconds(now: jiff::Timestamp) -> jiff::Timestamp {
     jiff::Timestamp::from_second(now.as_second()).unwrap_or(now)
 }
 
@@ -210,7 +256,13 @@ fn failed(
     let now = Time(now);
     let (status, events) = report::report(&Pass {
         prev,
-        generation: obj.metadata.generation,
+        // A passing failure says nothing about the new spec: the status still describes the
+        // generation it described.
+        generation: if error.is_transient() {
+            prev.observed_generation
+        } else {
+            obj.metadata.generation
+        },
         now: &now,
         resolved: desired.map(|d| {
             (
@@ -235,101 +287,4 @@ fn failed(
         settling: false,
         probe_latency: None,
     }
-}
-
-/// Report for a full pass: facts from what verify read back, never from the plan's hopes.
-#[allow(clippy::too_many_arguments)]
-fn assemble(
-    obj: &GatewayEndpoint,
-    prev: &GatewayEndpointStatus,
-    desired: &Desired,
-    seen: &Observed,
-    plan: &Plan,
-    acted: Acted,
-    verified: &Verified,
-    probed: Probed,
-    now: jiff::Timestamp,
-) -> Outcome {
-    let endpoint = verified.endpoint.as_ref().filter(|e| !e.state.is_leaving());
-    let mut own_ids = seen.ownership.own_ids.clone();
-    own_ids.extend(acted.created.as_ref().map(|e| e.id.clone()));
-    let holders = plan::holders(
-        &seen.selection.selected,
-        &verified.tables,
-        &seen.prefix_list.id,
-        endpoint.map(|e| e.id.as_str()),
-        &own_ids,
-    );
-    let drift = endpoint.map(|ep| plan::drift(desired, ep, &holders, &prev.managed_tag_keys));
-    let policy_off = drift.as_ref().is_some_and(|d| d.policy.is_some());
-    // AWS did not take the policy we just sent, or still shows the echo we gave up on.
-    let policy_echo = match endpoint {
-        Some(ep) if policy_off && (acted.policy_sent || plan.policy_held) => Some(
-            policy::echo_fingerprint(desired.policy.as_ref(), ep.policy.as_deref()),
-        ),
-        _ => None,
-    };
-    let route_tables = report::route_table_statuses(
-        &seen.selection,
-        &holders,
-        &verified.tables,
-        &seen.prefix_list.id,
-        endpoint.map(|e| e.id.as_str()),
-    );
-    let mut managed: Vec<String> = desired_keys(desired);
-    if acted.error.is_some() {
-        managed.extend(prev.managed_tag_keys.iter().cloned());
-        managed.sort();
-        managed.dedup();
-    }
-    let now_t = Time(now);
-    let (status, mut events) = report::report(&Pass {
-        prev,
-        generation: obj.metadata.generation,
-        now: &now_t,
-        resolved: Some((&desired.region, &desired.vpc_id, &desired.service_name)),
-        facts: Some(Facts {
-            prefix_list_id: &seen.prefix_list.id,
-            endpoint,
-            endpoint_in_sync: drift.as_ref().is_some_and(plan::Drift::endpoint_in_sync),
-            policy_not_converging: policy_echo.is_some(),
-            route_tables: &route_tables,
-            missing_subnets: &seen.selection.missing_subnets,
-            replacing: plan.replacing.as_ref(),
-        }),
-        error: acted.error.as_ref(),
-        probing: desired.probe.is_some(),
-        probe: probed.status.as_ref(),
-        recreations: acted.recreations,
-        policy_echo: policy_echo.as_deref(),
-        managed_tag_keys: Some(managed),
-    });
-    let mut all = Vec::new();
-    all.extend(plan.vanished.iter().map(|id| events::recreated(id)));
-    all.extend(acted.events);
-    all.append(&mut events);
-    all.extend(probed.event);
-    let settling = endpoint.is_some_and(|e| e.state.is_pending())
-        || route_tables
-            .iter()
-            .any(|t| !t.route_present && t.conflicting_endpoint_id.is_none() && !t.not_found)
-        || acted.error.as_ref().is_some_and(|e| {
-            matches!(
-                e.aws_code(),
-                Some("IdempotentParameterMismatch" | "RouteAlreadyExists")
-            )
-        });
-    Outcome {
-        status,
-        events: all,
-        error: acted.error,
-        next_probe: probed.next,
-        settling,
-        probe_latency: probed.latency,
-    }
-}
-
-/// The tag keys vpcgate manages for this spec.
-fn desired_keys(desired: &Desired) -> Vec<String> {
-    desired.tags.keys().cloned().collect()
 }

@@ -3,7 +3,7 @@
 //! decisions are [`super::plan`]'s.
 
 use super::desired::Desired;
-use super::resolve::{self, Ownership, Selection};
+use super::resolve::{self, Ownership, Recorded, Selection};
 use crate::api::{GatewayEndpointStatus, TAG_UID};
 use crate::aws::{Ec2, PrefixList, RouteTable};
 use crate::error::Error;
@@ -46,14 +46,18 @@ pub async fn observe(
     let tagged = ec2.endpoints_by_tag(TAG_UID, &desired.uid).await?;
     // The endpoint recorded in status, should its tag have been stripped out of band.
     let recorded = match &prev.endpoint_id {
-        Some(id) if !tagged.iter().any(|e| &e.id == id) => ec2.endpoint(id).await?,
-        _ => None,
+        Some(id) if !tagged.iter().any(|e| &e.id == id) => match ec2.endpoint(id).await? {
+            Some(ep) => Recorded::Seen(ep),
+            None => Recorded::Unseen(id.clone()),
+        },
+        _ => Recorded::NotAsked,
     };
     let selection = resolve::select_route_tables(&desired.route_tables, &tables, &subnets);
-    let mut ownership = resolve::ownership(tagged, prev.endpoint_id.as_deref(), recorded);
+    let mut ownership =
+        resolve::ownership(&desired.uid, tagged, prev.endpoint_id.as_deref(), recorded);
     // An endpoint that holds a selected table's route but that describes do not show at all is
-    // most likely ours, created a moment ago (describe lag): never a conflict, never a reason to
-    // create again. Somebody else's endpoint is always describable by id.
+    // most likely ours, created a moment ago (describe lag). Somebody else's endpoint is
+    // always describable by id.
     let strangers: std::collections::BTreeSet<String> = tables
         .iter()
         .filter(|t| selection.selected.contains(&t.id))
@@ -63,7 +67,7 @@ pub async fn observe(
         .collect();
     for id in strangers {
         if ec2.endpoint(&id).await?.is_none() {
-            ownership.own_ids.insert(id);
+            ownership.unseen.insert(id);
         }
     }
     Ok(Observed {

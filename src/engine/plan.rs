@@ -6,8 +6,10 @@ use std::collections::{BTreeMap, BTreeSet};
 use super::desired::Desired;
 use super::policy;
 pub use super::resolve::{Holder, Ownership, Selection, holders, wanted};
-use crate::api::GatewayEndpointStatus;
-use crate::aws::{CreateEndpoint, Endpoint, ModifyEndpoint, PolicyChange, RouteTable};
+use crate::api::{GatewayEndpointStatus, TAG_UID};
+use crate::aws::{
+    CreateEndpoint, Endpoint, EndpointState, ModifyEndpoint, PolicyChange, RouteTable,
+};
 use crate::error::Error;
 
 /// What differs between the spec and an existing endpoint.
@@ -183,7 +185,12 @@ pub struct Plan {
     /// The recorded endpoint was deleted behind our back (its id).
     pub vanished: Option<String>,
     /// A dead endpoint being replaced (its id and state).
-    pub replacing: Option<(String, String)>,
+    pub replacing: Option<(String, EndpointState)>,
+    /// The recorded endpoint, not visible to describes yet (within the describe lag): nothing
+    /// is created while waiting for it.
+    pub awaiting: Option<String>,
+    /// Unseen endpoints still within the describe lag, treated as ours (their routes settle).
+    pub young_unseen: BTreeSet<String>,
     /// The policy differs, but AWS already failed to take it once for the same spec and report.
     pub policy_held: bool,
     /// Whether a change is drift repair (the spec did not change since the last pass).
@@ -200,6 +207,8 @@ pub struct PlanInput<'a> {
     pub tables: &'a [RouteTable],
     pub prefix_list_id: &'a str,
     pub ownership: &'a Ownership,
+    /// Those of `ownership.unseen` first missed less than the describe lag ago.
+    pub unseen_young: &'a BTreeSet<String>,
 }
 
 /// The actions that bring AWS in line with the spec. Never a create without a free route table
@@ -222,23 +231,40 @@ pub fn plan(input: &PlanInput<'_>) -> Result<Plan, Error> {
             ),
         });
     }
+    // Unseen endpoints still within the describe lag are most likely ours and a moment old;
+    // older ones: a recorded id is gone for good, a route holder is somebody else's.
+    let young = input.unseen_young;
+    let awaiting = ownership
+        .recorded_unseen
+        .clone()
+        .filter(|id| young.contains(id));
+    let vanished = ownership.vanished.clone().or_else(|| {
+        ownership
+            .recorded_unseen
+            .clone()
+            .filter(|id| !young.contains(id))
+    });
     let mut recreations = prev.recreations;
-    if ownership.vanished.is_some() {
+    if vanished.is_some() {
         recreations += 1;
     }
     let mut actions = Vec::new();
-    let duplicates: Vec<String> = ownership.duplicates.iter().map(|e| e.id.clone()).collect();
-    if !duplicates.is_empty() {
-        actions.push(Action::Delete {
-            ids: duplicates,
-            why: DeleteWhy::Duplicate,
-        });
-    }
     let mut replacing = None;
     let endpoint = match &ownership.current {
         Some(ep) if ep.state.is_dead() => {
-            recreations += 1;
-            replacing = Some((ep.id.clone(), ep.state.to_string()));
+            replacing = Some((ep.id.clone(), ep.state.clone()));
+            // Ownership first: the IAM policy allows Delete only on endpoints carrying it.
+            if ep.tags.get(TAG_UID) != desired.tags.get(TAG_UID) {
+                actions.push(Action::Tag {
+                    endpoint_id: ep.id.clone(),
+                    tags: desired
+                        .tags
+                        .iter()
+                        .filter(|(k, _)| k.as_str() == TAG_UID)
+                        .map(|(k, v)| (k.clone(), v.clone()))
+                        .collect(),
+                });
+            }
             actions.push(Action::Delete {
                 ids: vec![ep.id.clone()],
                 why: DeleteWhy::Replace,
@@ -247,12 +273,14 @@ pub fn plan(input: &PlanInput<'_>) -> Result<Plan, Error> {
         }
         other => other.clone(),
     };
+    let mut own: BTreeSet<String> = ownership.own_ids.clone();
+    own.extend(young.iter().cloned());
     let holders = holders(
         &input.selection.selected,
         input.tables,
         input.prefix_list_id,
         endpoint.as_ref().map(|e| e.id.as_str()),
-        &ownership.own_ids,
+        &own,
     );
     let mut policy_held = false;
     match &endpoint {
@@ -294,7 +322,11 @@ pub fn plan(input: &PlanInput<'_>) -> Result<Plan, Error> {
         }
         None => {
             let route_table_ids = wanted(&holders);
-            if !route_table_ids.is_empty() {
+            // Never a create while a table still holds a route of ours (or of an endpoint not
+            // yet visible, likely ours): that create would be a duplicate or collide with the
+            // route. And never one without a table to put it on.
+            let settling = holders.values().any(|h| matches!(h, Holder::Settling(_)));
+            if !route_table_ids.is_empty() && !settling && awaiting.is_none() {
                 actions.push(Action::Create(CreateEndpoint {
                     vpc_id: desired.vpc_id.clone(),
                     service_name: desired.service_name.clone(),
@@ -306,12 +338,22 @@ pub fn plan(input: &PlanInput<'_>) -> Result<Plan, Error> {
             }
         }
     }
+    // Duplicates last: one that cannot be deleted must not hold up repairs of the endpoint.
+    let duplicates: Vec<String> = ownership.duplicates.iter().map(|e| e.id.clone()).collect();
+    if !duplicates.is_empty() {
+        actions.push(Action::Delete {
+            ids: duplicates,
+            why: DeleteWhy::Duplicate,
+        });
+    }
     Ok(Plan {
         recreations,
         endpoint,
         holders,
         actions,
-        vanished: ownership.vanished.clone(),
+        vanished,
+        awaiting,
+        young_unseen: young.clone(),
         replacing,
         policy_held,
         repairs_drift: prev.endpoint_id.is_some() && prev.observed_generation == input.generation,

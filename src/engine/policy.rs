@@ -107,8 +107,8 @@ pub fn parse_document(text: &str) -> Result<Value, String> {
 
 /// A canonical form in which IAM-equivalent documents compare equal: `Statement` always a
 /// list, `Principal: "*"` the same as `{"AWS": "*"}`, every action/resource/principal/condition
-/// value a sorted list (a scalar is a one-element list), `Effect` and condition operators as
-/// IAM reads them, and the statements themselves in a stable order.
+/// value a sorted list (a scalar is a one-element list), and the statements themselves in a
+/// stable order.
 pub fn normalize(doc: &Value) -> Value {
     let mut doc = doc.clone();
     if let Some(stmt) = doc.as_object_mut().and_then(|o| o.get_mut("Statement")) {

@@ -6,12 +6,18 @@ use std::collections::BTreeMap;
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 
-use super::conditions::{ConditionUpdate, cond, conditions, merge, routes_associated, synced};
+use super::act::{Acted, Verified};
+use super::cleanup::Waiting;
+use super::conditions::{cond, conditions, kept, merge, routes_associated, synced};
+use super::desired::Desired;
 use super::events::{self, EngineEvent};
+use super::observe::Observed;
+use super::plan::{self, Plan};
 use super::plan::{Holder, Selection};
+use super::policy;
 use super::reasons::*;
 use crate::api::{GatewayEndpointStatus, ProbeStatus, RouteTableStatus};
-use crate::aws::{Endpoint, RouteTable};
+use crate::aws::{Endpoint, EndpointState, RouteTable};
 use crate::error::Error;
 
 /// The status of every selected (or named but missing) route table.
@@ -72,7 +78,12 @@ pub struct Facts<'a> {
     pub route_tables: &'a [RouteTableStatus],
     pub missing_subnets: &'a [String],
     /// A dead endpoint being replaced: its id and state.
-    pub replacing: Option<&'a (String, String)>,
+    pub replacing: Option<&'a (String, EndpointState)>,
+    /// The recorded endpoint, not visible to describes yet.
+    pub awaiting: Option<&'a str>,
+    /// Whether the facts were read back after this pass's changes (false when that read
+    /// failed: then they predate the changes and the conditions keep their statuses).
+    pub verified: bool,
 }
 
 /// Everything the status of an apply pass is computed from.
@@ -172,12 +183,17 @@ pub fn report(pass: &Pass<'_>) -> (GatewayEndpointStatus, Vec<EngineEvent>) {
                 routes.message,
             ));
         }
-        if let (Some(ep), true) = (f.endpoint, f.policy_not_converging)
-            && prev.policy_echo.as_deref() != pass.policy_echo
-        {
+        let was_held = prev
+            .conditions
+            .iter()
+            .any(|c| c.type_ == ENDPOINT_AVAILABLE && c.reason == POLICY_NOT_CONVERGING);
+        if let (Some(ep), true, false) = (f.endpoint, f.policy_not_converging, was_held) {
             events.push(events::policy_not_converging(&ep.id));
         }
-        status.endpoint_id = f.endpoint.map(|e| e.id.clone());
+        status.endpoint_id = f
+            .endpoint
+            .map(|e| e.id.clone())
+            .or(f.awaiting.map(str::to_owned));
         status.state = f.endpoint.map(|e| e.state.to_string());
         status.prefix_list_id = Some(f.prefix_list_id.to_owned());
         status.route_tables = f.route_tables.to_vec();
@@ -186,13 +202,133 @@ pub fn report(pass: &Pass<'_>) -> (GatewayEndpointStatus, Vec<EngineEvent>) {
     (status, events)
 }
 
+/// Everything a full pass established, for [`from_pass`].
+#[derive(Debug, Clone, Copy)]
+pub struct PassInput<'a> {
+    pub prev: &'a GatewayEndpointStatus,
+    pub generation: Option<i64>,
+    pub now: &'a Time,
+    pub desired: &'a Desired,
+    pub seen: &'a Observed,
+    pub plan: &'a Plan,
+    pub acted: &'a Acted,
+    /// What verify read back; `None` when that read failed.
+    pub verified: Option<&'a Verified>,
+    pub probe: Option<&'a ProbeStatus>,
+}
+
+/// The report of a full pass: status, events, and whether AWS is still converging. Facts come
+/// from what verify read back, never from the plan's hopes.
+pub fn from_pass(p: &PassInput<'_>) -> (GatewayEndpointStatus, Vec<EngineEvent>, bool) {
+    let (desired, seen, plan, acted) = (p.desired, p.seen, p.plan, p.acted);
+    let fallback = Verified {
+        tables: seen.tables.clone(),
+        endpoint: acted.created.clone().or(plan.endpoint.clone()),
+    };
+    let verified = p.verified.unwrap_or(&fallback);
+    let endpoint = verified.endpoint.as_ref().filter(|e| !e.state.is_leaving());
+    let mut own = seen.ownership.own_ids.clone();
+    own.extend(acted.created.as_ref().map(|e| e.id.clone()));
+    own.extend(plan.young_unseen.iter().cloned());
+    let holders = plan::holders(
+        &seen.selection.selected,
+        &verified.tables,
+        &seen.prefix_list.id,
+        endpoint.map(|e| e.id.as_str()),
+        &own,
+    );
+    let drift = endpoint.map(|ep| plan::drift(desired, ep, &holders, &p.prev.managed_tag_keys));
+    let policy_off = drift.as_ref().is_some_and(|d| d.policy.is_some());
+    // Sent and still different: remember the echo and look again soon; the same echo on the
+    // next pass (`policy_held`) is PolicyNotConverging.
+    let policy_echo = match endpoint {
+        Some(ep)
+            if policy_off && p.verified.is_some() && (acted.policy_sent || plan.policy_held) =>
+        {
+            Some(policy::echo_fingerprint(
+                desired.policy.as_ref(),
+                ep.policy.as_deref(),
+            ))
+        }
+        _ if p.verified.is_none() => p.prev.policy_echo.clone(),
+        _ => None,
+    };
+    let route_tables = route_table_statuses(
+        &seen.selection,
+        &holders,
+        &verified.tables,
+        &seen.prefix_list.id,
+        endpoint.map(|e| e.id.as_str()),
+    );
+    // `RouteAlreadyExists` while every holder is ours: AWS has not cleared our earlier route
+    // yet. Settling, not a failure.
+    let error = acted.error.as_ref().filter(|e| {
+        e.aws_code() != Some("RouteAlreadyExists")
+            || holders.values().any(|h| matches!(h, Holder::Foreign(_)))
+    });
+    let mut managed: Vec<String> = desired.tags.keys().cloned().collect();
+    if error.is_some() {
+        managed.extend(p.prev.managed_tag_keys.iter().cloned());
+        managed.sort();
+        managed.dedup();
+    }
+    let keep = p.verified.is_none() && error.is_some_and(Error::is_transient);
+    let (status, mut events) = report(&Pass {
+        prev: p.prev,
+        generation: if keep {
+            p.prev.observed_generation
+        } else {
+            p.generation
+        },
+        now: p.now,
+        resolved: Some((&desired.region, &desired.vpc_id, &desired.service_name)),
+        facts: Some(Facts {
+            prefix_list_id: &seen.prefix_list.id,
+            endpoint,
+            endpoint_in_sync: drift.as_ref().is_some_and(plan::Drift::endpoint_in_sync),
+            policy_not_converging: plan.policy_held && policy_off,
+            route_tables: &route_tables,
+            missing_subnets: &seen.selection.missing_subnets,
+            replacing: plan.replacing.as_ref(),
+            awaiting: plan.awaiting.as_deref(),
+            verified: p.verified.is_some(),
+        }),
+        error,
+        probing: desired.probe.is_some(),
+        probe: p.probe,
+        recreations: acted.recreations,
+        policy_echo: policy_echo.as_deref(),
+        managed_tag_keys: Some(managed),
+    });
+    let mut all: Vec<EngineEvent> = plan
+        .vanished
+        .iter()
+        .map(|id| events::recreated(id))
+        .collect();
+    all.extend(acted.events.iter().cloned());
+    all.append(&mut events);
+    let settling = endpoint.is_some_and(|e| e.state.is_pending())
+        || plan.awaiting.is_some()
+        || (acted.policy_sent && policy_off)
+        || route_tables
+            .iter()
+            .any(|t| !t.route_present && t.conflicting_endpoint_id.is_none() && !t.not_found)
+        || acted.error.as_ref().is_some_and(|e| {
+            matches!(
+                e.aws_code(),
+                Some("IdempotentParameterMismatch" | "RouteAlreadyExists")
+            )
+        });
+    (status, all, settling)
+}
+
 /// The status while AWS deletes the object's endpoints: `Ready=False, reason Deleting` with the
 /// ids and states waited for; a failure says what blocks the deletion in `Synced`.
 pub fn deleting(
     prev: &GatewayEndpointStatus,
     generation: Option<i64>,
     now: &Time,
-    waiting_for: &[(String, String)],
+    waiting_for: &[Waiting],
     error: Option<&Error>,
 ) -> GatewayEndpointStatus {
     let what = if waiting_for.is_empty() {
@@ -202,31 +338,12 @@ pub fn deleting(
             "waiting for AWS to delete {}",
             waiting_for
                 .iter()
-                .map(|(id, state)| format!("{id} ({state})"))
+                .map(ToString::to_string)
                 .collect::<Vec<_>>()
                 .join(", ")
         )
     };
-    let mut updates: Vec<ConditionUpdate> = prev
-        .conditions
-        .iter()
-        .filter(|c| ![ENDPOINT_AVAILABLE, SYNCED, READY].contains(&c.type_.as_str()))
-        .filter_map(|c| {
-            let type_ = [ROUTES_ASSOCIATED, DYNAMODB_REACHABLE]
-                .into_iter()
-                .find(|t| *t == c.type_)?;
-            Some(ConditionUpdate {
-                type_,
-                status: match c.status.as_str() {
-                    "True" => "True",
-                    "False" => "False",
-                    _ => "Unknown",
-                },
-                reason: c.reason.clone(),
-                message: c.message.clone(),
-            })
-        })
-        .collect();
+    let mut updates = kept(&prev.conditions, &[ROUTES_ASSOCIATED, DYNAMODB_REACHABLE]);
     updates.insert(0, cond(ENDPOINT_AVAILABLE, false, DELETING, what.clone()));
     updates.push(synced(error));
     updates.push(cond(READY, false, DELETING, what));

@@ -3,7 +3,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use crate::api::RouteTableSelector;
+use crate::api::{RouteTableSelector, TAG_UID};
 use crate::aws::{Endpoint, RouteTable};
 
 /// The route tables a selector names, split into those found and those that are not.
@@ -68,24 +68,44 @@ pub struct Ownership {
     pub current: Option<Endpoint>,
     /// Other endpoints carrying our uid tag that are not on their way out.
     pub duplicates: Vec<Endpoint>,
-    /// Every id that is or was ours, in any state, and any endpoint holding a selected table's
-    /// route that describes do not show yet: their routes are never a conflict.
+    /// Every id that is or was ours, in any state: their routes are never a conflict.
     pub own_ids: BTreeSet<String>,
     /// The endpoint recorded in status, described as deleting or deleted while nothing else of
     /// ours is current: it was deleted behind our back.
     pub vanished: Option<String>,
+    /// Endpoints that describes do not show at all: the one recorded in status, and any holding
+    /// a selected table's route. Within EC2's describe lag they are most likely ours, a moment
+    /// old; the engine decides which are still that young.
+    pub unseen: BTreeSet<String>,
+    /// The recorded endpoint, when it is among `unseen`.
+    pub recorded_unseen: Option<String>,
 }
 
-/// Sorts the endpoints tagged with our uid, plus the one recorded in status (`recorded`: its id
-/// and what describing it by id returned, when the tag search did not find it).
+/// What describing the endpoint recorded in status by id returned, when the tag search did not
+/// find it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Recorded {
+    /// No endpoint recorded, or the tag search found it.
+    NotAsked,
+    /// Describes do not show it.
+    Unseen(String),
+    /// Described: its tag was stripped (or changed).
+    Seen(Endpoint),
+}
+
+/// Sorts the endpoints tagged with our uid, plus the one recorded in status.
 pub fn ownership(
+    uid: &str,
     tagged: Vec<Endpoint>,
     recorded_id: Option<&str>,
-    recorded: Option<Endpoint>,
+    recorded: Recorded,
 ) -> Ownership {
-    let mut own_ids: BTreeSet<String> = tagged.iter().map(|e| e.id.clone()).collect();
-    own_ids.extend(recorded_id.map(str::to_owned));
-    let mut vanished = tagged
+    let mut own = Ownership {
+        own_ids: tagged.iter().map(|e| e.id.clone()).collect(),
+        ..Default::default()
+    };
+    own.own_ids.extend(recorded_id.map(str::to_owned));
+    own.vanished = tagged
         .iter()
         .find(|e| Some(e.id.as_str()) == recorded_id && e.state.is_leaving())
         .map(|e| e.id.clone());
@@ -93,33 +113,36 @@ pub fn ownership(
         .into_iter()
         .filter(|e| !e.state.is_leaving())
         .collect();
-    if let Some(ep) = recorded {
-        if ep.state.is_leaving() {
-            vanished = Some(ep.id.clone());
-        } else if !candidates.iter().any(|c| c.id == ep.id) {
-            candidates.push(ep);
+    match recorded {
+        Recorded::NotAsked => {}
+        Recorded::Unseen(id) => {
+            own.unseen.insert(id.clone());
+            own.recorded_unseen = Some(id);
         }
+        Recorded::Seen(ep) if ep.state.is_leaving() => own.vanished = Some(ep.id),
+        // Another object's uid on it: somebody else's now, never ours to touch.
+        Recorded::Seen(ep) if ep.tags.get(TAG_UID).is_some_and(|v| v != uid) => {
+            own.own_ids.remove(&ep.id);
+        }
+        Recorded::Seen(ep) => candidates.push(ep),
     }
-    // The recorded one first, then live before dead, then the oldest.
+    // Live before dead, then the recorded one, then the oldest.
     candidates.sort_by_key(|e| {
         (
-            Some(e.id.as_str()) != recorded_id,
             !e.state.is_live(),
+            Some(e.id.as_str()) != recorded_id,
             e.created,
             e.id.clone(),
         )
     });
     let mut rest = candidates.into_iter();
-    let current = rest.next();
-    if current.is_some() {
-        vanished = None;
+    own.current = rest.next();
+    if own.current.is_some() {
+        own.vanished = None;
+        own.recorded_unseen = None;
     }
-    Ownership {
-        current,
-        duplicates: rest.collect(),
-        own_ids,
-        vanished,
-    }
+    own.duplicates = rest.collect();
+    own
 }
 
 /// Who holds a selected table's route for the service's prefix list.
@@ -174,6 +197,8 @@ pub fn wanted(holders: &BTreeMap<String, Holder>) -> Vec<String> {
 mod tests {
     use super::*;
     use crate::aws::EndpointState;
+
+    const UID: &str = "uid-1";
     use std::collections::BTreeMap;
 
     fn rt(id: &str, main: bool, subnets: &[&str], tags: &[(&str, &str)]) -> RouteTable {
@@ -283,7 +308,7 @@ mod tests {
     }
 
     #[test]
-    fn ownership_prefers_recorded_then_live_then_oldest() {
+    fn ownership_prefers_live_then_recorded_then_oldest() {
         use EndpointState::*;
         let tagged = vec![
             ep("vpce-new", Available, 20),
@@ -291,21 +316,57 @@ mod tests {
             ep("vpce-gone", Deleted, 1),
             ep("vpce-dead", Failed, 5),
         ];
-        let o = ownership(tagged.clone(), None, None);
+        let o = ownership(UID, tagged.clone(), None, Recorded::NotAsked);
         assert_eq!(o.current.unwrap().id, "vpce-old");
         let dups: Vec<_> = o.duplicates.iter().map(|e| e.id.as_str()).collect();
         assert_eq!(dups, ["vpce-new", "vpce-dead"]);
         assert_eq!(o.own_ids.len(), 4);
-        let o = ownership(tagged.clone(), Some("vpce-new"), None);
+        let o = ownership(UID, tagged.clone(), Some("vpce-new"), Recorded::NotAsked);
         assert_eq!(o.current.unwrap().id, "vpce-new");
         // Recorded, untagged (tag stripped) and live: still ours.
-        let o = ownership(vec![], Some("vpce-r"), Some(ep("vpce-r", Available, 1)));
+        let o = ownership(
+            UID,
+            vec![],
+            Some("vpce-r"),
+            Recorded::Seen(ep("vpce-r", Available, 1)),
+        );
         assert_eq!(o.current.unwrap().id, "vpce-r");
+        // Recorded, but another object's uid is on it now: not ours.
+        let mut theirs = ep("vpce-r", Available, 1);
+        theirs.tags.insert(TAG_UID.into(), "someone-else".into());
+        let o = ownership(UID, vec![], Some("vpce-r"), Recorded::Seen(theirs));
+        assert!(o.current.is_none() && !o.own_ids.contains("vpce-r"));
+        // Recorded and not described at all: unseen, for the engine to judge.
+        let o = ownership(
+            UID,
+            vec![],
+            Some("vpce-r"),
+            Recorded::Unseen("vpce-r".into()),
+        );
+        assert_eq!(o.recorded_unseen.as_deref(), Some("vpce-r"));
+        // A live tagged endpoint wins over a recorded dead one.
+        let o = ownership(
+            UID,
+            vec![ep("vpce-live", Available, 9)],
+            Some("vpce-r"),
+            Recorded::Seen(ep("vpce-r", Failed, 1)),
+        );
+        assert_eq!(o.current.unwrap().id, "vpce-live");
         // Recorded and deleted, nothing else: vanished.
-        let o = ownership(vec![], Some("vpce-r"), Some(ep("vpce-r", Deleted, 1)));
+        let o = ownership(
+            UID,
+            vec![],
+            Some("vpce-r"),
+            Recorded::Seen(ep("vpce-r", Deleted, 1)),
+        );
         assert_eq!((o.current, o.vanished.as_deref()), (None, Some("vpce-r")));
         // Only a dead one: it is current (to be replaced).
-        let o = ownership(vec![ep("vpce-dead", Rejected, 1)], None, None);
+        let o = ownership(
+            UID,
+            vec![ep("vpce-dead", Rejected, 1)],
+            None,
+            Recorded::NotAsked,
+        );
         assert_eq!(o.current.unwrap().id, "vpce-dead");
     }
 
