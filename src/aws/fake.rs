@@ -134,6 +134,14 @@ impl FakeEc2 {
         }
     }
 
+    /// The endpoint is deleted and long purged: describes do not know it, its routes are gone,
+    /// only its create token is still remembered by AWS.
+    pub fn purge(&self, id: &str) {
+        let mut w = self.world();
+        w.endpoints.remove(id);
+        w.clear_routes(id);
+    }
+
     /// Someone else's endpoint (no uid tag) routing `table`.
     pub fn foreign_endpoint(&self, id: &str, table: &str) {
         let mut w = self.world();

@@ -314,14 +314,7 @@ async fn d3_token_mismatch_after_the_endpoint_vanished_moves_to_the_next_token()
     env.pass(&mut obj).await;
     let old = obj.endpoint_id();
     // Deleted out of band and purged from describes; then the spec changes.
-    env.aws.world().endpoints.remove(&old);
-    env.aws
-        .world()
-        .tables
-        .get_mut("rtb-a")
-        .unwrap()
-        .prefix_list_routes
-        .clear();
+    env.aws.purge(&old);
     obj.edit(|s| s.route_tables.ids.push("rtb-b".into()));
     // The recorded endpoint missing from describes may be a moment old: nothing is created
     // until the describe lag has passed, then it is gone and replaced under the next token.
@@ -342,14 +335,7 @@ async fn d3_token_mismatch_after_the_endpoint_vanished_moves_to_the_next_token()
     let mut obj = Obj::on(&["rtb-a"]);
     env.pass(&mut obj).await;
     let old = obj.endpoint_id();
-    env.aws.world().endpoints.remove(&old);
-    env.aws
-        .world()
-        .tables
-        .get_mut("rtb-a")
-        .unwrap()
-        .prefix_list_routes
-        .clear();
+    env.aws.purge(&old);
     obj.0.status = None;
     obj.edit(|s| s.route_tables.ids.push("rtb-b".into()));
     let out = env.pass(&mut obj).await;
