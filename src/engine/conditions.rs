@@ -87,14 +87,11 @@ pub(crate) fn routes_associated(f: &Facts<'_>) -> ConditionUpdate {
             "spec.routeTables selects no route table in the VPC; check ids, subnetIds and tags",
         );
     }
-    let conflicts: Vec<String> = f
-        .route_tables
-        .iter()
-        .filter_map(|t| {
-            let other = t.conflicting_endpoint_id.as_ref()?;
-            Some(format!("{} already routes {pl} to {other}", t.id))
-        })
-        .collect();
+    let conflicts = held(
+        f,
+        |t| t.conflicting_endpoint_id.as_ref(),
+        |id, other| format!("{id} already routes {pl} to {other}"),
+    );
     if !conflicts.is_empty() {
         return cond(
             ROUTES_ASSOCIATED,
@@ -106,14 +103,11 @@ pub(crate) fn routes_associated(f: &Facts<'_>) -> ConditionUpdate {
             ),
         );
     }
-    let settling: Vec<String> = f
-        .route_tables
-        .iter()
-        .filter_map(|t| {
-            let own = t.settling_endpoint_id.as_ref()?;
-            Some(format!("{} ({own})", t.id))
-        })
-        .collect();
+    let settling = held(
+        f,
+        |t| t.settling_endpoint_id.as_ref(),
+        |id, own| format!("{id} ({own})"),
+    );
     if !settling.is_empty() {
         return cond(
             ROUTES_ASSOCIATED,
@@ -144,6 +138,18 @@ pub(crate) fn routes_associated(f: &Facts<'_>) -> ConditionUpdate {
         ROUTES_MISSING,
         format!("no route to the endpoint yet in {}", missing.join(", ")),
     )
+}
+
+/// `say(table, holder)` for every table whose `holder` is set.
+fn held(
+    f: &Facts<'_>,
+    holder: impl Fn(&RouteTableStatus) -> Option<&String>,
+    say: impl Fn(&str, &str) -> String,
+) -> Vec<String> {
+    f.route_tables
+        .iter()
+        .filter_map(|t| Some(say(&t.id, holder(t)?)))
+        .collect()
 }
 
 fn endpoint_available(f: &Facts<'_>, routes: &ConditionUpdate) -> ConditionUpdate {
