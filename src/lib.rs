@@ -9,6 +9,7 @@ pub mod engine;
 pub mod error;
 pub mod metrics;
 pub mod preflight;
+pub mod readiness;
 pub mod reference;
 pub mod server;
 pub mod telemetry;

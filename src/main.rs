@@ -110,6 +110,10 @@ struct RunArgs {
     /// deleting an object whose endpoint nobody has seen waits this long before letting go.
     #[arg(long, env = "VPCGATE_DESCRIBE_LAG", default_value = "20s")]
     describe_lag: String,
+    /// How long the GatewayEndpoint watch may keep failing (RBAC revoked, CRD removed, API
+    /// server unreachable) before `/readyz` answers 503.
+    #[arg(long, env = "VPCGATE_WATCH_UNHEALTHY_AFTER", default_value = "60s")]
+    watch_unhealthy_after: String,
     /// This replica's identity (the pod name in Kubernetes).
     #[arg(long, env = "POD_NAME")]
     identity: Option<String>,
@@ -171,6 +175,7 @@ async fn run_controller(args: RunArgs) -> anyhow::Result<ExitCode> {
     );
     let lease_duration = parse("--lease-duration", &args.lease_duration)?;
     let describe_lag = parse("--describe-lag", &args.describe_lag)?;
+    let watch_unhealthy_after = parse("--watch-unhealthy-after", &args.watch_unhealthy_after)?;
     let identity = args.identity.unwrap_or_else(|| {
         let host = std::fs::read_to_string("/etc/hostname")
             .map(|h| h.trim().to_owned())
@@ -187,6 +192,7 @@ async fn run_controller(args: RunArgs) -> anyhow::Result<ExitCode> {
         lease_name: args.lease_name,
         lease_duration,
         describe_lag,
+        watch_unhealthy_after,
         identity,
     })
     .await?;

@@ -1,9 +1,8 @@
 //! The operator's HTTP endpoints: `/metrics`, `/healthz` (the process is serving), `/readyz`
-//! (the CRD was found and the first list succeeded).
+//! (the first list succeeded and the watch is not failing, see [`crate::readiness`]).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 
 use axum::Router;
 use axum::extract::State;
@@ -12,11 +11,12 @@ use axum::response::IntoResponse;
 use axum::routing::get;
 
 use crate::metrics::Metrics;
+use crate::readiness::Readiness;
 
 #[derive(Clone)]
 struct AppState {
     metrics: Arc<Metrics>,
-    ready: Arc<AtomicBool>,
+    ready: Arc<Readiness>,
 }
 
 async fn metrics_text(State(s): State<AppState>) -> impl IntoResponse {
@@ -33,14 +33,10 @@ async fn healthz() -> &'static str {
     "ok"
 }
 
-async fn readyz(State(s): State<AppState>) -> (StatusCode, &'static str) {
-    if s.ready.load(Ordering::Relaxed) {
-        (StatusCode::OK, "ok")
-    } else {
-        (
-            StatusCode::SERVICE_UNAVAILABLE,
-            "not ready: waiting for the first list of GatewayEndpoints",
-        )
+async fn readyz(State(s): State<AppState>) -> (StatusCode, String) {
+    match s.ready.check() {
+        Ok(()) => (StatusCode::OK, "ok".into()),
+        Err(why) => (StatusCode::SERVICE_UNAVAILABLE, why),
     }
 }
 
@@ -48,7 +44,7 @@ async fn readyz(State(s): State<AppState>) -> (StatusCode, &'static str) {
 pub async fn bind(
     addr: SocketAddr,
     metrics: Arc<Metrics>,
-    ready: Arc<AtomicBool>,
+    ready: Arc<Readiness>,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<impl std::future::Future<Output = std::io::Result<()>>> {
     let app = Router::new()

@@ -207,6 +207,10 @@ impl Operator {
         )))
     }
 
+    fn readyz(&self) -> u16 {
+        http(&format!("{}/readyz", self.metrics_url), "GET").0
+    }
+
     fn metrics(&self) -> String {
         http(&format!("{}/metrics", self.metrics_url), "GET").1
     }
@@ -938,6 +942,54 @@ async fn leader_election(env: &Env) -> TestResult {
     Ok(())
 }
 
+/// A watch that keeps failing (here: the CRD removed under a running operator) is logged at warn
+/// and turns `/readyz` to 503 after the grace; the watch coming back makes it ready again.
+async fn watch_failure_fails_readiness(env: &Env) -> TestResult {
+    let s = scenario(env, &[]).await;
+    let mut op = Operator::start(
+        env,
+        &s.emulator,
+        "watch",
+        &["--watch-unhealthy-after", "2s"],
+    );
+    op.wait_ready()?;
+    let crd = root().join("crds/gatewayendpoints.vpcgate.dev.yaml");
+    let out = env.cluster.kubectl(&[
+        "delete",
+        "crd",
+        "gatewayendpoints.vpcgate.dev",
+        "--wait=true",
+    ]);
+    ensure!(
+        out.status.success(),
+        "delete crd: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let unready = eventually(Duration::from_secs(60), "/readyz to fail", || async {
+        (op.readyz() == 503).then_some(())
+    })
+    .await;
+    // Put the CRD back whatever happened, for any scenario after this one.
+    let out = env
+        .cluster
+        .kubectl(&["apply", "--server-side", "-f", crd.to_str().unwrap()]);
+    ensure!(
+        out.status.success(),
+        "apply crd: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    unready?;
+    ensure!(
+        op.log_text().contains("the GatewayEndpoint watch failed"),
+        "the failure is logged at warn: {}",
+        op.log_text()
+    );
+    eventually(Duration::from_secs(90), "/readyz to recover", || async {
+        (op.readyz() == 200).then_some(())
+    })
+    .await
+}
+
 async fn crd_missing(env: &Env) -> TestResult {
     env.crd_missing_result.clone().map_err(fail)
 }
@@ -1115,6 +1167,10 @@ fn main() -> std::process::ExitCode {
         ),
         trial!("sigterm_exits_cleanly", sigterm_exits_cleanly),
         trial!("leader_election_one_acts_and_fails_over", leader_election),
+        trial!(
+            "a_failing_watch_fails_readiness_then_recovers",
+            watch_failure_fails_readiness
+        ),
     ];
     let conclusion = libtest_mimic::run(&args, trials);
     env.cluster.stop();

@@ -32,6 +32,8 @@ pub struct Context {
     pub recorder: Recorder,
     pub metrics: Arc<Metrics>,
     pub resync: Duration,
+    /// What `/readyz` answers; the watch reports into it.
+    pub readiness: Arc<crate::readiness::Readiness>,
     /// Consecutive transient failures per object uid, for the exponential backoff.
     failures: Mutex<HashMap<String, u32>>,
 }
@@ -43,6 +45,7 @@ impl Context {
         recorder: Recorder,
         metrics: Arc<Metrics>,
         resync: Duration,
+        readiness: Arc<crate::readiness::Readiness>,
     ) -> Self {
         Context {
             client,
@@ -50,6 +53,7 @@ impl Context {
             recorder,
             metrics,
             resync,
+            readiness,
             failures: Mutex::new(HashMap::new()),
         }
     }

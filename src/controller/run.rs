@@ -3,7 +3,6 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use futures::StreamExt;
@@ -19,6 +18,7 @@ use crate::api::GatewayEndpoint;
 use crate::aws::AwsClients;
 use crate::engine::Engine;
 use crate::metrics::Metrics;
+use crate::readiness::Readiness;
 
 /// Settings of `vpcgate run`.
 #[derive(Debug, Clone)]
@@ -32,6 +32,8 @@ pub struct RunConfig {
     pub lease_namespace: String,
     pub lease_name: String,
     pub lease_duration: Duration,
+    /// How long the watch may fail before `/readyz` says not ready.
+    pub watch_unhealthy_after: Duration,
     /// How long cleanup waits out EC2's describe lag before trusting "nothing found".
     pub describe_lag: Duration,
     /// This replica's name in the lease and in events.
@@ -87,7 +89,7 @@ pub async fn run(cfg: RunConfig) -> Result<(), RunError> {
         .await
         .map_err(RunError::Client)?;
     let metrics = Arc::new(Metrics::new());
-    let ready = Arc::new(AtomicBool::new(false));
+    let ready = Arc::new(Readiness::new(cfg.watch_unhealthy_after));
 
     let (stop_tx, stop_rx) = watch::channel(false);
     tokio::spawn(async move {
@@ -114,7 +116,7 @@ pub async fn run(cfg: RunConfig) -> Result<(), RunError> {
     // The CRD must be there; the first list doubles as the readiness check.
     let api: Api<GatewayEndpoint> = Api::all(client.clone());
     match api.list(&ListParams::default().limit(1)).await {
-        Ok(_) => ready.store(true, Ordering::Relaxed),
+        Ok(_) => ready.listed(),
         Err(kube::Error::Api(s)) if s.code == 404 => return Err(RunError::CrdMissing),
         Err(e) => return Err(RunError::List(e)),
     }
@@ -139,6 +141,7 @@ pub async fn run(cfg: RunConfig) -> Result<(), RunError> {
         recorder,
         metrics,
         cfg.resync,
+        ready.clone(),
     ));
 
     let result = if cfg.leader_election {
@@ -168,8 +171,17 @@ pub(crate) async fn run_controller(
 ) {
     let (reader, writer) = reflector::store();
     let trigger = predicates::generation.combine(predicates::finalizers);
+    let ready = ctx.readiness.clone();
     let stream = watcher(api, watcher::Config::default())
         .default_backoff()
+        // A failing watch (RBAC revoked, CRD removed) must be loud and show on /readyz.
+        .inspect(move |event| match event {
+            Ok(_) => ready.watch_ok(),
+            Err(e) => {
+                warn!(error = %e, "the GatewayEndpoint watch failed; retrying with backoff");
+                ready.watch_failed();
+            }
+        })
         .reflect(writer)
         .applied_objects()
         .predicate_filter(trigger, Default::default());
@@ -180,7 +192,11 @@ pub(crate) async fn run_controller(
         .for_each(|res| async move {
             match res {
                 Ok((obj, _)) => tracing::debug!(object = %obj.name, "reconciled"),
-                Err(e) => tracing::debug!(error = %e, "controller"),
+                // Reconcile failures are logged by the error policy; anything else is news.
+                Err(kube::runtime::controller::Error::ReconcilerFailed(e, _)) => {
+                    tracing::debug!(error = %e, "reconcile failed")
+                }
+                Err(e) => warn!(error = %e, "controller"),
             }
         })
         .await;
