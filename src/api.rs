@@ -24,6 +24,8 @@ pub const MAX_USER_TAGS: usize = 47;
 pub const DEFAULT_PROBE_INTERVAL: &str = "60s";
 /// Default probe timeout when `spec.probe.timeout` is omitted.
 pub const DEFAULT_PROBE_TIMEOUT: &str = "5s";
+/// The longest probe timeout: a probe must never hold a reconcile worker for long.
+pub const MAX_PROBE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// A Gateway VPC endpoint for DynamoDB (or S3) on the route tables you select, kept as declared
 /// and proven reachable.
@@ -234,6 +236,8 @@ pub enum PolicyPreset {
      "message": "probe.interval: must be between 10s and 24h"},
     {"rule": "!has(self.timeout) || duration(self.timeout) >= duration('100ms')",
      "message": "probe.timeout: must be at least 100ms"},
+    {"rule": "!has(self.timeout) || duration(self.timeout) <= duration('30s')",
+     "message": "probe.timeout: must be at most 30s"},
     {"rule": "(has(self.interval) && duration(self.interval) < duration('10s')) || (has(self.timeout) ? duration(self.timeout) : duration('5s')) < (has(self.interval) ? duration(self.interval) : duration('60s'))",
      "message": "probe.timeout: must be shorter than probe.interval"}
 ]))]
@@ -247,7 +251,7 @@ pub struct ProbeSpec {
     #[schemars(pattern(r"^([0-9]{1,6}(ms|s|m|h))+$"))]
     pub interval: Option<String>,
 
-    /// How long one probe may take, e.g. `5s` (default 5s, below the interval).
+    /// How long one probe may take, e.g. `5s` (default 5s, at most 30s, below the interval).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(pattern(r"^([0-9]{1,6}(ms|s|m|h))+$"))]
     pub timeout: Option<String>,

@@ -726,6 +726,10 @@ async fn bad_specs_rejected(env: &Env) -> TestResult {
             json!({"probe": {"interval": "30s", "timeout": "30s"}}),
             "probe.timeout: must be shorter than probe.interval",
         ),
+        (
+            json!({"probe": {"interval": "5m", "timeout": "31s"}}),
+            "probe.timeout: must be at most 30s",
+        ),
         (json!({"tags": {"aws:foo": "x"}}), "reserved"),
         (json!({"tags": {"k": "v".repeat(257)}}), "spec.tags.k"),
         (json!({"service": "dynamodb2"}), "spec.service"),

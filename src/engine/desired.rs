@@ -9,8 +9,8 @@ use serde_json::Value;
 
 use super::policy;
 use crate::api::{
-    DEFAULT_PROBE_INTERVAL, DEFAULT_PROBE_TIMEOUT, GatewayEndpoint, MAX_USER_TAGS,
-    RouteTableSelector, Service, TAG_DISPLAY_NAME, TAG_NAME, TAG_UID,
+    DEFAULT_PROBE_INTERVAL, DEFAULT_PROBE_TIMEOUT, GatewayEndpoint, MAX_PROBE_TIMEOUT,
+    MAX_USER_TAGS, RouteTableSelector, Service, TAG_DISPLAY_NAME, TAG_NAME, TAG_UID,
 };
 use crate::error::Error;
 
@@ -179,6 +179,9 @@ pub fn desired(obj: &GatewayEndpoint, default_region: Option<&str>) -> Result<De
         )?;
         if interval < Duration::from_secs(10) {
             return Err(invalid("spec.probe.interval", "must be at least 10s"));
+        }
+        if timeout > MAX_PROBE_TIMEOUT {
+            return Err(invalid("spec.probe.timeout", "must be at most 30s"));
         }
         if timeout >= interval {
             return Err(invalid(
@@ -398,6 +401,18 @@ mod tests {
                     probe: Some(ProbeSpec {
                         interval: Some("10s".into()),
                         timeout: Some("10s".into()),
+                        ..Default::default()
+                    }),
+                    ..base()
+                },
+                Some("eu-west-1"),
+                "spec.probe.timeout",
+            ),
+            (
+                GatewayEndpointSpec {
+                    probe: Some(ProbeSpec {
+                        interval: Some("5m".into()),
+                        timeout: Some("31s".into()),
                         ..Default::default()
                     }),
                     ..base()
