@@ -79,7 +79,7 @@ KC
   metrics_port="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')"
   KUBECONFIG="${state}/operator.kubeconfig" AWS_ENDPOINT_URL="${url}" AWS_REGION=us-east-1 \
     AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing AWS_EC2_METADATA_DISABLED=true \
-    "${repo}/target/debug/vpcgate" run --metrics-addr "127.0.0.1:${metrics_port}" --resync 30s \
+    "${repo}/target/debug/vpcgate" run --metrics-addr "127.0.0.1:${metrics_port}" --resync 30s --lease-namespace vpcgate-system \
     > "${state}/operator.log" 2>&1 &
   echo $! > "${state}/operator.pid"
   for _ in $(seq 100); do

@@ -96,8 +96,10 @@ struct RunArgs {
     metrics_addr: std::net::SocketAddr,
     #[arg(long, env = "VPCGATE_LOG_FORMAT", value_enum, default_value = "text")]
     log_format: vpcgate::telemetry::LogFormat,
-    /// Campaign for a Lease and reconcile only while holding it (needed with more than one replica).
-    #[arg(long, env = "VPCGATE_LEADER_ELECTION", default_value_t = false, action = clap::ArgAction::Set)]
+    /// Campaign for a Lease and reconcile only while holding it. On by default, so a second
+    /// replica (`kubectl scale`, a rolling update) never acts at the same time; a single replica
+    /// simply holds the Lease. `false` only for a process that is known to run alone.
+    #[arg(long, env = "VPCGATE_LEADER_ELECTION", default_value_t = true, action = clap::ArgAction::Set)]
     leader_election: bool,
     #[arg(long, env = "VPCGATE_LEASE_NAMESPACE", default_value = "default")]
     lease_namespace: String,

@@ -881,14 +881,10 @@ async fn sigterm_exits_cleanly(env: &Env) -> TestResult {
     Ok(())
 }
 
+/// Leader election is on by default: a second replica (`kubectl scale`) waits for the Lease.
 async fn leader_election(env: &Env) -> TestResult {
     let s = scenario(env, &[]).await;
-    let mut a = Operator::start(
-        env,
-        &s.emulator,
-        "replica-a",
-        &["--leader-election", "true"],
-    );
+    let mut a = Operator::start(env, &s.emulator, "replica-a", &[]);
     a.wait_ready()?;
     let leases: Api<k8s_openapi::api::coordination::v1::Lease> = Api::namespaced(
         client_for(&env.cluster.admin_kubeconfig).await,
@@ -906,12 +902,7 @@ async fn leader_election(env: &Env) -> TestResult {
         (holder().await.as_deref() == Some("replica-a")).then_some(())
     })
     .await?;
-    let mut b = Operator::start(
-        env,
-        &s.emulator,
-        "replica-b",
-        &["--leader-election", "true"],
-    );
+    let mut b = Operator::start(env, &s.emulator, "replica-b", &[]);
     b.wait_ready()?;
     s.create(s.manifest("leader", json!({"probe": {"enabled": false}})))
         .await?;

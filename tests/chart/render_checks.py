@@ -93,7 +93,7 @@ def main(profile, release, namespace):
     ha = profile == "ha"
     expect(spec["replicas"] == (3 if ha else 1), f"replicas {spec['replicas']}")
     expect(spec["strategy"]["type"] == ("RollingUpdate" if ha else "Recreate"), f"strategy {spec['strategy']}")
-    expect(val("VPCGATE_LEADER_ELECTION") == ("true" if ha else "false"),
+    expect(val("VPCGATE_LEADER_ELECTION") == "true",
            f"VPCGATE_LEADER_ELECTION {val('VPCGATE_LEADER_ELECTION')}")
     if ha:
         pdb = one("PodDisruptionBudget")

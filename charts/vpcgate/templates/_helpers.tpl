@@ -59,6 +59,6 @@ The ServiceAccount the operator runs as.
 {{/*
 Leader election is on exactly when more than one replica runs.
 */}}
-{{- define "vpcgate.leaderElection" -}}
+{{- define "vpcgate.rollingUpdate" -}}
 {{- if gt (int .Values.replicaCount) 1 }}true{{ else }}false{{ end }}
 {{- end }}
