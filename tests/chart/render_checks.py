@@ -90,6 +90,11 @@ def main(profile, release, namespace):
     expect(csc.get("capabilities") == {"drop": ["ALL"]}, "capabilities drop ALL")
     expect(c["resources"].get("requests") and c["resources"].get("limits"), "resources")
 
+    # IRSA (and Pod Identity, aws.podIdentity) never fall back to the node's instance role.
+    irsa = profile == "irsa"
+    expect(val("AWS_EC2_METADATA_DISABLED") == ("true" if irsa else None),
+           f"AWS_EC2_METADATA_DISABLED {val('AWS_EC2_METADATA_DISABLED')}")
+
     ha = profile == "ha"
     expect(spec["replicas"] == (3 if ha else 1), f"replicas {spec['replicas']}")
     expect(spec["strategy"]["type"] == ("RollingUpdate" if ha else "Recreate"), f"strategy {spec['strategy']}")
