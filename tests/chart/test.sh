@@ -180,6 +180,13 @@ for p in "${profiles[@]}"; do
 done
 check render-release-name-ops render_profile defaults ops platform
 
+# EKS Pod Identity (no annotation to see): aws.podIdentity turns the instance-role fallback off.
+pod_identity_disables_metadata() {
+  "${helm}" template "${release}" "${chart}" --namespace "${namespace}" --set aws.podIdentity=true |
+    grep -A1 -- '- name: AWS_EC2_METADATA_DISABLED' | grep -q 'value: "true"'
+}
+check render-pod-identity-no-instance-role pod_identity_disables_metadata
+
 # ---------------------------------------------------------------------------------------------
 # Against the local control plane
 
