@@ -203,7 +203,9 @@ pub struct PolicySpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub preset: Option<PolicyPreset>,
 
-    /// Restrict the generated policy to these DynamoDB table names (least privilege).
+    /// Restrict the generated policy to these DynamoDB table names (least privilege). The ARNs
+    /// name the operator's own account (from `sts:GetCallerIdentity`), so a table of the same
+    /// name in another account is not reachable through the endpoint.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(
         length(max = 100),

@@ -132,7 +132,7 @@ mod tests {
             let mut obj: crate::api::GatewayEndpoint = serde_yaml_ng::from_str(&text)
                 .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
             obj.metadata.uid = Some("00000000-0000-4000-8000-000000000000".into());
-            crate::engine::desired::desired(&obj, Some("eu-west-1"))
+            crate::engine::desired::desired(&obj, Some("eu-west-1"), Some("111122223333"))
                 .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
             seen += 1;
         }

@@ -2,11 +2,11 @@
 
 use std::sync::Arc;
 
-use super::CallObserver;
 use super::dynamodb::DynamoDb;
 use super::ec2::{Cloud, Ec2};
 use super::probe::{self, ProbeReport, ProbeRequest};
 use super::sdk_ec2::SdkEc2;
+use super::{AwsError, CallObserver};
 
 /// Builds EC2 and DynamoDB clients per region from one loaded SDK configuration (the default
 /// credential chain: IRSA, Pod Identity, env, profile; `AWS_ENDPOINT_URL*` honoured).
@@ -14,6 +14,8 @@ use super::sdk_ec2::SdkEc2;
 pub struct AwsClients {
     config: aws_config::SdkConfig,
     observer: CallObserver,
+    /// The caller's account, asked once (it cannot change for a set of credentials).
+    account: Arc<tokio::sync::OnceCell<String>>,
 }
 
 impl AwsClients {
@@ -31,12 +33,16 @@ impl AwsClients {
             )
             .load()
             .await;
-        AwsClients { config, observer }
+        AwsClients::new(config, observer)
     }
 
     /// Wraps an already built configuration (tests).
     pub fn new(config: aws_config::SdkConfig, observer: CallObserver) -> Self {
-        AwsClients { config, observer }
+        AwsClients {
+            config,
+            observer,
+            account: Arc::default(),
+        }
     }
 
     /// The region of the loaded configuration, if any.
@@ -105,5 +111,35 @@ impl Cloud for AwsClients {
 
     async fn probe(&self, region: &str, req: &ProbeRequest<'_>) -> ProbeReport {
         probe::run(&self.dynamodb(region, req.timeout), req).await
+    }
+
+    /// `sts:GetCallerIdentity`, once per process. It needs no IAM permission.
+    async fn account_id(&self, region: &str) -> Result<String, AwsError> {
+        self.account
+            .get_or_try_init(|| async {
+                let conf = aws_sdk_sts::config::Builder::from(&self.config)
+                    .region(aws_sdk_sts::config::Region::new(region.to_owned()))
+                    .build();
+                let result = aws_sdk_sts::Client::from_conf(conf)
+                    .get_caller_identity()
+                    .send()
+                    .await
+                    .map_err(|e| AwsError::from_sdk("sts", "GetCallerIdentity", e))
+                    .and_then(|out| {
+                        out.account().map(str::to_owned).ok_or_else(|| {
+                            AwsError::new(
+                                "sts",
+                                "GetCallerIdentity",
+                                None,
+                                "no account in the answer",
+                            )
+                        })
+                    });
+                self.observer
+                    .observe("sts", "GetCallerIdentity", result.as_ref().err());
+                result
+            })
+            .await
+            .cloned()
     }
 }

@@ -51,4 +51,6 @@ pub trait Cloud: Send + Sync {
     fn ec2(&self, region: &str) -> Arc<dyn Ec2>;
     /// One connectivity probe in a region. Never fails: failures are classified in the report.
     async fn probe(&self, region: &str, req: &ProbeRequest<'_>) -> ProbeReport;
+    /// The account the credentials belong to (for ARNs that must not match other accounts).
+    async fn account_id(&self, region: &str) -> Result<String, AwsError>;
 }

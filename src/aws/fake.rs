@@ -465,8 +465,15 @@ impl FakeCloud {
     }
 }
 
+/// The fake account's id.
+pub const ACCOUNT: &str = "111122223333";
+
 #[async_trait::async_trait]
 impl Cloud for FakeCloud {
+    async fn account_id(&self, _region: &str) -> Result<String, AwsError> {
+        Ok(ACCOUNT.to_owned())
+    }
+
     fn ec2(&self, _region: &str) -> Arc<dyn Ec2> {
         Arc::new(self.ec2.clone())
     }

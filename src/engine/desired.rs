@@ -68,8 +68,20 @@ pub fn parse_duration(field: &str, text: &str) -> Result<Duration, Error> {
     })
 }
 
-/// Builds the desired state, or says which field is wrong.
-pub fn desired(obj: &GatewayEndpoint, default_region: Option<&str>) -> Result<Desired, Error> {
+/// Whether the desired state needs the AWS account id (a table-scoped generated policy).
+pub fn needs_account(spec: &crate::api::GatewayEndpointSpec) -> bool {
+    spec.policy
+        .as_ref()
+        .is_some_and(|p| p.document.is_none() && !p.tables.is_empty())
+}
+
+/// Builds the desired state, or says which field is wrong. `account` is the caller's AWS
+/// account, needed when [`needs_account`].
+pub fn desired(
+    obj: &GatewayEndpoint,
+    default_region: Option<&str>,
+    account: Option<&str>,
+) -> Result<Desired, Error> {
     let spec = &obj.spec;
     let uid = obj.uid().ok_or_else(|| {
         invalid(
@@ -121,11 +133,22 @@ pub fn desired(obj: &GatewayEndpoint, default_region: Option<&str>) -> Result<De
                         "applies to DynamoDB only; use policy.document for S3 buckets",
                     ));
                 }
+                let account = match account {
+                    Some(a) => a,
+                    None if p.tables.is_empty() => "",
+                    None => {
+                        return Err(invalid(
+                            "spec.policy.tables",
+                            "the table ARNs need the AWS account id, which is not known yet",
+                        ));
+                    }
+                };
                 let doc = policy::generate(
                     p.preset.unwrap_or_default(),
                     &p.tables,
                     spec.service,
                     &region,
+                    account,
                 );
                 if let Some(doc) = &doc
                     && policy::length(doc) > MAX_POLICY_CHARS
@@ -246,7 +269,7 @@ mod tests {
 
     #[test]
     fn defaults() {
-        let d = desired(&obj(base()), Some("eu-west-1")).unwrap();
+        let d = desired(&obj(base()), Some("eu-west-1"), Some("111122223333")).unwrap();
         assert_eq!(d.region, "eu-west-1");
         assert_eq!(d.service_name, "com.amazonaws.eu-west-1.dynamodb");
         assert_eq!(d.policy, None);
@@ -262,7 +285,7 @@ mod tests {
     }
 
     fn d_token() -> String {
-        desired(&obj(base()), Some("eu-west-1"))
+        desired(&obj(base()), Some("eu-west-1"), Some("111122223333"))
             .unwrap()
             .client_token(12345)
     }
@@ -271,7 +294,7 @@ mod tests {
     fn user_name_tag_wins_over_default_but_ownership_tags_do_not() {
         let mut s = base();
         s.tags = BTreeMap::from([("Name".into(), "ddb".into()), ("team".into(), "a".into())]);
-        let d = desired(&obj(s), Some("eu-west-1")).unwrap();
+        let d = desired(&obj(s), Some("eu-west-1"), Some("111122223333")).unwrap();
         assert_eq!(d.tags["Name"], "ddb");
         assert_eq!(d.tags["team"], "a");
     }
@@ -281,7 +304,9 @@ mod tests {
         let mut s = base();
         s.region = Some("us-east-2".into());
         assert_eq!(
-            desired(&obj(s), Some("eu-west-1")).unwrap().region,
+            desired(&obj(s), Some("eu-west-1"), Some("111122223333"))
+                .unwrap()
+                .region,
             "us-east-2"
         );
     }
@@ -434,14 +459,14 @@ mod tests {
             ),
         ];
         for (spec, region, field) in cases {
-            let err = desired(&obj(spec), region).unwrap_err();
+            let err = desired(&obj(spec), region, Some("111122223333")).unwrap_err();
             assert!(err.to_string().contains(field), "{err}");
             assert_eq!(field_of(err), field);
         }
         let mut no_uid = obj(base());
         no_uid.metadata.uid = None;
         assert_eq!(
-            field_of(desired(&no_uid, Some("eu-west-1")).unwrap_err()),
+            field_of(desired(&no_uid, Some("eu-west-1"), None).unwrap_err()),
             "metadata.uid"
         );
     }
@@ -455,7 +480,7 @@ mod tests {
             table: Some("Music".into()),
             enabled: None,
         });
-        let p = desired(&obj(s.clone()), Some("eu-west-1"))
+        let p = desired(&obj(s.clone()), Some("eu-west-1"), Some("111122223333"))
             .unwrap()
             .probe
             .unwrap();
@@ -465,7 +490,9 @@ mod tests {
 
         s.probe.as_mut().unwrap().enabled = Some(false);
         assert_eq!(
-            desired(&obj(s.clone()), Some("eu-west-1")).unwrap().probe,
+            desired(&obj(s.clone()), Some("eu-west-1"), Some("111122223333"))
+                .unwrap()
+                .probe,
             None
         );
 
@@ -474,7 +501,7 @@ mod tests {
             service: Service::S3,
             ..base()
         };
-        let d = desired(&obj(s3), Some("eu-west-1")).unwrap();
+        let d = desired(&obj(s3), Some("eu-west-1"), Some("111122223333")).unwrap();
         assert_eq!(d.probe, None);
         assert_eq!(d.service_name, "com.amazonaws.eu-west-1.s3");
 
@@ -486,7 +513,7 @@ mod tests {
             }),
             ..base()
         };
-        let d = desired(&obj(scoped), Some("eu-west-1")).unwrap();
+        let d = desired(&obj(scoped), Some("eu-west-1"), Some("111122223333")).unwrap();
         assert_eq!(d.probe.unwrap().table.as_deref(), Some("Orders"));
         assert!(d.policy.is_some());
     }

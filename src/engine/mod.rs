@@ -86,7 +86,8 @@ impl Engine {
     /// Resolves, observes and plans. Changes nothing in AWS (`vpcgate plan`).
     pub async fn preview(&self, obj: &GatewayEndpoint) -> Result<(Desired, Observed, Plan), Error> {
         let prev = obj.status.clone().unwrap_or_default();
-        let desired = desired::desired(obj, self.default_region.as_deref())?;
+        let account = self.account(obj).await?;
+        let desired = desired::desired(obj, self.default_region.as_deref(), account.as_deref())?;
         let ec2 = self.cloud.ec2(&desired.region);
         let seen = observe::observe(ec2.as_ref(), &desired, &prev).await?;
         let plan = plan::plan(&plan_input(&desired, &prev, obj, &seen))?;
@@ -98,7 +99,9 @@ impl Engine {
     pub async fn apply(&self, obj: &GatewayEndpoint, now: jiff::Timestamp) -> Outcome {
         let now = whole_seconds(now);
         let prev = obj.status.clone().unwrap_or_default();
-        let desired = match desired::desired(obj, self.default_region.as_deref()) {
+        let desired = match self.account(obj).await.and_then(|account| {
+            desired::desired(obj, self.default_region.as_deref(), account.as_deref())
+        }) {
             Ok(d) => d,
             Err(e) => return failed(obj, &prev, None, e, now),
         };
@@ -149,6 +152,18 @@ impl Engine {
             settling,
             probe_latency: probed.latency,
         }
+    }
+
+    /// The caller's account, when the spec needs it (table ARNs); asked once per process.
+    async fn account(&self, obj: &GatewayEndpoint) -> Result<Option<String>, Error> {
+        if !desired::needs_account(&obj.spec) {
+            return Ok(None);
+        }
+        // Without a region `desired` names spec.region as the problem; nothing to ask yet.
+        let Some(region) = obj.spec.region.clone().or(self.default_region.clone()) else {
+            return Ok(None);
+        };
+        Ok(Some(self.cloud.account_id(&region).await?))
     }
 
     /// One cleanup pass for an object being deleted. Tolerates apply never having run.

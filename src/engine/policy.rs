@@ -51,11 +51,14 @@ const S3_READ_ACTIONS: &[&str] = &["s3:GetObject", "s3:GetObjectVersion", "s3:Li
 
 /// The document a preset (optionally restricted to tables) stands for. `None` means AWS's
 /// default policy, which is set by `ResetPolicy` rather than by sending a document.
+/// Table ARNs carry `account`: a table of the same name in another account is not reachable
+/// through the endpoint (AWS's own example policy pins the account the same way).
 pub fn generate(
     preset: PolicyPreset,
     tables: &[String],
     service: Service,
     region: &str,
+    account: &str,
 ) -> Option<Value> {
     if preset == PolicyPreset::FullAccess && tables.is_empty() {
         return None;
@@ -72,8 +75,10 @@ pub fn generate(
         let p = partition(region);
         let mut arns = Vec::with_capacity(tables.len() * 2);
         for t in tables {
-            arns.push(format!("arn:{p}:dynamodb:{region}:*:table/{t}"));
-            arns.push(format!("arn:{p}:dynamodb:{region}:*:table/{t}/index/*"));
+            arns.push(format!("arn:{p}:dynamodb:{region}:{account}:table/{t}"));
+            arns.push(format!(
+                "arn:{p}:dynamodb:{region}:{account}:table/{t}/index/*"
+            ));
         }
         json!(arns)
     };
@@ -237,7 +242,8 @@ mod tests {
                 PolicyPreset::FullAccess,
                 &[],
                 Service::Dynamodb,
-                "eu-west-1"
+                "eu-west-1",
+                "111122223333"
             ),
             None
         );
@@ -245,7 +251,14 @@ mod tests {
 
     #[test]
     fn read_only_lists_read_actions_only() {
-        let doc = generate(PolicyPreset::ReadOnly, &[], Service::Dynamodb, "eu-west-1").unwrap();
+        let doc = generate(
+            PolicyPreset::ReadOnly,
+            &[],
+            Service::Dynamodb,
+            "eu-west-1",
+            "111122223333",
+        )
+        .unwrap();
         let actions = doc["Statement"][0]["Action"].as_array().unwrap();
         assert!(actions.iter().any(|a| a == "dynamodb:GetItem"));
         assert!(
@@ -254,7 +267,14 @@ mod tests {
                 .any(|a| a == "dynamodb:PutItem" || a == "dynamodb:*")
         );
         assert_eq!(doc["Statement"][0]["Resource"], "*");
-        let s3 = generate(PolicyPreset::ReadOnly, &[], Service::S3, "eu-west-1").unwrap();
+        let s3 = generate(
+            PolicyPreset::ReadOnly,
+            &[],
+            Service::S3,
+            "eu-west-1",
+            "111122223333",
+        )
+        .unwrap();
         assert!(
             s3["Statement"][0]["Action"]
                 .as_array()
@@ -267,6 +287,7 @@ mod tests {
             &["t1".into()],
             Service::S3,
             "eu-west-1",
+            "111122223333",
         )
         .unwrap();
         assert_eq!(s3_full["Statement"][0]["Action"], "s3:*");
@@ -279,14 +300,15 @@ mod tests {
             &["Music".into()],
             Service::Dynamodb,
             "cn-north-1",
+            "111122223333",
         )
         .unwrap();
         assert_eq!(doc["Statement"][0]["Action"], "dynamodb:*");
         assert_eq!(
             doc["Statement"][0]["Resource"],
             json!([
-                "arn:aws-cn:dynamodb:cn-north-1:*:table/Music",
-                "arn:aws-cn:dynamodb:cn-north-1:*:table/Music/index/*"
+                "arn:aws-cn:dynamodb:cn-north-1:111122223333:table/Music",
+                "arn:aws-cn:dynamodb:cn-north-1:111122223333:table/Music/index/*"
             ])
         );
     }

@@ -548,6 +548,17 @@ async fn d9_a_policy_aws_never_takes_is_reported_once_not_sent_forever() {
     obj.edit(|s| s.policy.as_mut().unwrap().tables = vec!["Music".into()]);
     env.pass(&mut obj).await;
     assert_eq!(obj.condition(READY).0, "True");
+    let sent = env.aws.world().endpoints[&obj.endpoint_id()]
+        .policy
+        .clone()
+        .unwrap();
+    assert!(
+        sent.contains(&format!(
+            "arn:aws:dynamodb:eu-west-1:{}:table/Music",
+            crate::aws::fake::ACCOUNT
+        )),
+        "table ARNs pinned to the account: {sent}"
+    );
     env.aws.take_calls();
     env.pass(&mut obj).await;
     assert!(mutations(&env.aws.take_calls()).is_empty());
