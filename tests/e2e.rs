@@ -628,6 +628,39 @@ async fn edits_and_drift(env: &Env) -> TestResult {
         "DriftRepaired event missing"
     );
 
+    // Another drift under the same reason and action (ModifyVpcEndpoint): its event says what
+    // happened now, not what the first one said.
+    s.ec2
+        .modify_vpc_endpoint()
+        .vpc_endpoint_id(&ep)
+        .remove_route_table_ids(&s.net.private_rtb)
+        .send()
+        .await
+        .unwrap();
+    // The first repair also set the policy; this one only adds the table back.
+    let second = format!(
+        "modify {ep}: add route tables [{}] (changed outside vpcgate)",
+        s.net.private_rtb
+    );
+    eventually(
+        Duration::from_secs(30),
+        "the second drift's event",
+        || async {
+            let events = env.cluster.kubectl_ok(&[
+                "get",
+                "events.events.k8s.io",
+                "-n",
+                "default",
+                "--field-selector",
+                "regarding.name=edits,reason=DriftRepaired",
+                "-o",
+                "json",
+            ]);
+            events.contains(&second).then_some(())
+        },
+    )
+    .await?;
+
     s.delete_and_wait("edits").await?;
     Ok(())
 }

@@ -7,7 +7,6 @@ use std::time::{Duration, Instant};
 
 use kube::api::{Api, Patch, PatchParams};
 use kube::runtime::controller::Action;
-use kube::runtime::events::{Event as KubeEvent, EventType as KubeEventType, Recorder};
 use kube::runtime::finalizer::{Event, finalizer};
 use kube::{Client, Resource, ResourceExt};
 use tracing::{info, instrument, warn};
@@ -16,7 +15,7 @@ use super::requeue::{self, RequeueHint};
 use crate::api::{GatewayEndpoint, GatewayEndpointStatus};
 use crate::engine::reasons::READY;
 use crate::engine::report;
-use crate::engine::{Cleanup, Engine, EngineEvent, EventType, events};
+use crate::engine::{Cleanup, Engine, events};
 use crate::error::Error;
 use crate::metrics::Metrics;
 
@@ -29,7 +28,7 @@ pub const FIELD_MANAGER: &str = "vpcgate";
 pub struct Context {
     pub client: Client,
     pub engine: Engine,
-    pub recorder: Recorder,
+    pub events: super::events::Events,
     pub metrics: Arc<Metrics>,
     pub resync: Duration,
     /// What `/readyz` answers; the watch reports into it.
@@ -42,7 +41,7 @@ impl Context {
     pub fn new(
         client: Client,
         engine: Engine,
-        recorder: Recorder,
+        events: super::events::Events,
         metrics: Arc<Metrics>,
         resync: Duration,
         readiness: Arc<crate::readiness::Readiness>,
@@ -50,7 +49,7 @@ impl Context {
         Context {
             client,
             engine,
-            recorder,
+            events,
             metrics,
             resync,
             readiness,
@@ -114,7 +113,7 @@ pub fn error_policy(obj: Arc<GatewayEndpoint>, err: &Error, ctx: Arc<Context>) -
 async fn apply(obj: Arc<GatewayEndpoint>, ctx: &Context) -> Result<Action, Error> {
     let uid = obj.uid().unwrap_or_default();
     let outcome = ctx.engine.apply(&obj, jiff::Timestamp::now()).await;
-    publish(ctx, &obj, &outcome.events).await;
+    ctx.events.publish(&obj, &outcome.events).await;
     if obj.status.as_ref() != Some(&outcome.status) {
         patch_status(ctx, &obj, &outcome.status).await?;
     }
@@ -151,18 +150,21 @@ async fn apply(obj: Arc<GatewayEndpoint>, ctx: &Context) -> Result<Action, Error
 async fn cleanup(obj: Arc<GatewayEndpoint>, ctx: &Context) -> Result<Action, Error> {
     let now = jiff::Timestamp::now();
     let out = ctx.engine.cleanup(&obj, now).await;
-    publish(ctx, &obj, &out.events).await;
+    ctx.events.publish(&obj, &out.events).await;
     let (waiting, error) = match out.result {
         Cleanup::Gone => {
             let uid = obj.uid().unwrap_or_default();
             ctx.metrics.set_ready(&uid, None);
             ctx.track_failure(&uid, false);
+            ctx.events.forget(&uid);
             return Ok(Action::await_change());
         }
         Cleanup::Pending(waiting) => (waiting, None),
         Cleanup::Failed(e, waiting) => {
             // A stuck deletion must be visible on `kubectl describe`, not only in the logs.
-            publish(ctx, &obj, &[events::deletion_failed(e.to_string())]).await;
+            ctx.events
+                .publish(&obj, &[events::deletion_failed(e.to_string())])
+                .await;
             (waiting, Some(e))
         }
     };
@@ -212,35 +214,4 @@ async fn patch_status(
     .await?;
     ctx.metrics.status_written();
     Ok(())
-}
-
-/// Publishes engine events; a failed publish is logged, never fatal.
-async fn publish(ctx: &Context, obj: &GatewayEndpoint, events: &[EngineEvent]) {
-    let reference = obj.object_ref(&());
-    for e in events {
-        let event = KubeEvent {
-            type_: match e.type_ {
-                EventType::Normal => KubeEventType::Normal,
-                EventType::Warning => KubeEventType::Warning,
-            },
-            reason: e.reason.to_owned(),
-            note: Some(truncate(&e.note, 1000)),
-            action: e.action.to_owned(),
-            secondary: None,
-        };
-        if let Err(err) = ctx.recorder.publish(&event, &reference).await {
-            warn!(error = %err, reason = e.reason, "could not publish event");
-        }
-    }
-}
-
-fn truncate(s: &str, max: usize) -> String {
-    if s.len() <= max {
-        return s.to_owned();
-    }
-    let mut end = max;
-    while !s.is_char_boundary(end) {
-        end -= 1;
-    }
-    format!("{}…", &s[..end])
 }

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use futures::StreamExt;
 use kube::api::{Api, ListParams};
-use kube::runtime::events::{Recorder, Reporter};
+use kube::runtime::events::Reporter;
 use kube::runtime::utils::{Predicate, predicates};
 use kube::runtime::{Controller, WatchStreamExt, reflector, watcher};
 use tokio::sync::watch;
@@ -128,7 +128,7 @@ pub async fn run(cfg: RunConfig) -> Result<(), RunError> {
         None => warn!("no default AWS region: every GatewayEndpoint must set spec.region"),
     }
     let engine = Engine::new(Arc::new(clients), region).with_describe_lag(cfg.describe_lag);
-    let recorder = Recorder::new(
+    let events = super::events::Events::new(
         client.clone(),
         Reporter {
             controller: "vpcgate".into(),
@@ -138,7 +138,7 @@ pub async fn run(cfg: RunConfig) -> Result<(), RunError> {
     let ctx = Arc::new(reconcile::Context::new(
         client.clone(),
         engine,
-        recorder,
+        events,
         metrics,
         cfg.resync,
         ready.clone(),
