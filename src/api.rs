@@ -314,8 +314,8 @@ pub struct GatewayEndpointStatus {
     #[serde(default, skip_serializing_if = "is_zero")]
     #[schemars(with = "i64")]
     pub recreations: u32,
-    /// Set when AWS kept reporting a policy other than the declared one right after vpcgate set
-    /// it: a fingerprint of the declared and the reported policy. While both stay the same,
+    /// Set when AWS reported a policy other than the declared one right after vpcgate set it: a
+    /// fingerprint of the declared and the reported policy. When the next pass sees the same,
     /// vpcgate reports `PolicyNotConverging` instead of modifying again.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub policy_echo: Option<String>,

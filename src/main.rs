@@ -101,15 +101,19 @@ struct RunArgs {
     /// simply holds the Lease. `false` only for a process that is known to run alone.
     #[arg(long, env = "VPCGATE_LEADER_ELECTION", default_value_t = true, action = clap::ArgAction::Set)]
     leader_election: bool,
-    #[arg(long, env = "VPCGATE_LEASE_NAMESPACE", default_value = "default")]
-    lease_namespace: String,
+    /// Namespace of the Lease. Default: the pod's own namespace (`POD_NAMESPACE`, else the
+    /// service-account namespace file), else `default`.
+    #[arg(long, env = "VPCGATE_LEASE_NAMESPACE")]
+    lease_namespace: Option<String>,
     #[arg(long, env = "VPCGATE_LEASE_NAME", default_value = "vpcgate-leader")]
     lease_name: String,
     /// How long a lease is valid without renewal: a stopped leader is replaced within it.
     #[arg(long, env = "VPCGATE_LEASE_DURATION", default_value = "15s")]
     lease_duration: String,
-    /// How long a new endpoint may stay invisible to EC2 describes (eventual consistency):
-    /// deleting an object whose endpoint nobody has seen waits this long before letting go.
+    /// How long a new endpoint may stay invisible to EC2 describes (eventual consistency): an
+    /// endpoint missing from describes for less than this is treated as ours and a moment old
+    /// (nothing is created meanwhile), and a deletion waits this long after the request (or
+    /// the last create) before letting go of the finalizer.
     #[arg(long, env = "VPCGATE_DESCRIBE_LAG", default_value = "20s")]
     describe_lag: String,
     /// How long the GatewayEndpoint watch may keep failing (RBAC revoked, CRD removed, API
@@ -190,7 +194,7 @@ async fn run_controller(args: RunArgs) -> anyhow::Result<ExitCode> {
         concurrency: args.concurrency,
         metrics_addr: args.metrics_addr,
         leader_election: args.leader_election,
-        lease_namespace: args.lease_namespace,
+        lease_namespace: args.lease_namespace.unwrap_or_else(own_namespace),
         lease_name: args.lease_name,
         lease_duration,
         describe_lag,
@@ -199,6 +203,21 @@ async fn run_controller(args: RunArgs) -> anyhow::Result<ExitCode> {
     })
     .await?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// The namespace this process runs in: `POD_NAMESPACE` (downward API), else the mounted
+/// service-account namespace, else `default` (outside a cluster).
+fn own_namespace() -> String {
+    std::env::var("POD_NAMESPACE")
+        .ok()
+        .filter(|n| !n.is_empty())
+        .or_else(|| {
+            std::fs::read_to_string("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
+                .ok()
+                .map(|n| n.trim().to_owned())
+                .filter(|n| !n.is_empty())
+        })
+        .unwrap_or_else(|| "default".into())
 }
 
 async fn plan(file: PathBuf, region: Option<String>) -> anyhow::Result<ExitCode> {

@@ -176,6 +176,8 @@ pub(crate) async fn run_controller(
         .default_backoff()
         // A failing watch (RBAC revoked, CRD removed) must be loud and show on /readyz.
         .inspect(move |event| match event {
+            // `Init` comes before the list call: it proves nothing about the API server.
+            Ok(watcher::Event::Init) => {}
             Ok(_) => ready.watch_ok(),
             Err(e) => {
                 warn!(error = %e, "the GatewayEndpoint watch failed; retrying with backoff");

@@ -215,7 +215,7 @@ fn endpoint_available(f: &Facts<'_>, routes: &ConditionUpdate) -> ConditionUpdat
             false,
             POLICY_NOT_CONVERGING,
             format!(
-                "AWS reports a policy on {} other than the declared one right after vpcgate set it; vpcgate does not modify again until spec.policy or the reported policy changes",
+                "AWS still reports a policy on {} other than the declared one a pass after vpcgate set it; vpcgate does not modify again until spec.policy or the reported policy changes",
                 ep.id
             ),
         );

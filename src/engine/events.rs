@@ -109,7 +109,7 @@ pub fn policy_not_converging(id: &str) -> EngineEvent {
         POLICY_NOT_CONVERGING,
         "ModifyVpcEndpoint",
         format!(
-            "AWS reports a different policy on {id} right after vpcgate set the declared one; not modifying again until the spec or the reported policy changes"
+            "AWS still reports a different policy on {id} a pass after vpcgate set the declared one; not modifying again until the spec or the reported policy changes"
         ),
     )
 }

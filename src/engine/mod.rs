@@ -64,6 +64,7 @@ pub struct Engine {
     default_region: Option<String>,
     describe_lag: Duration,
     unseen: Arc<Unseen>,
+    created: Arc<Created>,
 }
 
 impl Engine {
@@ -74,6 +75,7 @@ impl Engine {
             default_region,
             describe_lag: DEFAULT_DESCRIBE_LAG,
             unseen: Arc::default(),
+            created: Arc::default(),
         }
     }
 
@@ -110,6 +112,8 @@ impl Engine {
             Ok(seen) => seen,
             Err(e) => return failed(obj, &prev, Some(&desired), e, now),
         };
+        let own = &seen.ownership;
+        self.unseen.forget(own.own_ids.difference(&own.unseen));
         let young = self
             .unseen
             .young(&seen.ownership.unseen, now, self.describe_lag);
@@ -121,6 +125,9 @@ impl Engine {
             Err(e) => return failed(obj, &prev, Some(&desired), e, now),
         };
         let mut acted = act::act(ec2.as_ref(), &desired, &plan).await;
+        if acted.created.is_some() {
+            self.created.record(&desired.uid, now);
+        }
         let verified = act::verify(ec2.as_ref(), &desired.vpc_id, &seen, &plan, &acted).await;
         let verified = verified.map_err(|e| acted.error.get_or_insert(e)).ok();
         let probed = probe::probe(
@@ -182,14 +189,16 @@ impl Engine {
                 events: Vec::new(),
             };
         };
-        let since = obj
-            .metadata
-            .deletion_timestamp
-            .as_ref()
-            .map(|t| elapsed(t.0, now))
-            .unwrap_or_default();
+        // The lag runs from the later of the deletion request and this process's last create
+        // for the object (an apply pass may have been creating as deletion was requested).
+        let asked = obj.metadata.deletion_timestamp.as_ref().map(|t| t.0);
+        let from = match (asked, self.created.last(uid)) {
+            (Some(a), Some(c)) => Some(a.max(c)),
+            (a, c) => a.or(c),
+        };
+        let since = from.map(|t| elapsed(t, now)).unwrap_or_default();
         let ec2 = self.cloud.ec2(&region);
-        cleanup::cleanup(
+        let outcome = cleanup::cleanup(
             ec2.as_ref(),
             &cleanup::CleanupInput {
                 uid,
@@ -199,7 +208,11 @@ impl Engine {
                 describe_lag: self.describe_lag,
             },
         )
-        .await
+        .await;
+        if matches!(outcome.result, Cleanup::Gone) {
+            self.created.forget(uid);
+        }
+        outcome
     }
 }
 
@@ -240,6 +253,9 @@ impl Unseen {
         lag: Duration,
     ) -> std::collections::BTreeSet<String> {
         let mut first = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        // Long-missing entries expire, so an id missed again much later is young once more
+        // (waiting, the safe side) and the map stays small.
+        first.retain(|_, since| elapsed(*since, now) < lag * 30);
         ids.iter()
             .filter(|id| {
                 let since = *first.entry((*id).clone()).or_insert(now);
@@ -247,6 +263,40 @@ impl Unseen {
             })
             .cloned()
             .collect()
+    }
+}
+
+impl Unseen {
+    /// Ids that describes show again start afresh should they ever go missing.
+    fn forget<'a>(&self, ids: impl IntoIterator<Item = &'a String>) {
+        let mut first = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        for id in ids {
+            first.remove(id);
+        }
+    }
+}
+
+/// When this process last created an endpoint for each object (uid): a cleanup that starts
+/// right after must still wait out the describe lag from that moment.
+#[derive(Debug, Default)]
+struct Created(std::sync::Mutex<std::collections::HashMap<String, jiff::Timestamp>>);
+
+impl Created {
+    fn record(&self, uid: &str, at: jiff::Timestamp) {
+        let mut map = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        map.insert(uid.to_owned(), at);
+    }
+
+    fn last(&self, uid: &str) -> Option<jiff::Timestamp> {
+        self.0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(uid)
+            .copied()
+    }
+
+    fn forget(&self, uid: &str) {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).remove(uid);
     }
 }
 

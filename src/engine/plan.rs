@@ -326,7 +326,10 @@ pub fn plan(input: &PlanInput<'_>) -> Result<Plan, Error> {
             // yet visible, likely ours): that create would be a duplicate or collide with the
             // route. And never one without a table to put it on.
             let settling = holders.values().any(|h| matches!(h, Holder::Settling(_)));
-            if !route_table_ids.is_empty() && !settling && awaiting.is_none() {
+            // A replacement waits for the next pass: its token moves only once AWS took the
+            // delete of the dead one.
+            if !route_table_ids.is_empty() && !settling && awaiting.is_none() && replacing.is_none()
+            {
                 actions.push(Action::Create(CreateEndpoint {
                     vpc_id: desired.vpc_id.clone(),
                     service_name: desired.service_name.clone(),

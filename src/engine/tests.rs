@@ -533,6 +533,54 @@ async fn d8_a_failed_endpoint_is_replaced_under_the_next_token() {
 }
 
 #[tokio::test]
+async fn d8_a_failed_endpoint_without_routes_is_replaced_on_the_next_pass_under_one_new_token() {
+    let mut env = Env::new(&["rtb-a"]);
+    let mut obj = Obj::on(&["rtb-a"]);
+    env.pass(&mut obj).await;
+    let old = obj.endpoint_id();
+    {
+        let mut w = env.aws.world();
+        w.endpoints.get_mut(&old).unwrap().state = EndpointState::Failed;
+        w.tables
+            .get_mut("rtb-a")
+            .unwrap()
+            .prefix_list_routes
+            .clear();
+    }
+    env.aws.take_calls();
+    let out = env.pass(&mut obj).await;
+    assert_eq!(
+        mutations(&env.aws.take_calls()),
+        ["DeleteVpcEndpoints"],
+        "no create under the old token"
+    );
+    assert_eq!(reasons_of(&out), [EV_REPLACED]);
+    let out = env.pass(&mut obj).await;
+    assert_eq!(mutations(&env.aws.take_calls()), ["CreateVpcEndpoint"]);
+    assert_eq!(reasons_of(&out), [EV_CREATED], "no false Recreated");
+    assert_eq!(obj.status().recreations, 1);
+    assert_ne!(obj.endpoint_id(), old);
+}
+
+#[tokio::test]
+async fn d2_the_describe_lag_runs_from_a_create_after_the_deletion_request() {
+    let mut env = Env::new(&["rtb-a"]);
+    env.aws.world().describe_lag = 100;
+    let mut obj = Obj::on(&["rtb-a"]);
+    // Deletion was requested a minute ago, while this pass was still creating.
+    obj.0.metadata.deletion_timestamp = Some(Time(env.now - Duration::from_secs(60)));
+    env.pass(&mut obj).await;
+    obj.0.status = None;
+    let soon = env.now + Duration::from_secs(5);
+    let out = env.engine.cleanup(&obj.0, soon).await;
+    assert!(
+        matches!(&out.result, Cleanup::Pending(w) if w.is_empty()),
+        "{:?}",
+        out.result
+    );
+}
+
+#[tokio::test]
 async fn d9_a_policy_aws_never_takes_is_reported_once_not_sent_forever() {
     let mut env = Env::new(&["rtb-a"]);
     // AWS echoes IAM-equivalent forms: that is not drift.

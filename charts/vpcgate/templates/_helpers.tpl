@@ -57,7 +57,7 @@ The ServiceAccount the operator runs as.
 {{- end }}
 
 {{/*
-Leader election is on exactly when more than one replica runs.
+More than one replica: hot standbys and a RollingUpdate (leader election is always on).
 */}}
 {{- define "vpcgate.rollingUpdate" -}}
 {{- if gt (int .Values.replicaCount) 1 }}true{{ else }}false{{ end }}
