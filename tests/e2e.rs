@@ -89,6 +89,21 @@ impl Cluster {
         }
     }
 
+    /// events.k8s.io Events in `default` (where events of cluster-scoped objects go) matching a
+    /// field selector, as JSON.
+    fn events_json(&self, selector: &str) -> String {
+        self.kubectl_ok(&[
+            "get",
+            "events.events.k8s.io",
+            "-n",
+            "default",
+            "--field-selector",
+            selector,
+            "-o",
+            "json",
+        ])
+    }
+
     fn kubectl(&self, args: &[&str]) -> std::process::Output {
         Self::script()
             .arg("kubectl")
@@ -484,16 +499,7 @@ async fn walkthrough(env: &Env) -> TestResult {
     ensure!(table.contains("ms"), "probe latency column:\n{table}");
 
     // Events recorded for the object.
-    let events = env.cluster.kubectl_ok(&[
-        "get",
-        "events.events.k8s.io",
-        "-n",
-        "default",
-        "--field-selector",
-        "regarding.name=walkthrough",
-        "-o",
-        "json",
-    ]);
+    let events = env.cluster.events_json("regarding.name=walkthrough");
     let events: Value = serde_json::from_str(&events).unwrap();
     let reasons: Vec<&str> = events["items"]
         .as_array()
@@ -613,16 +619,7 @@ async fn edits_and_drift(env: &Env) -> TestResult {
         (s.route_target(&s.net.private_rtb).await.as_deref() == Some(ep.as_str())).then_some(())
     })
     .await?;
-    let events = env.cluster.kubectl_ok(&[
-        "get",
-        "events.events.k8s.io",
-        "-n",
-        "default",
-        "--field-selector",
-        "regarding.name=edits",
-        "-o",
-        "json",
-    ]);
+    let events = env.cluster.events_json("regarding.name=edits");
     ensure!(
         events.contains("DriftRepaired"),
         "DriftRepaired event missing"
@@ -646,16 +643,9 @@ async fn edits_and_drift(env: &Env) -> TestResult {
         Duration::from_secs(30),
         "the second drift's event",
         || async {
-            let events = env.cluster.kubectl_ok(&[
-                "get",
-                "events.events.k8s.io",
-                "-n",
-                "default",
-                "--field-selector",
-                "regarding.name=edits,reason=DriftRepaired",
-                "-o",
-                "json",
-            ]);
+            let events = env
+                .cluster
+                .events_json("regarding.name=edits,reason=DriftRepaired");
             events.contains(&second).then_some(())
         },
     )
