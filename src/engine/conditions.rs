@@ -47,7 +47,7 @@ fn or_error(c: ConditionUpdate, error: Option<&Error>) -> ConditionUpdate {
     }
 }
 
-pub(crate) fn routes_associated(f: &Facts<'_>) -> ConditionUpdate {
+fn routes_associated(f: &Facts<'_>) -> ConditionUpdate {
     let pl = f.prefix_list_id;
     let ids = |pred: &dyn Fn(&RouteTableStatus) -> bool| -> Vec<String> {
         f.route_tables

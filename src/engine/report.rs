@@ -8,7 +8,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 
 use super::act::{Acted, Verified};
 use super::cleanup::Waiting;
-use super::conditions::{cond, conditions, kept, merge, routes_associated, synced};
+use super::conditions::{cond, conditions, kept, merge, synced};
 use super::desired::Desired;
 use super::events::{self, EngineEvent};
 use super::observe::Observed;
@@ -123,6 +123,23 @@ pub fn report(pass: &Pass<'_>) -> (GatewayEndpointStatus, Vec<EngineEvent>) {
     {
         events.push(events::failed(e.reason(), e.to_string()));
     }
+    let updates = conditions(pass);
+    // Selection problems are facts, not errors: a Warning when one first appears.
+    let selection_problem = updates.iter().find(|c| {
+        c.type_ == ROUTES_ASSOCIATED
+            && [ROUTE_TABLE_NOT_FOUND, SUBNET_NOT_FOUND, NO_ROUTE_TABLES]
+                .contains(&c.reason.as_str())
+    });
+    if let Some(routes) = selection_problem
+        && let Some(reason) = [ROUTE_TABLE_NOT_FOUND, SUBNET_NOT_FOUND, NO_ROUTE_TABLES]
+            .into_iter()
+            .find(|r| *r == routes.reason)
+        && !prev.conditions.iter().any(|c| {
+            c.type_ == ROUTES_ASSOCIATED && c.reason == routes.reason && c.message == routes.message
+        })
+    {
+        events.push(events::failed(reason, routes.message.clone()));
+    }
     let mut status = GatewayEndpointStatus {
         observed_generation: pass.generation,
         recreations: pass.recreations,
@@ -136,12 +153,7 @@ pub fn report(pass: &Pass<'_>) -> (GatewayEndpointStatus, Vec<EngineEvent>) {
             .managed_tag_keys
             .clone()
             .unwrap_or_else(|| prev.managed_tag_keys.clone()),
-        conditions: merge(
-            &prev.conditions,
-            conditions(pass),
-            pass.generation,
-            pass.now,
-        ),
+        conditions: merge(&prev.conditions, updates, pass.generation, pass.now),
         ..prev.clone()
     };
     if let Some((region, vpc, service)) = pass.resolved {
@@ -164,24 +176,6 @@ pub fn report(pass: &Pass<'_>) -> (GatewayEndpointStatus, Vec<EngineEvent>) {
             .collect();
         if !new_conflicts.is_empty() {
             events.push(events::conflict(&new_conflicts));
-        }
-        // Selection problems are facts, not errors: a Warning when one first appears.
-        let routes = routes_associated(f);
-        let was = prev
-            .conditions
-            .iter()
-            .find(|c| c.type_ == ROUTES_ASSOCIATED);
-        if [ROUTE_TABLE_NOT_FOUND, SUBNET_NOT_FOUND, NO_ROUTE_TABLES]
-            .contains(&routes.reason.as_str())
-            && was.is_none_or(|c| c.reason != routes.reason || c.message != routes.message)
-        {
-            events.push(events::failed(
-                [ROUTE_TABLE_NOT_FOUND, SUBNET_NOT_FOUND, NO_ROUTE_TABLES]
-                    .into_iter()
-                    .find(|r| *r == routes.reason)
-                    .expect("checked"),
-                routes.message,
-            ));
         }
         let was_held = prev
             .conditions

@@ -1,175 +1,15 @@
-//! Every engine branch against the in-memory EC2 ([`crate::aws::fake`]). The `dN_` tests are
-//! the traced defects of the engine-v2 issue, each failing before its fix.
+//! The traced defects of the engine-v2 issue, one named test each (`dN_`).
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 
-use super::reasons::*;
-use super::{Cleanup, Engine, Outcome};
-use crate::api::{
-    DeletionPolicy, GatewayEndpoint, GatewayEndpointSpec, PolicyPreset, PolicySpec, ProbeResult,
-    ProbeSpec, RouteTableSelector, TAG_UID,
-};
-use crate::aws::fake::{FakeCloud, FakeEc2};
+use super::*;
+use crate::api::{PolicyPreset, PolicySpec};
 use crate::aws::{Ec2, EndpointState};
 use crate::controller::requeue::{self, RequeueHint};
-
-const UID: &str = "0c6a3f4e-1111-2222-3333-444455556666";
-
-/// A `GatewayEndpoint` as the API server would hand it over; `.with(...)` edits the spec.
-struct Obj(GatewayEndpoint);
-
-impl Obj {
-    fn on(tables: &[&str]) -> Self {
-        let spec = GatewayEndpointSpec {
-            region: Some("eu-west-1".into()),
-            vpc_id: "vpc-1".into(),
-            route_tables: RouteTableSelector {
-                ids: tables.iter().map(|t| t.to_string()).collect(),
-                ..Default::default()
-            },
-            probe: Some(ProbeSpec {
-                enabled: Some(false),
-                ..Default::default()
-            }),
-            ..Default::default()
-        };
-        let mut o = GatewayEndpoint::new("ddb", spec);
-        o.metadata.uid = Some(UID.into());
-        o.metadata.generation = Some(1);
-        Obj(o)
-    }
-
-    fn with(mut self, f: impl FnOnce(&mut GatewayEndpointSpec)) -> Self {
-        f(&mut self.0.spec);
-        self.0.metadata.generation = Some(self.0.metadata.generation.unwrap_or(0) + 1);
-        self
-    }
-
-    fn edit(&mut self, f: impl FnOnce(&mut GatewayEndpointSpec)) {
-        f(&mut self.0.spec);
-        self.0.metadata.generation = Some(self.0.metadata.generation.unwrap_or(0) + 1);
-    }
-
-    fn condition(&self, type_: &str) -> (String, String) {
-        let c = self
-            .0
-            .status
-            .as_ref()
-            .and_then(|s| s.conditions.iter().find(|c| c.type_ == type_))
-            .unwrap_or_else(|| panic!("no {type_} condition"));
-        (c.status.clone(), c.reason.clone())
-    }
-
-    fn status(&self) -> &crate::api::GatewayEndpointStatus {
-        self.0.status.as_ref().expect("a pass ran")
-    }
-
-    fn endpoint_id(&self) -> String {
-        self.status().endpoint_id.clone().expect("an endpoint")
-    }
-}
-
-struct Env {
-    aws: FakeEc2,
-    cloud: FakeCloud,
-    engine: Engine,
-    now: jiff::Timestamp,
-}
-
-impl Env {
-    fn new(tables: &[&str]) -> Self {
-        let aws = FakeEc2::with_tables(tables);
-        let cloud = FakeCloud::new(aws.clone());
-        Env {
-            engine: Engine::new(Arc::new(cloud.clone()), None)
-                .with_describe_lag(Duration::from_secs(20)),
-            aws,
-            cloud,
-            now: jiff::Timestamp::from_second(1_800_000_000).unwrap(),
-        }
-    }
-
-    /// One pass; its status is stored on the object as the controller would.
-    async fn pass(&mut self, obj: &mut Obj) -> Outcome {
-        self.now += Duration::from_secs(1);
-        let out = self.engine.apply(&obj.0, self.now).await;
-        obj.0.status = Some(out.status.clone());
-        out
-    }
-
-    /// A cleanup pass, `since` after deletion was requested.
-    async fn cleanup(&mut self, obj: &mut Obj, since: u64) -> Cleanup {
-        let asked = self.now;
-        obj.0.metadata.deletion_timestamp = Some(Time(asked));
-        self.engine
-            .cleanup(&obj.0, asked + Duration::from_secs(since))
-            .await
-            .result
-    }
-}
-
-/// What a deletion waits for, as its status message shows it.
-fn strings(waiting: &[super::cleanup::Waiting]) -> Vec<String> {
-    waiting.iter().map(ToString::to_string).collect()
-}
-
-fn mutations(calls: &[&'static str]) -> Vec<&'static str> {
-    calls
-        .iter()
-        .copied()
-        .filter(|c| !c.starts_with("Describe"))
-        .collect()
-}
-
-fn reasons_of(out: &Outcome) -> Vec<&'static str> {
-    out.events.iter().map(|e| e.reason).collect()
-}
-
-#[tokio::test]
-async fn creates_once_then_an_unchanged_world_makes_no_call_but_describes() {
-    let mut env = Env::new(&["rtb-a", "rtb-b"]);
-    let mut obj = Obj::on(&["rtb-a", "rtb-b"]);
-    let out = env.pass(&mut obj).await;
-    assert!(out.error.is_none(), "{:?}", out.error);
-    assert_eq!(reasons_of(&out), [EV_CREATED]);
-    assert_eq!(obj.condition(READY), ("True".into(), READY_REASON.into()));
-    assert_eq!(obj.condition(SYNCED), ("True".into(), RECONCILED.into()));
-    assert_eq!(obj.status().routes.as_deref(), Some("2/2"));
-    env.aws.take_calls();
-    let before = obj.status().clone();
-    let out = env.pass(&mut obj).await;
-    assert!(mutations(&env.aws.take_calls()).is_empty());
-    assert!(out.events.is_empty());
-    assert_eq!(obj.status(), &before, "an unchanged world writes nothing");
-}
-
-#[tokio::test]
-async fn drift_is_repaired_with_the_ownership_tag_first() {
-    let mut env = Env::new(&["rtb-a", "rtb-b"]);
-    let mut obj = Obj::on(&["rtb-a", "rtb-b"]);
-    env.pass(&mut obj).await;
-    let id = obj.endpoint_id();
-    env.aws
-        .modify_endpoint(&crate::aws::ModifyEndpoint {
-            endpoint_id: id.clone(),
-            remove_route_table_ids: vec!["rtb-b".into()],
-            ..Default::default()
-        })
-        .await
-        .unwrap();
-    env.aws.delete_tags(&id, &["Name".into()]).await.unwrap();
-    env.aws.take_calls();
-    let out = env.pass(&mut obj).await;
-    assert_eq!(
-        mutations(&env.aws.take_calls()),
-        ["CreateTags", "ModifyVpcEndpoint"]
-    );
-    assert_eq!(reasons_of(&out), [EV_DRIFT_REPAIRED, EV_DRIFT_REPAIRED]);
-    assert_eq!(obj.condition(READY).0, "True");
-}
+use crate::engine::Cleanup;
+use crate::engine::reasons::*;
 
 #[tokio::test]
 async fn d1_no_create_when_every_selected_table_is_taken() {
@@ -687,7 +527,8 @@ async fn d11_cleanup_reports_deleting_with_the_ids_it_waits_for() {
         Cleanup::Pending(w) => w,
         other => panic!("{other:?}"),
     };
-    let status = super::report::deleting(obj.status(), Some(1), &Time(env.now), &waiting, None);
+    let status =
+        crate::engine::report::deleting(obj.status(), Some(1), &Time(env.now), &waiting, None);
     let ready = status.conditions.iter().find(|c| c.type_ == READY).unwrap();
     assert_eq!(
         (ready.status.as_str(), ready.reason.as_str()),
@@ -698,56 +539,4 @@ async fn d11_cleanup_reports_deleting_with_the_ids_it_waits_for() {
         "{}",
         ready.message
     );
-}
-
-#[tokio::test]
-async fn duplicates_carrying_our_uid_are_deleted_and_the_recorded_one_kept() {
-    let mut env = Env::new(&["rtb-a", "rtb-b"]);
-    let mut obj = Obj::on(&["rtb-a"]);
-    env.pass(&mut obj).await;
-    let kept = obj.endpoint_id();
-    // A foreign tool copied our tags onto another endpoint.
-    env.aws.foreign_endpoint("vpce-copy", "rtb-b");
-    env.aws
-        .create_tags(
-            "vpce-copy",
-            &[(TAG_UID.to_string(), UID.to_string())].into(),
-        )
-        .await
-        .unwrap();
-    let out = env.pass(&mut obj).await;
-    assert!(reasons_of(&out).contains(&EV_DUPLICATE_DELETED));
-    assert_eq!(obj.endpoint_id(), kept);
-    let live: Vec<String> = env.aws.live().into_iter().map(|e| e.id).collect();
-    assert_eq!(live, [kept]);
-}
-
-#[tokio::test]
-async fn probe_flips_give_one_event_each_and_retain_keeps_the_endpoint() {
-    let mut env = Env::new(&["rtb-a"]);
-    let mut obj = Obj::on(&["rtb-a"]).with(|s| s.probe = None);
-    env.pass(&mut obj).await;
-    assert_eq!(
-        obj.condition(DYNAMODB_REACHABLE),
-        ("True".into(), PROBE_SUCCEEDED.into())
-    );
-    *env.cloud.probe_result.lock().unwrap() = ProbeResult::Timeout;
-    env.now += Duration::from_secs(60);
-    let out = env.pass(&mut obj).await;
-    assert_eq!(reasons_of(&out), [EV_PROBE_FAILED]);
-    assert_eq!(obj.condition(READY), ("False".into(), PROBE_TIMEOUT.into()));
-    // Not due yet: no probe, no event.
-    let out = env.pass(&mut obj).await;
-    assert!(out.events.is_empty());
-    *env.cloud.probe_result.lock().unwrap() = ProbeResult::Succeeded;
-    env.now += Duration::from_secs(60);
-    let out = env.pass(&mut obj).await;
-    assert_eq!(reasons_of(&out), [EV_PROBE_RECOVERED]);
-
-    obj.0.spec.deletion_policy = DeletionPolicy::Retain;
-    let id = obj.endpoint_id();
-    assert!(matches!(env.cleanup(&mut obj, 0).await, Cleanup::Gone));
-    let ep = env.aws.world().endpoints[&id].clone();
-    assert_eq!(ep.state, EndpointState::Available);
-    assert!(!ep.tags.contains_key(TAG_UID));
 }
