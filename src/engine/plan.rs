@@ -189,8 +189,9 @@ pub struct Plan {
     /// The recorded endpoint, not visible to describes yet (within the describe lag): nothing
     /// is created while waiting for it.
     pub awaiting: Option<String>,
-    /// Unseen endpoints still within the describe lag, treated as ours (their routes settle).
-    pub young_unseen: BTreeSet<String>,
+    /// Every endpoint id whose route is never a conflict: ours in any state, plus endpoints
+    /// describes do not show yet that were first missed within the describe lag.
+    pub own_ids: BTreeSet<String>,
     /// The policy differs, but AWS already failed to take it once for the same spec and report.
     pub policy_held: bool,
     /// Whether a change is drift repair (the spec did not change since the last pass).
@@ -273,14 +274,14 @@ pub fn plan(input: &PlanInput<'_>) -> Result<Plan, Error> {
         }
         other => other.clone(),
     };
-    let mut own: BTreeSet<String> = ownership.own_ids.clone();
-    own.extend(young.iter().cloned());
+    let mut own_ids: BTreeSet<String> = ownership.own_ids.clone();
+    own_ids.extend(young.iter().cloned());
     let holders = holders(
         &input.selection.selected,
         input.tables,
         input.prefix_list_id,
         endpoint.as_ref().map(|e| e.id.as_str()),
-        &own,
+        &own_ids,
     );
     let mut policy_held = false;
     match &endpoint {
@@ -356,7 +357,7 @@ pub fn plan(input: &PlanInput<'_>) -> Result<Plan, Error> {
         actions,
         vanished,
         awaiting,
-        young_unseen: young.clone(),
+        own_ids,
         replacing,
         policy_held,
         repairs_drift: prev.endpoint_id.is_some() && prev.observed_generation == input.generation,

@@ -221,9 +221,8 @@ pub fn from_pass(p: &PassInput<'_>) -> (GatewayEndpointStatus, Vec<EngineEvent>,
     };
     let verified = p.verified.unwrap_or(&fallback);
     let endpoint = verified.endpoint.as_ref().filter(|e| !e.state.is_leaving());
-    let mut own = seen.ownership.own_ids.clone();
+    let mut own = plan.own_ids.clone();
     own.extend(acted.created.as_ref().map(|e| e.id.clone()));
-    own.extend(plan.young_unseen.iter().cloned());
     let holders = plan::holders(
         &seen.selection.selected,
         &verified.tables,
