@@ -27,7 +27,7 @@ async fn creates_once_then_an_unchanged_world_makes_no_call_but_describes() {
 }
 
 #[tokio::test]
-async fn drift_is_repaired_with_the_ownership_tag_first() {
+async fn drift_is_repaired_tags_before_routes() {
     let mut env = Env::new(&["rtb-a", "rtb-b"]);
     let mut obj = Obj::on(&["rtb-a", "rtb-b"]);
     env.pass(&mut obj).await;
