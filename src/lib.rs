@@ -8,6 +8,7 @@ pub mod controller;
 pub mod engine;
 pub mod error;
 pub mod metrics;
+pub mod policy_samples;
 pub mod preflight;
 pub mod readiness;
 pub mod reference;

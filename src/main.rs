@@ -8,7 +8,7 @@ use anyhow::Context;
 use clap::{Parser, Subcommand, ValueEnum};
 
 use vpcgate::api::GatewayEndpoint;
-use vpcgate::aws::{AwsClients, CallObserver, Ec2};
+use vpcgate::aws::{AwsClients, CallObserver};
 use vpcgate::engine::Engine;
 use vpcgate::engine::desired::parse_duration;
 use vpcgate::engine::plan::Holder;
@@ -53,22 +53,36 @@ enum Command {
         /// AWS partition for the ARNs (aws, aws-cn, aws-us-gov, …).
         #[arg(long, default_value = "aws")]
         partition: String,
+        /// Only this VPC may get endpoints and route changes (repeat for more; the operator's
+        /// `--allowed-vpc` / Helm value `aws.allowedVpcs` should list the same). Default: any.
+        #[arg(long = "allowed-vpc", value_name = "VPC_ID", value_parser = vpc_id)]
+        allowed_vpcs: Vec<String>,
+        /// Write every policy vpcgate generates (operator variants and endpoint policies) into
+        /// this directory instead, for linting.
+        #[arg(long, hide = true)]
+        samples_dir: Option<PathBuf>,
     },
     /// Preflight: report, per AWS action, whether this identity may call it (reads for real,
     /// mutations with DryRun); exits non-zero when one is denied.
     Check {
         #[arg(long, env = "AWS_REGION")]
         region: String,
-        /// The VPC to dry-run CreateVpcEndpoint against (default: the first VPC found).
+        /// The VPC to dry-run CreateVpcEndpoint against (default: the VPC of an endpoint vpcgate
+        /// owns, else the first VPC found). With an allow list, name an allowed VPC.
         #[arg(long)]
         vpc_id: Option<String>,
         #[arg(long, value_enum, default_value = "text")]
         output: Output,
     },
-    /// Probe DynamoDB from where this runs: DNS, prefix-list membership, one signed call.
+    /// Probe DynamoDB from where this runs: DNS, the canary call (with `--canary`), one signed
+    /// read.
     Probe {
         #[arg(long, env = "AWS_REGION")]
         region: String,
+        /// A GatewayEndpoint's canary table (`vpcgate-canary-<uid>`): its answer shows whether
+        /// this host's traffic goes through that object's endpoint.
+        #[arg(long)]
+        canary: Option<String>,
         /// DescribeTable on this table instead of ListTables.
         #[arg(long)]
         table: Option<String>,
@@ -123,6 +137,27 @@ struct RunArgs {
     /// This replica's identity (the pod name in Kubernetes).
     #[arg(long, env = "POD_NAME")]
     identity: Option<String>,
+    /// The only VPCs the operator may change (repeat, or comma-separated in the environment); a
+    /// GatewayEndpoint in another VPC is refused with reason VpcNotAllowed before any AWS call.
+    /// Default: any VPC the IAM role allows.
+    #[arg(long = "allowed-vpc", env = "VPCGATE_ALLOWED_VPCS", value_delimiter = ',', value_name = "VPC_ID", value_parser = vpc_id)]
+    allowed_vpcs: Vec<String>,
+    /// The node this pod runs on (downward API): its EC2 instance tells the probe which subnet
+    /// and route table it runs from.
+    #[arg(long, env = "NODE_NAME")]
+    node_name: Option<String>,
+}
+
+/// Parses a `vpc-…` id for the allow list.
+fn vpc_id(text: &str) -> Result<String, String> {
+    let text = text.trim();
+    if vpcgate::aws::actions::is_vpc_id(text) {
+        Ok(text.to_owned())
+    } else {
+        Err(format!(
+            "{text:?} is not a VPC id (vpc- and 8 or 17 hex digits)"
+        ))
+    }
 }
 
 #[tokio::main]
@@ -145,10 +180,29 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             print!("{}", vpcgate::reference::markdown());
             Ok(ExitCode::SUCCESS)
         }
-        Command::IamPolicy { partition } => {
+        Command::IamPolicy {
+            samples_dir: Some(dir),
+            ..
+        } => {
+            std::fs::create_dir_all(&dir)?;
+            for (name, doc) in vpcgate::policy_samples::all() {
+                let path = dir.join(format!("{name}.json"));
+                std::fs::write(&path, serde_json::to_string_pretty(&doc)?)
+                    .with_context(|| format!("writing {}", path.display()))?;
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::IamPolicy {
+            partition,
+            allowed_vpcs,
+            samples_dir: None,
+        } => {
             println!(
                 "{}",
-                serde_json::to_string_pretty(&vpcgate::aws::actions::iam_policy(&partition))?
+                serde_json::to_string_pretty(&vpcgate::aws::actions::iam_policy(
+                    &partition,
+                    &allowed_vpcs
+                ))?
             );
             Ok(ExitCode::SUCCESS)
         }
@@ -164,10 +218,11 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Plan { file, region } => plan(file, region).await,
         Command::Probe {
             region,
+            canary,
             table,
             timeout,
             output,
-        } => probe(region, table, timeout, output).await,
+        } => probe(region, canary, table, timeout, output).await,
     }
 }
 
@@ -200,6 +255,8 @@ async fn run_controller(args: RunArgs) -> anyhow::Result<ExitCode> {
         describe_lag,
         watch_unhealthy_after,
         identity,
+        allowed_vpcs: args.allowed_vpcs,
+        node_name: args.node_name.filter(|n| !n.is_empty()),
     })
     .await?;
     Ok(ExitCode::SUCCESS)
@@ -295,6 +352,7 @@ async fn check(region: String, vpc_id: Option<String>, output: Output) -> anyhow
                     Verdict::Allowed => ("allowed", String::new()),
                     Verdict::Denied(d) => ("DENIED", format!("  {d}")),
                     Verdict::Undetermined(d) => ("unknown", format!("  {d}")),
+                    Verdict::NotYet(d) => ("not yet", format!("  {d}")),
                 };
                 println!("{word:<8} {:<36} ({}){detail}", l.action, l.how);
             }
@@ -315,33 +373,22 @@ async fn check(region: String, vpc_id: Option<String>, output: Output) -> anyhow
 
 async fn probe(
     region: String,
+    canary: Option<String>,
     table: Option<String>,
     timeout: String,
     output: Output,
 ) -> anyhow::Result<ExitCode> {
+    use vpcgate::aws::probe::Canary;
     let timeout: Duration =
         parse_duration("--timeout", &timeout).map_err(|e| anyhow::anyhow!("{e}"))?;
     let clients = AwsClients::from_env(CallObserver::default()).await;
-    let ec2 = clients.sdk_ec2(&region);
-    // The prefix list is optional context: without EC2 access the probe still runs.
-    let cidrs = match ec2
-        .prefix_list(&format!("com.amazonaws.{region}.dynamodb"))
-        .await
-    {
-        Ok(Some(pl)) => pl.cidrs,
-        Ok(None) => Vec::new(),
-        Err(e) => {
-            eprintln!("warning: could not read the DynamoDB prefix list: {e}");
-            Vec::new()
-        }
-    };
     let client = clients.dynamodb(&region, timeout);
     let report = vpcgate::aws::probe::run(
         &client,
         &vpcgate::aws::probe::ProbeRequest {
+            canary: canary.as_deref(),
             table: table.as_deref(),
             timeout,
-            prefix_cidrs: &cidrs,
         },
     )
     .await;
@@ -351,14 +398,23 @@ async fn probe(
             println!("host:        {}", report.host);
             let addrs: Vec<String> = report.addresses.iter().map(ToString::to_string).collect();
             println!("addresses:   {}", addrs.join(", "));
-            println!(
-                "in prefix list: {}",
-                match report.in_prefix_list {
-                    Some(true) => "yes (all addresses in the prefix list)",
-                    Some(false) => "no (addresses outside the prefix list)",
-                    None => "unknown",
+            match &report.canary {
+                None => {}
+                Some(Canary::Denied(m)) => {
+                    println!(
+                        "path:        through the endpoint whose policy carries this canary ({m})"
+                    )
                 }
-            );
+                Some(Canary::DeniedByOtherEndpoint(m)) => {
+                    println!("path:        through another endpoint ({m})")
+                }
+                Some(Canary::NotFound) => {
+                    println!(
+                        "path:        NOT through that endpoint (the canary table was looked up)"
+                    )
+                }
+                Some(Canary::Inconclusive(m)) => println!("path:        unknown ({m})"),
+            }
             println!("operation:   {}", report.operation);
             println!("result:      {}", report.result.as_str());
             if let Some(l) = report.latency {

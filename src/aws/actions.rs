@@ -13,22 +13,65 @@ pub enum Probe {
     DryRun,
 }
 
-/// Where in IAM an action may act.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Scope {
-    /// `Resource: "*"` (EC2 describes support no resource-level permissions).
-    Any,
-    /// Only VPC endpoints.
-    Endpoints,
-    /// VPC endpoints, the VPC and route tables (what CreateVpcEndpoint touches), and only when
-    /// the request tags the new endpoint with `vpcgate.dev/uid`.
-    CreateTagged,
-    /// Endpoints carrying `vpcgate.dev/uid`, plus route tables (ModifyVpcEndpoint moves routes).
-    OwnedEndpointsAndRouteTables,
-    /// Endpoints carrying `vpcgate.dev/uid`.
-    OwnedEndpoints,
-    /// DynamoDB tables.
-    Tables,
+/// One statement of the operator's IAM policy. Each action lists the statements that shape it,
+/// so the policy, the preflight's hints and the docs come from this one table.
+///
+/// Actions that act on several resource types at once (`CreateVpcEndpoint`: endpoint, VPC,
+/// route tables; `ModifyVpcEndpoint`: endpoint, route tables) are allowed on all of them in one
+/// statement, and a Deny on the endpoint alone carries the tag condition: a condition in the
+/// Allow would be evaluated against the VPC and route tables too, which carry no such tags.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Grant {
+    /// Describes and lists: these actions support no resource-level permissions (`*`).
+    Describe,
+    /// `CreateVpcEndpoint` for a new endpoint in a VPC (every VPC, or only the allowed ones) on
+    /// its route tables.
+    CreateEndpoints,
+    /// Deny: no endpoint is created without the `vpcgate.dev/uid` tag in the request.
+    CreateOnlyTagged,
+    /// `CreateTags` only as part of `CreateVpcEndpoint` (`ec2:CreateAction`), with the uid tag.
+    TagOnCreate,
+    /// `ModifyVpcEndpoint` (route tables and policy) on endpoints and route tables.
+    ModifyEndpoints,
+    /// Deny: no endpoint without the `vpcgate.dev/uid` tag is modified.
+    ModifyOnlyOwned,
+    /// Delete and tag changes only on endpoints that already carry `vpcgate.dev/uid`.
+    ChangeOwnedEndpoints,
+    /// `DescribeTable` for the probe (the canary and `spec.probe.table`).
+    DescribeTables,
+}
+
+impl Grant {
+    /// Every statement, in policy order.
+    pub const ALL: [Grant; 8] = [
+        Grant::Describe,
+        Grant::CreateEndpoints,
+        Grant::CreateOnlyTagged,
+        Grant::TagOnCreate,
+        Grant::ModifyEndpoints,
+        Grant::ModifyOnlyOwned,
+        Grant::ChangeOwnedEndpoints,
+        Grant::DescribeTables,
+    ];
+
+    /// The statement's `Sid`.
+    pub fn sid(self) -> &'static str {
+        match self {
+            Grant::Describe => "Describe",
+            Grant::CreateEndpoints => "CreateEndpoints",
+            Grant::CreateOnlyTagged => "CreateOnlyTagged",
+            Grant::TagOnCreate => "TagOnCreate",
+            Grant::ModifyEndpoints => "ModifyEndpoints",
+            Grant::ModifyOnlyOwned => "ModifyOnlyOwned",
+            Grant::ChangeOwnedEndpoints => "ChangeOwnedEndpoints",
+            Grant::DescribeTables => "DescribeTables",
+        }
+    }
+
+    /// Whether the statement allows (else it is a Deny guard).
+    pub fn allows(self) -> bool {
+        !matches!(self, Grant::CreateOnlyTagged | Grant::ModifyOnlyOwned)
+    }
 }
 
 /// One AWS action vpcgate uses.
@@ -38,7 +81,8 @@ pub struct Action {
     pub name: &'static str,
     pub why: &'static str,
     pub probe: Probe,
-    pub scope: Scope,
+    /// The statements that shape it: the Allows it needs and the Deny guards on it.
+    pub grants: &'static [Grant],
 }
 
 const fn a(
@@ -46,14 +90,14 @@ const fn a(
     name: &'static str,
     why: &'static str,
     probe: Probe,
-    scope: Scope,
+    grants: &'static [Grant],
 ) -> Action {
     Action {
         service,
         name,
         why,
         probe,
-        scope,
+        grants,
     }
 }
 
@@ -64,145 +108,178 @@ pub const ACTIONS: &[Action] = &[
         "DescribeVpcs",
         "check spec.vpcId exists",
         Probe::Read,
-        Scope::Any,
+        &[Grant::Describe],
     ),
     a(
         "ec2",
         "DescribeRouteTables",
-        "resolve route tables, verify routes, detect conflicts",
+        "resolve route tables, verify routes, detect conflicts, the probe's route table",
         Probe::Read,
-        Scope::Any,
+        &[Grant::Describe],
     ),
     a(
         "ec2",
         "DescribeSubnets",
         "resolve spec.routeTables.subnetIds",
         Probe::Read,
-        Scope::Any,
+        &[Grant::Describe],
     ),
     a(
         "ec2",
         "DescribePrefixLists",
         "find the service's prefix list",
         Probe::Read,
-        Scope::Any,
-    ),
-    a(
-        "ec2",
-        "GetManagedPrefixListEntries",
-        "the prefix list's CIDRs for the probe",
-        Probe::Read,
-        Scope::Any,
+        &[Grant::Describe],
     ),
     a(
         "ec2",
         "DescribeVpcEndpoints",
         "find the endpoint by its vpcgate.dev/uid tag",
         Probe::Read,
-        Scope::Any,
+        &[Grant::Describe],
+    ),
+    a(
+        "ec2",
+        "DescribeInstances",
+        "the subnet the operator's node is in (where the probe runs from)",
+        Probe::Read,
+        &[Grant::Describe],
     ),
     a(
         "ec2",
         "CreateVpcEndpoint",
         "create the gateway endpoint (tagged, with a ClientToken)",
         Probe::DryRun,
-        Scope::CreateTagged,
+        &[Grant::CreateEndpoints, Grant::CreateOnlyTagged],
     ),
     a(
         "ec2",
         "ModifyVpcEndpoint",
         "route tables and policy",
         Probe::DryRun,
-        Scope::OwnedEndpointsAndRouteTables,
+        &[Grant::ModifyEndpoints, Grant::ModifyOnlyOwned],
     ),
     a(
         "ec2",
         "DeleteVpcEndpoints",
         "deletionPolicy Delete",
         Probe::DryRun,
-        Scope::OwnedEndpoints,
+        &[Grant::ChangeOwnedEndpoints],
     ),
     a(
         "ec2",
         "CreateTags",
-        "tag the endpoint (at create and on drift)",
+        "tag the endpoint at create, repair tag drift",
         Probe::DryRun,
-        Scope::Endpoints,
+        &[Grant::TagOnCreate, Grant::ChangeOwnedEndpoints],
     ),
     a(
         "ec2",
         "DeleteTags",
         "remove tags vpcgate set; deletionPolicy Retain",
         Probe::DryRun,
-        Scope::Endpoints,
+        &[Grant::ChangeOwnedEndpoints],
     ),
     a(
         "dynamodb",
         "ListTables",
-        "the probe without spec.probe.table",
+        "the probe's latency read without spec.probe.table",
         Probe::Read,
-        Scope::Any,
+        &[Grant::Describe],
     ),
     a(
         "dynamodb",
         "DescribeTable",
-        "the probe with spec.probe.table",
+        "the probe: the canary table and spec.probe.table",
         Probe::Read,
-        Scope::Tables,
+        &[Grant::DescribeTables],
     ),
 ];
 
-/// The least-privilege IAM policy document for the operator's role.
-pub fn iam_policy(partition: &str) -> Value {
-    let names = |scope: Scope| -> Vec<String> {
-        ACTIONS
+/// The statement ids that allow `service:name`, e.g. for a preflight hint.
+pub fn granted_by(service: &str, name: &str) -> Vec<&'static str> {
+    ACTIONS
+        .iter()
+        .filter(|x| x.service == service && x.name == name)
+        .flat_map(|x| x.grants.iter().filter(|g| g.allows()).map(|g| g.sid()))
+        .collect()
+}
+
+/// Whether `id` looks like a VPC id (`vpc-` and 8 or 17 hex digits).
+pub fn is_vpc_id(id: &str) -> bool {
+    id.strip_prefix("vpc-").is_some_and(|hex| {
+        (hex.len() == 8 || hex.len() == 17) && hex.bytes().all(|b| b.is_ascii_hexdigit())
+    })
+}
+
+/// The least-privilege IAM policy document for the operator's role. `allowed_vpcs` (empty: any
+/// VPC of the account) limits where endpoints may be created.
+pub fn iam_policy(partition: &str, allowed_vpcs: &[String]) -> Value {
+    let ec2 = |resource: &str| format!("arn:{partition}:ec2:*:*:{resource}");
+    let endpoints = ec2("vpc-endpoint/*");
+    let route_tables = ec2("route-table/*");
+    let vpcs: Vec<String> = if allowed_vpcs.is_empty() {
+        vec![ec2("vpc/*")]
+    } else {
+        allowed_vpcs
             .iter()
-            .filter(|x| x.scope == scope)
-            .map(|x| format!("{}:{}", x.service, x.name))
+            .map(|v| ec2(&format!("vpc/{v}")))
             .collect()
     };
-    let endpoint_arn = format!("arn:{partition}:ec2:*:*:vpc-endpoint/*");
-    let owned = json!({"Null": {"aws:ResourceTag/vpcgate.dev/uid": "false"}});
-    let change_owned = [
-        names(Scope::OwnedEndpointsAndRouteTables),
-        names(Scope::OwnedEndpoints),
-    ]
-    .concat();
-    let mut statements = vec![
-        json!({"Sid": "Read", "Effect": "Allow", "Action": names(Scope::Any), "Resource": "*"}),
-        json!({
-            "Sid": "CreateTaggedEndpoint",
-            "Effect": "Allow",
-            "Action": names(Scope::CreateTagged),
-            "Resource": [
-                endpoint_arn,
-                format!("arn:{partition}:ec2:*:*:vpc/*"),
-                format!("arn:{partition}:ec2:*:*:route-table/*")
-            ],
-            "Condition": {"Null": {"aws:RequestTag/vpcgate.dev/uid": "false"}}
-        }),
-        json!({
-            "Sid": "ChangeOwnedEndpoints",
-            "Effect": "Allow",
-            "Action": change_owned,
-            "Resource": endpoint_arn,
-            "Condition": owned
-        }),
-        json!({
-            "Sid": "MoveRoutes",
-            "Effect": "Allow",
-            "Action": names(Scope::OwnedEndpointsAndRouteTables),
-            "Resource": format!("arn:{partition}:ec2:*:*:route-table/*")
-        }),
-        json!({"Sid": "TagEndpoints", "Effect": "Allow", "Action": names(Scope::Endpoints), "Resource": endpoint_arn}),
-        json!({
-            "Sid": "Probe",
-            "Effect": "Allow",
-            "Action": names(Scope::Tables),
-            "Resource": format!("arn:{partition}:dynamodb:*:*:table/*")
-        }),
-    ];
-    statements.retain(|s| s["Action"].as_array().is_some_and(|a| !a.is_empty()));
+    let statement = |grant: Grant| -> Option<Value> {
+        let mut actions: Vec<String> = ACTIONS
+            .iter()
+            .filter(|x| x.grants.contains(&grant))
+            .map(|x| format!("{}:{}", x.service, x.name))
+            .collect();
+        actions.sort();
+        let (resource, condition): (Value, Option<Value>) = match grant {
+            Grant::Describe => (json!("*"), None),
+            Grant::CreateEndpoints => (
+                json!(
+                    std::iter::once(&endpoints)
+                        .chain(&vpcs)
+                        .chain([&route_tables])
+                        .collect::<Vec<_>>()
+                ),
+                None,
+            ),
+            Grant::CreateOnlyTagged => (
+                json!(endpoints),
+                Some(json!({"Null": {"aws:RequestTag/vpcgate.dev/uid": "true"}})),
+            ),
+            Grant::TagOnCreate => (
+                json!(endpoints),
+                Some(json!({
+                    "StringEquals": {"ec2:CreateAction": "CreateVpcEndpoint"},
+                    "Null": {"aws:RequestTag/vpcgate.dev/uid": "false"}
+                })),
+            ),
+            Grant::ModifyEndpoints => (json!([endpoints, route_tables]), None),
+            Grant::ModifyOnlyOwned => (
+                json!(endpoints),
+                Some(json!({"Null": {"aws:ResourceTag/vpcgate.dev/uid": "true"}})),
+            ),
+            Grant::ChangeOwnedEndpoints => (
+                json!(endpoints),
+                Some(json!({"Null": {"aws:ResourceTag/vpcgate.dev/uid": "false"}})),
+            ),
+            Grant::DescribeTables => (json!(format!("arn:{partition}:dynamodb:*:*:table/*")), None),
+        };
+        let action = match actions.as_slice() {
+            [] => return None,
+            [one] => json!(one),
+            _ => json!(actions),
+        };
+        let effect = if grant.allows() { "Allow" } else { "Deny" };
+        let mut s =
+            json!({"Sid": grant.sid(), "Effect": effect, "Action": action, "Resource": resource});
+        if let Some(c) = condition {
+            s["Condition"] = c;
+        }
+        Some(s)
+    };
+    let statements: Vec<Value> = Grant::ALL.into_iter().filter_map(statement).collect();
     json!({"Version": "2012-10-17", "Statement": statements})
 }
 
@@ -265,56 +342,205 @@ mod tests {
     fn the_install_guide_shows_the_current_policy() {
         let path = concat!(env!("CARGO_MANIFEST_DIR"), "/docs/install-eks.md");
         let text = std::fs::read_to_string(path).unwrap();
-        let block = text
+        let blocks: Vec<Value> = text
             .split("```json\n")
-            .nth(1)
-            .and_then(|b| b.split("```").next())
-            .unwrap();
-        let shown: Value = serde_json::from_str(block).unwrap();
-        assert_eq!(
-            shown,
-            iam_policy("aws"),
+            .skip(1)
+            .filter_map(|b| b.split("```").next())
+            .filter_map(|b| serde_json::from_str(b).ok())
+            .collect();
+        assert!(
+            blocks.contains(&iam_policy("aws", &[])),
             "docs/install-eks.md shows a stale policy: paste `vpcgate iam-policy`"
+        );
+        assert!(
+            blocks.contains(&iam_policy("aws", &["vpc-0a1b2c3d4e5f60718".into()])),
+            "docs/install-eks.md shows a stale allow-list policy: paste `vpcgate iam-policy --allowed-vpc vpc-0a1b2c3d4e5f60718`"
         );
     }
 
+    fn statements(p: &Value) -> Vec<Value> {
+        p["Statement"].as_array().unwrap().clone()
+    }
+
+    fn list(v: &Value) -> Vec<String> {
+        match v {
+            Value::String(s) => vec![s.clone()],
+            Value::Array(a) => a.iter().map(|x| x.as_str().unwrap().to_owned()).collect(),
+            _ => Vec::new(),
+        }
+    }
+
     #[test]
-    fn the_policy_grants_every_action_and_scopes_mutations() {
-        let p = iam_policy("aws");
-        let granted: BTreeSet<String> = p["Statement"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .flat_map(|s| {
-                s["Action"]
-                    .as_array()
-                    .unwrap()
-                    .iter()
-                    .map(|a| a.as_str().unwrap().to_owned())
-            })
-            .collect();
+    fn the_policy_grants_every_action_exactly_where_the_table_says() {
+        let p = iam_policy("aws", &[]);
         for x in ACTIONS {
-            assert!(
-                granted.contains(&format!("{}:{}", x.service, x.name)),
-                "{}",
-                x.name
-            );
+            let name = format!("{}:{}", x.service, x.name);
+            let sids: Vec<String> = statements(&p)
+                .iter()
+                .filter(|s| list(&s["Action"]).contains(&name))
+                .map(|s| s["Sid"].as_str().unwrap().to_owned())
+                .collect();
+            let want: Vec<String> = x.grants.iter().map(|g| g.sid().to_owned()).collect();
+            assert_eq!(sids, want, "{name}");
         }
         assert!(
-            granted.iter().all(|a| !a.contains('*')),
-            "no wildcard actions: {granted:?}"
+            statements(&p)
+                .iter()
+                .flat_map(|s| list(&s["Action"]))
+                .all(|a| !a.contains('*')),
+            "no wildcard actions"
         );
-        let delete = p["Statement"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|s| s["Sid"] == "ChangeOwnedEndpoints")
+        assert!(
+            iam_policy("aws-cn", &[])
+                .to_string()
+                .contains("arn:aws-cn:ec2")
+        );
+        assert!(!iam_policy("aws-cn", &[]).to_string().contains("arn:aws:"));
+    }
+
+    #[test]
+    fn nothing_that_supports_a_resource_is_granted_on_star() {
+        // Per the IAM service authorization reference, these support no resource-level
+        // permissions; everything else vpcgate calls does.
+        let resourceless = |a: &str| a.starts_with("ec2:Describe") || a == "dynamodb:ListTables";
+        for s in statements(&iam_policy("aws", &[])) {
+            if list(&s["Resource"]).contains(&"*".to_owned()) {
+                for a in list(&s["Action"]) {
+                    assert!(resourceless(&a), "{a} is granted on *");
+                }
+                assert_eq!(list(&s["Resource"]), ["*"]);
+            }
+        }
+    }
+
+    /// Whether `action` on an endpoint is allowed by the policy's endpoint statements, given
+    /// whether the request tags it with the uid, whether it already carries the uid, and
+    /// whether the call is part of a create. A tiny evaluator of exactly the condition shapes
+    /// the policy uses (the emulator's IAM mode evaluates the real thing end to end).
+    fn endpoint_allows(
+        p: &Value,
+        action: &str,
+        request_tag: bool,
+        owned: bool,
+        on_create: bool,
+    ) -> bool {
+        let holds = |cond: &Value| -> bool {
+            let Some(obj) = cond.as_object() else {
+                return true;
+            };
+            obj.iter().all(|(op, keys)| {
+                keys.as_object().unwrap().iter().all(|(key, want)| {
+                    match (op.as_str(), key.as_str()) {
+                        ("Null", "aws:RequestTag/vpcgate.dev/uid") => {
+                            (want == "true") != request_tag
+                        }
+                        ("Null", "aws:ResourceTag/vpcgate.dev/uid") => (want == "true") != owned,
+                        ("StringEquals", "ec2:CreateAction") => {
+                            on_create && want == "CreateVpcEndpoint"
+                        }
+                        other => panic!("condition the test does not know: {other:?}"),
+                    }
+                })
+            })
+        };
+        let mut allowed = false;
+        for s in statements(p) {
+            let on_endpoints = list(&s["Resource"])
+                .iter()
+                .any(|r| r.ends_with(":vpc-endpoint/*"));
+            if !on_endpoints || !list(&s["Action"]).contains(&action.to_owned()) {
+                continue;
+            }
+            if holds(&s["Condition"]) {
+                if s["Effect"] == "Deny" {
+                    return false;
+                }
+                allowed = true;
+            }
+        }
+        allowed
+    }
+
+    #[test]
+    fn mutations_are_limited_to_owned_or_newly_tagged_endpoints() {
+        let p = iam_policy("aws", &[]);
+        // Create: only with the uid tag in the request; tags only as part of that create.
+        assert!(endpoint_allows(
+            &p,
+            "ec2:CreateVpcEndpoint",
+            true,
+            false,
+            false
+        ));
+        assert!(!endpoint_allows(
+            &p,
+            "ec2:CreateVpcEndpoint",
+            false,
+            false,
+            false
+        ));
+        assert!(endpoint_allows(&p, "ec2:CreateTags", true, false, true));
+        assert!(!endpoint_allows(&p, "ec2:CreateTags", false, false, true));
+        // Someone else's endpoint (interface endpoints for ECR, STS, SSM…): no tag, no change.
+        for action in [
+            "ec2:CreateTags",
+            "ec2:DeleteTags",
+            "ec2:ModifyVpcEndpoint",
+            "ec2:DeleteVpcEndpoints",
+        ] {
+            assert!(
+                !endpoint_allows(&p, action, true, false, false),
+                "{action} on an unowned endpoint"
+            );
+            assert!(
+                endpoint_allows(&p, action, false, true, false),
+                "{action} on an owned endpoint"
+            );
+        }
+        // Request-tag conditions sit only on the endpoint (the resource created).
+        for s in statements(&p) {
+            if s["Condition"].to_string().contains("aws:RequestTag") {
+                assert_eq!(
+                    list(&s["Resource"]),
+                    ["arn:aws:ec2:*:*:vpc-endpoint/*"],
+                    "{s}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn an_allow_list_scopes_creates_to_its_vpcs() {
+        let vpcs = vec![
+            "vpc-0a1b2c3d4e5f60718".to_owned(),
+            "vpc-11112222".to_owned(),
+        ];
+        let p = iam_policy("aws", &vpcs);
+        let create = statements(&p)
+            .into_iter()
+            .find(|s| s["Sid"] == "CreateEndpoints")
             .unwrap();
-        assert_eq!(delete["Resource"], "arn:aws:ec2:*:*:vpc-endpoint/*");
         assert_eq!(
-            delete["Condition"]["Null"]["aws:ResourceTag/vpcgate.dev/uid"],
-            "false"
+            list(&create["Resource"]),
+            [
+                "arn:aws:ec2:*:*:vpc-endpoint/*",
+                "arn:aws:ec2:*:*:vpc/vpc-0a1b2c3d4e5f60718",
+                "arn:aws:ec2:*:*:vpc/vpc-11112222",
+                "arn:aws:ec2:*:*:route-table/*"
+            ]
         );
-        assert!(iam_policy("aws-cn").to_string().contains("arn:aws-cn:ec2"));
+        // Without a list: any VPC.
+        assert!(
+            iam_policy("aws", &[])
+                .to_string()
+                .contains("arn:aws:ec2:*:*:vpc/*")
+        );
+        assert!(is_vpc_id("vpc-11112222") && is_vpc_id("vpc-0a1b2c3d4e5f60718"));
+        assert!(!is_vpc_id("vpc-xyz") && !is_vpc_id("subnet-11112222"));
+        assert_eq!(
+            granted_by("ec2", "CreateTags"),
+            ["TagOnCreate", "ChangeOwnedEndpoints"]
+        );
+        assert_eq!(granted_by("ec2", "ModifyVpcEndpoint"), ["ModifyEndpoints"]);
     }
 }

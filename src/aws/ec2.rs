@@ -7,7 +7,8 @@ use std::sync::Arc;
 
 use super::probe::{ProbeReport, ProbeRequest};
 use super::{
-    AwsError, CreateEndpoint, DeleteOutcome, Endpoint, ModifyEndpoint, PrefixList, RouteTable,
+    AwsError, CreateEndpoint, DeleteOutcome, Endpoint, ModifyEndpoint, Placement, PrefixList,
+    RouteTable,
 };
 
 /// EC2 in one region.
@@ -17,6 +18,14 @@ pub trait Ec2: Send + Sync {
     async fn vpc_exists(&self, vpc_id: &str) -> Result<bool, AwsError>;
     /// Every route table of the VPC, sorted by id.
     async fn route_tables(&self, vpc_id: &str) -> Result<Vec<RouteTable>, AwsError>;
+    /// The route table a subnet uses: its explicit association, else the VPC's main table.
+    async fn subnet_route_table(
+        &self,
+        vpc_id: &str,
+        subnet_id: &str,
+    ) -> Result<Option<String>, AwsError>;
+    /// The subnet and VPC of an instance; `None` when AWS does not know it.
+    async fn instance_placement(&self, instance_id: &str) -> Result<Option<Placement>, AwsError>;
     /// Every subnet id of the VPC, sorted.
     async fn subnet_ids(&self, vpc_id: &str) -> Result<Vec<String>, AwsError>;
     /// The AWS-managed prefix list named `com.amazonaws.<region>.<service>`.

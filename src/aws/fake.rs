@@ -18,16 +18,19 @@ use std::time::Duration;
 use super::ec2::{Cloud, Ec2};
 use super::probe::{ProbeReport, ProbeRequest};
 use super::{
-    AwsError, CreateEndpoint, DeleteOutcome, Endpoint, EndpointState, ModifyEndpoint, PolicyChange,
-    PrefixList, RouteTable,
+    AwsError, CreateEndpoint, DeleteOutcome, Endpoint, EndpointState, ModifyEndpoint, Placement,
+    PolicyChange, PrefixList, RouteTable,
 };
 use crate::api::{ProbeResult, TAG_UID};
+use crate::aws::probe::Canary;
 
 /// The state of the fake account (one region).
 #[derive(Debug, Default)]
 pub struct World {
     pub vpcs: Vec<String>,
     pub subnets: BTreeMap<String, String>,
+    /// Instance id → where it runs.
+    pub instances: BTreeMap<String, Placement>,
     pub tables: BTreeMap<String, RouteTable>,
     pub prefix_lists: Vec<PrefixList>,
     pub endpoints: BTreeMap<String, Endpoint>,
@@ -46,6 +49,40 @@ pub struct World {
     /// What AWS reports after a policy is set (AWS's own canonical form).
     pub policy_echo: Option<fn(&str) -> String>,
     next_id: u32,
+}
+
+impl World {
+    /// The table a subnet uses: its explicit association, else the VPC's main table.
+    pub fn route_table_of(&self, vpc_id: &str, subnet_id: &str) -> Option<String> {
+        let explicit = self
+            .tables
+            .values()
+            .find(|t| t.subnet_ids.iter().any(|s| s == subnet_id));
+        let main = || self.tables.values().find(|t| t.vpc_id == vpc_id && t.main);
+        explicit.or_else(main).map(|t| t.id.clone())
+    }
+
+    /// What the canary call answers from `subnet`: the endpoint its table routes the prefix list
+    /// to denies the canary when its policy names it (AWS's explicit-deny message), else the
+    /// lookup reaches DynamoDB and finds no table.
+    fn canary_answer(&self, subnet: &str, canary: &str) -> Canary {
+        let Some(vpc) = self.subnets.get(subnet) else {
+            return Canary::NotFound;
+        };
+        let endpoint = self
+            .route_table_of(vpc, subnet)
+            .and_then(|t| self.tables.get(&t))
+            .and_then(|t| t.prefix_list_routes.values().next())
+            .and_then(|vpce| self.endpoints.get(vpce));
+        match endpoint {
+            Some(e) if e.policy.as_deref().is_some_and(|p| p.contains(canary)) => {
+                Canary::Denied(format!(
+                    "User: r is not authorized to perform: dynamodb:DescribeTable on resource: arn:aws:dynamodb:eu-west-1:{ACCOUNT}:table/{canary} with an explicit deny in a VPC endpoint policy"
+                ))
+            }
+            _ => Canary::NotFound,
+        }
+    }
 }
 
 /// A shared handle to the fake account.
@@ -281,6 +318,22 @@ impl Ec2 for FakeEc2 {
         })
     }
 
+    async fn subnet_route_table(
+        &self,
+        vpc_id: &str,
+        subnet_id: &str,
+    ) -> Result<Option<String>, AwsError> {
+        self.call("DescribeRouteTables", |w| {
+            Ok(w.route_table_of(vpc_id, subnet_id))
+        })
+    }
+
+    async fn instance_placement(&self, instance_id: &str) -> Result<Option<Placement>, AwsError> {
+        self.call("DescribeInstances", |w| {
+            Ok(w.instances.get(instance_id).cloned())
+        })
+    }
+
     async fn subnet_ids(&self, vpc_id: &str) -> Result<Vec<String>, AwsError> {
         self.call("DescribeSubnets", |w| {
             Ok(w.subnets
@@ -449,11 +502,16 @@ impl Ec2 for FakeEc2 {
     }
 }
 
-/// The fake account as the engine's [`Cloud`]; the probe answers with `probe_result`.
+/// The fake account as the engine's [`Cloud`]; the probe's read answers with `probe_result`,
+/// its canary call as AWS would for a caller in `caller_subnet`.
 #[derive(Clone)]
 pub struct FakeCloud {
     pub ec2: FakeEc2,
     pub probe_result: Arc<Mutex<ProbeResult>>,
+    /// The subnet the probe's requests leave from (`None`: not on any VPC route).
+    pub caller_subnet: Arc<Mutex<Option<String>>>,
+    /// How long each probe takes.
+    pub probe_delay: Arc<Mutex<Duration>>,
 }
 
 impl FakeCloud {
@@ -461,6 +519,8 @@ impl FakeCloud {
         FakeCloud {
             ec2,
             probe_result: Arc::new(Mutex::new(ProbeResult::Succeeded)),
+            caller_subnet: Arc::default(),
+            probe_delay: Arc::default(),
         }
     }
 }
@@ -479,7 +539,22 @@ impl Cloud for FakeCloud {
     }
 
     async fn probe(&self, _region: &str, req: &ProbeRequest<'_>) -> ProbeReport {
-        let result = *self.probe_result.lock().unwrap_or_else(|e| e.into_inner());
+        let delay = *self.probe_delay.lock().unwrap_or_else(|e| e.into_inner());
+        tokio::time::sleep(delay.min(req.timeout)).await;
+        let result = if delay >= req.timeout {
+            ProbeResult::Timeout
+        } else {
+            *self.probe_result.lock().unwrap_or_else(|e| e.into_inner())
+        };
+        let subnet = self
+            .caller_subnet
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        let canary = req.canary.map(|c| match &subnet {
+            Some(s) => self.ec2.world().canary_answer(s, c),
+            None => Canary::NotFound,
+        });
         ProbeReport {
             result,
             operation: if req.table.is_some() {
@@ -489,7 +564,7 @@ impl Cloud for FakeCloud {
             },
             host: "dynamodb.eu-west-1.amazonaws.com".into(),
             addresses: Vec::new(),
-            in_prefix_list: None,
+            canary,
             latency: Some(Duration::from_millis(7)),
             message: (result != ProbeResult::Succeeded)
                 .then(|| format!("probe: {}", result.as_str())),

@@ -132,6 +132,13 @@ pub struct RouteTable {
     pub prefix_list_routes: BTreeMap<String, String>,
 }
 
+/// Where an instance is: its subnet and VPC.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Placement {
+    pub subnet_id: String,
+    pub vpc_id: String,
+}
+
 /// A service's managed prefix list.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct PrefixList {

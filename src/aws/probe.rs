@@ -1,11 +1,10 @@
-//! The connectivity probe: resolve the DynamoDB host, check its addresses against the service's
-//! prefix list (inside it, traffic takes the gateway endpoint route), then make one signed call
-//! and time it. Failures are classified so a human knows where to look.
+//! The connectivity probe: resolve the DynamoDB host, ask for the object's canary table (whose
+//! answer proves which way the request went, see [`Canary`]), then make one signed read and time
+//! it. Failures are classified so a human knows where to look.
 
 use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
-use ipnet::IpNet;
 use serde::Serialize;
 
 pub use crate::api::ProbeResult;
@@ -20,8 +19,8 @@ pub struct ProbeReport {
     pub operation: String,
     pub host: String,
     pub addresses: Vec<IpAddr>,
-    /// Whether all addresses are inside the prefix list (`None`: no CIDRs or no addresses).
-    pub in_prefix_list: Option<bool>,
+    /// What the canary call proved; `None` when no canary was asked for.
+    pub canary: Option<Canary>,
     #[serde(serialize_with = "ser_latency")]
     pub latency: Option<Duration>,
     pub message: Option<String>,
@@ -59,13 +58,54 @@ pub fn host_port(url: &str) -> Option<(String, u16)> {
     Some((host, port))
 }
 
-/// Whether every address lies in one of the CIDRs; `None` when either list is empty.
-pub fn within_prefix_list(addresses: &[IpAddr], cidrs: &[String]) -> Option<bool> {
-    let nets: Vec<IpNet> = cidrs.iter().filter_map(|c| c.parse().ok()).collect();
-    if nets.is_empty() || addresses.is_empty() {
-        return None;
+/// What the canary call (`DescribeTable` on a table that never exists, denied by this
+/// object's endpoint policy) proved about the request's path.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", content = "message", rename_all = "camelCase")]
+pub enum Canary {
+    /// Denied by a VPC endpoint policy's explicit deny: only an endpoint carrying this object's
+    /// canary statement denies that table, so the request went through this object's endpoint.
+    Denied(String),
+    /// Denied because no VPC endpoint policy allows it: an endpoint was on the way, but its
+    /// policy is not this object's (which allows everything but the canary).
+    DeniedByOtherEndpoint(String),
+    /// `ResourceNotFound`: the request reached DynamoDB without meeting this object's canary.
+    NotFound,
+    /// No proof either way (the operator's own IAM denies the call, a timeout, a throttle).
+    Inconclusive(String),
+}
+
+/// Reads the canary call's answer. Pure.
+pub fn classify_canary(result: &Result<(), AwsError>) -> Canary {
+    let err = match result {
+        Ok(()) => {
+            return Canary::Inconclusive(
+                "the canary table exists, so its lookup proves nothing; delete it".into(),
+            );
+        }
+        Err(e) => e,
+    };
+    let message = err.message.to_ascii_lowercase();
+    match err.code.as_deref() {
+        Some("ResourceNotFoundException") => Canary::NotFound,
+        Some("AccessDeniedException" | "AccessDenied") => {
+            if message.contains("no vpc endpoint policy allows") {
+                Canary::DeniedByOtherEndpoint(err.message.clone())
+            } else if message.contains("identity-based policy")
+                || message.contains("service control policy")
+                || message.contains("permissions boundary")
+                || message.contains("session policy")
+                || message.contains("resource control policy")
+            {
+                Canary::Inconclusive(format!(
+                    "{err}; the operator's role must allow dynamodb:DescribeTable on the canary table (`vpcgate iam-policy`)"
+                ))
+            } else {
+                Canary::Denied(err.message.clone())
+            }
+        }
+        _ => Canary::Inconclusive(err.to_string()),
     }
-    Some(addresses.iter().all(|a| nets.iter().any(|n| n.contains(a))))
 }
 
 /// Classifies a failed signed call. A denial that mentions a VPC endpoint policy is the
@@ -100,10 +140,10 @@ pub fn classify(err: &AwsError) -> ProbeResult {
 /// What to probe.
 #[derive(Debug, Clone)]
 pub struct ProbeRequest<'a> {
+    /// The object's canary table, when its endpoint policy carries the canary statement.
+    pub canary: Option<&'a str>,
     pub table: Option<&'a str>,
     pub timeout: Duration,
-    /// The service prefix list's CIDRs (may be empty when unknown).
-    pub prefix_cidrs: &'a [String],
 }
 
 /// Runs one probe. Never fails: every failure is a classified report.
@@ -120,7 +160,7 @@ pub async fn run(client: &DynamoDb, req: &ProbeRequest<'_>) -> ProbeReport {
         operation: operation.to_owned(),
         host: host.clone(),
         addresses: Vec::new(),
-        in_prefix_list: None,
+        canary: None,
         latency: None,
         message: None,
     };
@@ -143,9 +183,21 @@ pub async fn run(client: &DynamoDb, req: &ProbeRequest<'_>) -> ProbeReport {
             let mut ips: Vec<IpAddr> = addrs.map(|a| a.ip()).collect();
             ips.sort();
             ips.dedup();
-            report.in_prefix_list = within_prefix_list(&ips, req.prefix_cidrs);
             report.addresses = ips;
         }
+    }
+
+    if let Some(canary) = req.canary {
+        let answer = match tokio::time::timeout(req.timeout, client.describe_table(canary)).await {
+            Ok(answer) => answer,
+            Err(_) => Err(AwsError::new(
+                "dynamodb",
+                "DescribeTable",
+                None,
+                format!("the canary call got no answer within {:?}", req.timeout),
+            )),
+        };
+        report.canary = Some(classify_canary(&answer));
     }
 
     let started = Instant::now();
@@ -213,20 +265,76 @@ mod tests {
     }
 
     #[test]
-    fn prefix_list_membership() {
-        let cidrs = vec![
-            "52.94.0.0/22".to_string(),
-            "52.119.224.0/20".to_string(),
-            "bogus".to_string(),
+    fn canary_answers() {
+        let e = |code: Option<&str>, msg: &str| {
+            Err(AwsError::new("dynamodb", "DescribeTable", code, msg))
+        };
+        let arn = "arn:aws:dynamodb:us-east-1:1:table/vpcgate-canary-x";
+        let kind = |c: Canary| match c {
+            Canary::Denied(_) => "through",
+            Canary::DeniedByOtherEndpoint(_) => "other",
+            Canary::NotFound => "notfound",
+            Canary::Inconclusive(_) => "inconclusive",
+        };
+        let cases = [
+            (
+                e(
+                    Some("AccessDeniedException"),
+                    &format!(
+                        "User: r is not authorized to perform: dynamodb:DescribeTable on resource: {arn} with an explicit deny in a VPC endpoint policy"
+                    ),
+                ),
+                "through",
+            ),
+            // Older messages name no cause: only an endpoint policy can deny a table the role may read.
+            (
+                e(
+                    Some("AccessDeniedException"),
+                    &format!(
+                        "User: r is not authorized to perform: dynamodb:DescribeTable on resource: {arn}"
+                    ),
+                ),
+                "through",
+            ),
+            (
+                e(
+                    Some("AccessDeniedException"),
+                    &format!(
+                        "User: r is not authorized to perform: dynamodb:DescribeTable on resource: {arn} because no VPC endpoint policy allows the dynamodb:DescribeTable action"
+                    ),
+                ),
+                "other",
+            ),
+            (
+                e(
+                    Some("AccessDeniedException"),
+                    &format!(
+                        "User: r is not authorized to perform: dynamodb:DescribeTable on resource: {arn} because no identity-based policy allows the dynamodb:DescribeTable action"
+                    ),
+                ),
+                "inconclusive",
+            ),
+            (
+                e(
+                    Some("AccessDeniedException"),
+                    "... with an explicit deny in a service control policy",
+                ),
+                "inconclusive",
+            ),
+            (
+                e(
+                    Some("ResourceNotFoundException"),
+                    "Requested resource not found",
+                ),
+                "notfound",
+            ),
+            (e(Some("ThrottlingException"), "slow down"), "inconclusive"),
+            (e(None, "timed out"), "inconclusive"),
+            (Ok(()), "inconclusive"),
         ];
-        let inside: IpAddr = "52.94.1.7".parse().unwrap();
-        let inside2: IpAddr = "52.119.230.1".parse().unwrap();
-        let outside: IpAddr = "127.0.0.1".parse().unwrap();
-        assert_eq!(within_prefix_list(&[inside, inside2], &cidrs), Some(true));
-        assert_eq!(within_prefix_list(&[inside, outside], &cidrs), Some(false));
-        assert_eq!(within_prefix_list(&[outside], &cidrs), Some(false));
-        assert_eq!(within_prefix_list(&[], &cidrs), None);
-        assert_eq!(within_prefix_list(&[inside], &[]), None);
+        for (answer, want) in cases {
+            assert_eq!(kind(classify_canary(&answer)), want, "{answer:?}");
+        }
     }
 
     #[test]

@@ -13,8 +13,8 @@ use aws_sdk_ec2::types::{
 
 use super::ec2::Ec2;
 use super::{
-    AwsError, CreateEndpoint, DeleteOutcome, Endpoint, EndpointState, ModifyEndpoint, PolicyChange,
-    PrefixList, RouteTable,
+    AwsError, CreateEndpoint, DeleteOutcome, Endpoint, EndpointState, ModifyEndpoint, Placement,
+    PolicyChange, PrefixList, RouteTable,
 };
 use crate::aws::CallObserver;
 
@@ -79,73 +79,18 @@ impl SdkEc2 {
         result
     }
 
-    /// The CIDRs of a managed prefix list (paginated).
-    async fn prefix_list_cidrs(&self, id: &str) -> Result<Vec<String>, AwsError> {
-        let mut cidrs = Vec::new();
-        let mut token: Option<String> = None;
-        loop {
-            let req = self
-                .client
-                .get_managed_prefix_list_entries()
-                .prefix_list_id(id)
-                .set_next_token(token.take())
-                .send();
-            let out = self.call("GetManagedPrefixListEntries", req).await?;
-            cidrs.extend(
-                out.entries()
-                    .iter()
-                    .filter_map(|e| e.cidr().map(str::to_owned)),
-            );
-            match out.next_token() {
-                Some(t) if !t.is_empty() => token = Some(t.to_owned()),
-                _ => break,
-            }
-        }
-        Ok(cidrs)
-    }
-
-    async fn describe_endpoints(&self, filters: Vec<Filter>) -> Result<Vec<Endpoint>, AwsError> {
-        let mut found = Vec::new();
-        let mut token: Option<String> = None;
-        loop {
-            let req = self
-                .client
-                .describe_vpc_endpoints()
-                .set_filters(Some(filters.clone()))
-                .set_next_token(token.take())
-                .send();
-            let out = self.call("DescribeVpcEndpoints", req).await?;
-            found.extend(out.vpc_endpoints().iter().map(endpoint_from_sdk));
-            match out.next_token() {
-                Some(t) if !t.is_empty() => token = Some(t.to_owned()),
-                _ => break,
-            }
-        }
-        Ok(found)
-    }
-}
-
-#[async_trait::async_trait]
-impl Ec2 for SdkEc2 {
-    /// Whether the VPC exists (`InvalidVpcID.NotFound` is answered as `false`).
-    async fn vpc_exists(&self, vpc_id: &str) -> Result<bool, AwsError> {
-        let req = self.client.describe_vpcs().vpc_ids(vpc_id).send();
-        match self.call("DescribeVpcs", req).await {
-            Ok(out) => Ok(out.vpcs().iter().any(|v| v.vpc_id() == Some(vpc_id))),
-            Err(e) if e.is_not_found() => Ok(false),
-            Err(e) => Err(e),
-        }
-    }
-
-    /// All route tables of a VPC (one paginated describe).
-    async fn route_tables(&self, vpc_id: &str) -> Result<Vec<RouteTable>, AwsError> {
+    /// Route tables matching the filters (paginated).
+    async fn describe_route_tables(
+        &self,
+        filters: Vec<Filter>,
+    ) -> Result<Vec<RouteTable>, AwsError> {
         let mut tables = Vec::new();
         let mut token: Option<String> = None;
         loop {
             let req = self
                 .client
                 .describe_route_tables()
-                .filters(filter("vpc-id", [vpc_id]))
+                .set_filters(Some(filters.clone()))
                 .set_next_token(token.take())
                 .send();
             let out = self.call("DescribeRouteTables", req).await?;
@@ -191,6 +136,91 @@ impl Ec2 for SdkEc2 {
         Ok(tables)
     }
 
+    async fn describe_endpoints(&self, filters: Vec<Filter>) -> Result<Vec<Endpoint>, AwsError> {
+        let mut found = Vec::new();
+        let mut token: Option<String> = None;
+        loop {
+            let req = self
+                .client
+                .describe_vpc_endpoints()
+                .set_filters(Some(filters.clone()))
+                .set_next_token(token.take())
+                .send();
+            let out = self.call("DescribeVpcEndpoints", req).await?;
+            found.extend(out.vpc_endpoints().iter().map(endpoint_from_sdk));
+            match out.next_token() {
+                Some(t) if !t.is_empty() => token = Some(t.to_owned()),
+                _ => break,
+            }
+        }
+        Ok(found)
+    }
+}
+
+#[async_trait::async_trait]
+impl Ec2 for SdkEc2 {
+    /// Whether the VPC exists (`InvalidVpcID.NotFound` is answered as `false`).
+    async fn vpc_exists(&self, vpc_id: &str) -> Result<bool, AwsError> {
+        let req = self.client.describe_vpcs().vpc_ids(vpc_id).send();
+        match self.call("DescribeVpcs", req).await {
+            Ok(out) => Ok(out.vpcs().iter().any(|v| v.vpc_id() == Some(vpc_id))),
+            Err(e) if e.is_not_found() => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// All route tables of a VPC (one paginated describe).
+    async fn route_tables(&self, vpc_id: &str) -> Result<Vec<RouteTable>, AwsError> {
+        self.describe_route_tables(vec![filter("vpc-id", [vpc_id])])
+            .await
+    }
+
+    /// The route table a subnet uses: its explicit association, else the VPC's main table.
+    async fn subnet_route_table(
+        &self,
+        vpc_id: &str,
+        subnet_id: &str,
+    ) -> Result<Option<String>, AwsError> {
+        let explicit = self
+            .describe_route_tables(vec![filter("association.subnet-id", [subnet_id])])
+            .await?;
+        if let Some(rt) = explicit.first() {
+            return Ok(Some(rt.id.clone()));
+        }
+        let main = self
+            .describe_route_tables(vec![
+                filter("vpc-id", [vpc_id]),
+                filter("association.main", ["true"]),
+            ])
+            .await?;
+        Ok(main.first().map(|rt| rt.id.clone()))
+    }
+
+    /// The subnet and VPC of an instance; `None` when AWS does not know it.
+    async fn instance_placement(&self, instance_id: &str) -> Result<Option<Placement>, AwsError> {
+        let req = self
+            .client
+            .describe_instances()
+            .filters(filter("instance-id", [instance_id]))
+            .send();
+        let out = match self.call("DescribeInstances", req).await {
+            Ok(out) => out,
+            Err(e) if e.is_not_found() => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        Ok(out
+            .reservations()
+            .iter()
+            .flat_map(|r| r.instances())
+            .find(|i| i.instance_id() == Some(instance_id))
+            .and_then(|i| {
+                Some(Placement {
+                    subnet_id: i.subnet_id()?.to_owned(),
+                    vpc_id: i.vpc_id()?.to_owned(),
+                })
+            }))
+    }
+
     /// Ids of all subnets of a VPC (one paginated describe).
     async fn subnet_ids(&self, vpc_id: &str) -> Result<Vec<String>, AwsError> {
         let mut ids = Vec::new();
@@ -225,7 +255,7 @@ impl Ec2 for SdkEc2 {
             .filters(filter("prefix-list-name", [name]))
             .send();
         let out = self.call("DescribePrefixLists", req).await?;
-        let Some(mut list) = out.prefix_lists().iter().find_map(|p| {
+        let Some(list) = out.prefix_lists().iter().find_map(|p| {
             Some(PrefixList {
                 id: p.prefix_list_id()?.to_owned(),
                 name: p.prefix_list_name().unwrap_or(name).to_owned(),
@@ -234,10 +264,6 @@ impl Ec2 for SdkEc2 {
         }) else {
             return Ok(None);
         };
-        // Some implementations (moto) leave `Cidrs` out; the managed list's entries carry them.
-        if list.cidrs.is_empty() {
-            list.cidrs = self.prefix_list_cidrs(&list.id).await?;
-        }
         Ok(Some(list))
     }
 
@@ -375,15 +401,32 @@ impl SdkEc2 {
             .collect())
     }
 
-    /// Up to five endpoint ids (a read that also proves `ec2:DescribeVpcEndpoints`).
-    pub async fn some_endpoints(&self) -> Result<Vec<String>, AwsError> {
-        let req = self.client.describe_vpc_endpoints().max_results(5).send();
-        let out = self.call("DescribeVpcEndpoints", req).await?;
-        Ok(out
-            .vpc_endpoints()
-            .iter()
-            .filter_map(|e| e.vpc_endpoint_id().map(str::to_owned))
-            .collect())
+    /// An endpoint vpcgate owns (tagged `vpcgate.dev/uid`, not on its way out), with its VPC: the
+    /// only kind of endpoint vpcgate's role may change, so the one to dry-run changes against.
+    /// The read also proves `ec2:DescribeVpcEndpoints`.
+    pub async fn an_owned_endpoint(&self) -> Result<Option<(String, String)>, AwsError> {
+        let mut token: Option<String> = None;
+        loop {
+            let req = self
+                .client
+                .describe_vpc_endpoints()
+                .filters(filter("tag-key", [crate::api::TAG_UID]))
+                .set_next_token(token.take())
+                .send();
+            let out = self.call("DescribeVpcEndpoints", req).await?;
+            let found = out.vpc_endpoints().iter().find_map(|e| {
+                let state = EndpointState::parse(e.state().map(|s| s.as_str()).unwrap_or(""));
+                (!state.is_leaving())
+                    .then(|| Some((e.vpc_endpoint_id()?.to_owned(), e.vpc_id()?.to_owned())))?
+            });
+            if found.is_some() {
+                return Ok(found);
+            }
+            match out.next_token() {
+                Some(t) if !t.is_empty() => token = Some(t.to_owned()),
+                _ => return Ok(None),
+            }
+        }
     }
 
     /// `DryRun` of one mutating action; AWS answers `DryRunOperation` when it is allowed.
@@ -392,6 +435,7 @@ impl SdkEc2 {
         &self,
         action: &str,
         vpc_id: &str,
+        route_table_id: Option<&str>,
         service_name: &str,
         endpoint_id: &str,
     ) -> Result<(), AwsError> {
@@ -408,6 +452,7 @@ impl SdkEc2 {
                     .vpc_id(vpc_id)
                     .service_name(service_name)
                     .vpc_endpoint_type(VpcEndpointType::Gateway)
+                    .set_route_table_ids(route_table_id.map(|t| vec![t.to_owned()]))
                     .tag_specifications(
                         TagSpecification::builder()
                             .resource_type(ResourceType::VpcEndpoint)

@@ -35,6 +35,9 @@ pub struct Context {
     pub readiness: Arc<crate::readiness::Readiness>,
     /// Consecutive transient failures per object uid, for the exponential backoff.
     failures: Mutex<HashMap<String, u32>>,
+    /// Names of objects whose probe finished (sent by the engine's prober); the controller
+    /// reconciles them so the result reaches status.
+    probe_done: Mutex<Option<futures::channel::mpsc::UnboundedReceiver<String>>>,
 }
 
 impl Context {
@@ -46,6 +49,10 @@ impl Context {
         resync: Duration,
         readiness: Arc<crate::readiness::Readiness>,
     ) -> Self {
+        let (tx, rx) = futures::channel::mpsc::unbounded();
+        engine.prober().set_notify(Arc::new(move |name: &str| {
+            let _ = tx.unbounded_send(name.to_owned());
+        }));
         Context {
             client,
             engine,
@@ -54,7 +61,16 @@ impl Context {
             resync,
             readiness,
             failures: Mutex::new(HashMap::new()),
+            probe_done: Mutex::new(Some(rx)),
         }
+    }
+
+    /// The stream of objects whose probe finished; there is one, taken by the controller.
+    pub fn take_probe_done(&self) -> Option<futures::channel::mpsc::UnboundedReceiver<String>> {
+        self.probe_done
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take()
     }
 
     /// Counts a failure (or resets on success) and returns the new count.

@@ -25,7 +25,7 @@ pub enum RequeueHint {
 /// object changing.
 pub fn hint(err: &Error) -> RequeueHint {
     match err {
-        Error::InvalidSpec { .. } => RequeueHint::AwaitChange,
+        Error::InvalidSpec { .. } | Error::VpcNotAllowed { .. } => RequeueHint::AwaitChange,
         Error::VpcNotFound { .. } | Error::ServiceNotAvailable { .. } => RequeueHint::Resync,
         Error::Aws(e) => match (e.class, e.code.as_deref()) {
             (ErrorClass::Transient | ErrorClass::Throttled, _) => RequeueHint::Backoff,

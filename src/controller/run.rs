@@ -17,8 +17,10 @@ use super::{leader, reconcile};
 use crate::api::GatewayEndpoint;
 use crate::aws::AwsClients;
 use crate::engine::Engine;
+use crate::engine::prober::{ProbeOrigin, instance_from_provider_id};
 use crate::metrics::Metrics;
 use crate::readiness::Readiness;
+use k8s_openapi::api::core::v1::Node;
 
 /// Settings of `vpcgate run`.
 #[derive(Debug, Clone)]
@@ -38,6 +40,10 @@ pub struct RunConfig {
     pub describe_lag: Duration,
     /// This replica's name in the lease and in events.
     pub identity: String,
+    /// VPCs the operator may change; empty: any.
+    pub allowed_vpcs: Vec<String>,
+    /// The node this pod runs on: where probes leave from.
+    pub node_name: Option<String>,
 }
 
 /// Why `vpcgate run` stopped with an error.
@@ -75,6 +81,28 @@ async fn termination() {
     tokio::select! {
         _ = term.recv() => info!("SIGTERM: finishing in-flight reconciles"),
         _ = tokio::signal::ctrl_c() => info!("SIGINT: finishing in-flight reconciles"),
+    }
+}
+
+/// Where probes leave from: the EC2 instance behind this pod's node (`spec.providerID`).
+async fn probe_origin(client: &kube::Client, node: Option<&str>) -> ProbeOrigin {
+    let Some(node) = node else {
+        return ProbeOrigin::Unknown(
+            "the operator's node is not known (NODE_NAME is not set)".into(),
+        );
+    };
+    let nodes: Api<Node> = Api::all(client.clone());
+    match nodes.get(node).await {
+        Ok(n) => {
+            let provider = n.spec.and_then(|s| s.provider_id).unwrap_or_default();
+            match instance_from_provider_id(&provider) {
+                Some(id) => ProbeOrigin::Instance(id),
+                None => ProbeOrigin::Unknown(format!(
+                    "node {node} is not an EC2 instance (providerID {provider:?})"
+                )),
+            }
+        }
+        Err(e) => ProbeOrigin::Unknown(format!("cannot read node {node}: {e}")),
     }
 }
 
@@ -127,7 +155,20 @@ pub async fn run(cfg: RunConfig) -> Result<(), RunError> {
         Some(r) => info!(region = %r, "default AWS region"),
         None => warn!("no default AWS region: every GatewayEndpoint must set spec.region"),
     }
-    let engine = Engine::new(Arc::new(clients), region).with_describe_lag(cfg.describe_lag);
+    if !cfg.allowed_vpcs.is_empty() {
+        info!(vpcs = %cfg.allowed_vpcs.join(","), "only these VPCs may be changed");
+    }
+    let origin = probe_origin(&client, cfg.node_name.as_deref()).await;
+    match &origin {
+        ProbeOrigin::Instance(id) => info!(instance = %id, "probes run from this node's instance"),
+        ProbeOrigin::Unknown(why) => {
+            warn!(reason = %why, "the probe's subnet is unknown; paths from it are Unverified")
+        }
+    }
+    let engine = Engine::new(Arc::new(clients), region)
+        .with_describe_lag(cfg.describe_lag)
+        .with_allowed_vpcs(cfg.allowed_vpcs.clone())
+        .with_probe_origin(origin);
     let events = super::events::Events::new(
         client.clone(),
         Reporter {
@@ -187,7 +228,16 @@ pub(crate) async fn run_controller(
         .reflect(writer)
         .applied_objects()
         .predicate_filter(trigger, Default::default());
+    // Objects whose probe finished are reconciled so the result reaches status.
+    let probe_done = ctx
+        .take_probe_done()
+        .map(|rx| {
+            rx.map(|name| kube::runtime::reflector::ObjectRef::<GatewayEndpoint>::new(&name))
+                .boxed()
+        })
+        .unwrap_or_else(|| futures::stream::empty().boxed());
     Controller::for_stream(stream, reader)
+        .reconcile_on(probe_done)
         .with_config(kube::runtime::controller::Config::default().concurrency(concurrency))
         .graceful_shutdown_on(stop)
         .run(reconcile::reconcile, reconcile::error_policy, ctx)

@@ -5,7 +5,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 
 use super::reasons::*;
 use super::report::{Facts, Pass};
-use crate::api::{ProbeResult, ProbeStatus, RouteTableStatus};
+use crate::api::{ProbePath, ProbeResult, ProbeStatus, RouteTableStatus};
 use crate::aws::EndpointState;
 use crate::error::Error;
 
@@ -247,13 +247,24 @@ fn dynamodb_reachable(probing: bool, probe: Option<&ProbeStatus>) -> Option<Cond
             reason: PROBE_PENDING.into(),
             message: "no probe has run yet".into(),
         },
+        // Reaching DynamoDB some other way is no proof of this endpoint: a failure where the
+        // probe's route table is one this object selects.
+        Some(p) if bypasses_endpoint(p) => cond(
+            DYNAMODB_REACHABLE,
+            false,
+            PROBE_BYPASSES_ENDPOINT,
+            p.path_message
+                .clone()
+                .unwrap_or_else(|| "the probe did not go through this endpoint".into()),
+        ),
         Some(p) if p.result == ProbeResult::Succeeded => {
-            let path = match p.in_prefix_list {
-                Some(true) => "addresses inside the prefix list",
-                Some(false) => {
-                    "addresses OUTSIDE the prefix list: this traffic cannot use the gateway endpoint"
+            let path = match (p.path, p.path_message.as_deref()) {
+                (Some(ProbePath::ThroughEndpoint), _) => {
+                    "through this endpoint (the endpoint policy denied the canary)".to_owned()
                 }
-                None => "path unknown",
+                (Some(path), Some(m)) => format!("path {}: {m}", path.as_str()),
+                (Some(path), None) => format!("path {}", path.as_str()),
+                (None, _) => "path not verified".to_owned(),
             };
             cond(
                 DYNAMODB_REACHABLE,
@@ -275,6 +286,16 @@ fn dynamodb_reachable(probing: bool, probe: Option<&ProbeStatus>) -> Option<Cond
                 .unwrap_or_else(|| format!("{} failed", p.operation)),
         ),
     })
+}
+
+/// Whether the probe proved that traffic from a route table this object selects does not use
+/// its endpoint.
+pub fn bypasses_endpoint(p: &ProbeStatus) -> bool {
+    match p.path {
+        Some(ProbePath::Bypass) => true,
+        Some(ProbePath::OtherEndpoint) => p.route_table_selected == Some(true),
+        _ => false,
+    }
 }
 
 pub(crate) fn synced(error: Option<&Error>) -> ConditionUpdate {

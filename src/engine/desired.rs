@@ -41,6 +41,8 @@ pub struct ProbePlan {
     pub timeout: Duration,
     /// `DescribeTable` on this table; `None`: `ListTables`.
     pub table: Option<String>,
+    /// The canary table the endpoint policy denies; `None` when the path is not verified.
+    pub canary: Option<String>,
 }
 
 impl Desired {
@@ -68,11 +70,29 @@ pub fn parse_duration(field: &str, text: &str) -> Result<Duration, Error> {
     })
 }
 
-/// Whether the desired state needs the AWS account id (a table-scoped generated policy).
+/// Whether the desired state needs the AWS account id: table ARNs in a generated policy, or
+/// the canary statement.
 pub fn needs_account(spec: &crate::api::GatewayEndpointSpec) -> bool {
-    spec.policy
+    verifies_path(spec)
+        || spec
+            .policy
+            .as_ref()
+            .is_some_and(|p| p.document.is_none() && !p.tables.is_empty())
+}
+
+/// Whether the endpoint policy carries the probe's canary: DynamoDB, probing on, and either a
+/// generated policy (unless `probe.verifyPath: false`) or a custom document with
+/// `probe.verifyPath: true`.
+pub fn verifies_path(spec: &crate::api::GatewayEndpointSpec) -> bool {
+    let p = spec.probe_or_default();
+    if spec.service != Service::Dynamodb || p.enabled == Some(false) {
+        return false;
+    }
+    let custom = spec
+        .policy
         .as_ref()
-        .is_some_and(|p| p.document.is_none() && !p.tables.is_empty())
+        .is_some_and(|pol| pol.document.is_some());
+    p.verify_path.unwrap_or(!custom)
 }
 
 /// Builds the desired state, or says which field is wrong. `account` is the caller's AWS
@@ -108,6 +128,17 @@ pub fn desired(
         ));
     }
 
+    let canary = verifies_path(spec).then(|| policy::canary_table(&uid));
+    let canary_account = match (&canary, account) {
+        (None, _) => None,
+        (Some(_), Some(a)) => Some(a),
+        (Some(_), None) => {
+            return Err(invalid(
+                "spec.probe.verifyPath",
+                "the canary's table ARN needs the AWS account id, which is not known yet",
+            ));
+        }
+    };
     let policy = match &spec.policy {
         None => None,
         Some(p) => match &p.document {
@@ -167,6 +198,25 @@ pub fn desired(
         },
     };
 
+    // The canary goes into every document vpcgate sends (AWS's default policy written out).
+    let policy = match (&canary, canary_account) {
+        (Some(table), Some(account)) => {
+            let doc = policy.unwrap_or_else(|| policy::explicit_full_access(spec.service));
+            let doc = policy::with_canary(doc, &region, account, table);
+            if policy::length(&doc) > MAX_POLICY_CHARS {
+                return Err(invalid(
+                    "spec.policy",
+                    format!(
+                        "with the probe's canary statement the policy has {} characters, over AWS's limit of {MAX_POLICY_CHARS}; shorten it or set probe.verifyPath: false",
+                        policy::length(&doc)
+                    ),
+                ));
+            }
+            Some(doc)
+        }
+        _ => policy,
+    };
+
     if spec.tags.len() > MAX_USER_TAGS {
         return Err(invalid(
             "spec.tags",
@@ -223,6 +273,7 @@ pub fn desired(
             interval,
             timeout,
             table,
+            canary,
         })
     };
 
@@ -272,7 +323,28 @@ mod tests {
         let d = desired(&obj(base()), Some("eu-west-1"), Some("111122223333")).unwrap();
         assert_eq!(d.region, "eu-west-1");
         assert_eq!(d.service_name, "com.amazonaws.eu-west-1.dynamodb");
-        assert_eq!(d.policy, None);
+        // AWS's full access written out, plus the probe's canary for this object and account.
+        let canary = "vpcgate-canary-0c6a3f4e-1111-2222-3333-444455556666";
+        assert_eq!(
+            d.policy,
+            Some(serde_json::json!({
+                "Version": "2012-10-17",
+                "Statement": [
+                    {"Sid": "VpcgateGenerated", "Effect": "Allow", "Principal": "*",
+                     "Action": "dynamodb:*", "Resource": "*"},
+                    {"Sid": "VpcgateCanary", "Effect": "Deny", "Principal": "*",
+                     "Action": "dynamodb:DescribeTable",
+                     "Resource": format!("arn:aws:dynamodb:eu-west-1:111122223333:table/{canary}")}
+                ]
+            }))
+        );
+        assert_eq!(d.probe.as_ref().unwrap().canary.as_deref(), Some(canary));
+        // Without the account (not asked yet) the canary cannot be written: named, not guessed.
+        assert!(needs_account(&base()));
+        assert_eq!(
+            field_of(desired(&obj(base()), Some("eu-west-1"), None).unwrap_err()),
+            "spec.probe.verifyPath"
+        );
         assert_eq!(d.tags["Name"], "dynamodb");
         assert_eq!(d.tags[TAG_UID], "0c6a3f4e-1111-2222-3333-444455556666");
         assert_eq!(d.tags[TAG_NAME], "dynamodb");
@@ -472,6 +544,61 @@ mod tests {
     }
 
     #[test]
+    fn the_canary_follows_probing_and_verify_path() {
+        let with = |policy: Option<PolicySpec>, probe: Option<ProbeSpec>| {
+            let mut s = base();
+            s.policy = policy;
+            s.probe = probe;
+            desired(&obj(s), Some("cn-north-1"), Some("111122223333")).unwrap()
+        };
+        let custom = || {
+            Some(PolicySpec {
+                document: Some(
+                    r#"{"Statement":{"Effect":"Allow","Principal":"*","Action":"dynamodb:GetItem","Resource":"*"}}"#
+                        .into(),
+                ),
+                ..Default::default()
+            })
+        };
+        let verify = |v: bool| {
+            Some(ProbeSpec {
+                verify_path: Some(v),
+                ..Default::default()
+            })
+        };
+        // Probing off: no canary, AWS's default policy.
+        let off = with(
+            None,
+            Some(ProbeSpec {
+                enabled: Some(false),
+                ..Default::default()
+            }),
+        );
+        assert_eq!(off.policy, None);
+        // A custom document keeps its own statements; the canary only with verifyPath: true.
+        assert!(with(custom(), None).probe.unwrap().canary.is_none());
+        let owned = with(custom(), verify(true)).policy.unwrap();
+        let statements = owned["Statement"].as_array().unwrap();
+        assert_eq!(statements.len(), 2, "{owned}");
+        assert_eq!(statements[0]["Action"], "dynamodb:GetItem");
+        assert_eq!(
+            statements[1]["Resource"],
+            "arn:aws-cn:dynamodb:cn-north-1:111122223333:table/vpcgate-canary-0c6a3f4e-1111-2222-3333-444455556666"
+        );
+        // A generated policy opts out with verifyPath: false.
+        assert_eq!(with(None, verify(false)).policy, None);
+        // A table-scoped policy gets it too.
+        let tables = with(
+            Some(PolicySpec {
+                tables: vec!["Music".into()],
+                ..Default::default()
+            }),
+            None,
+        );
+        assert!(tables.policy.unwrap().to_string().contains("VpcgateCanary"));
+    }
+
+    #[test]
     fn probe_plan() {
         let mut s = base();
         s.probe = Some(ProbeSpec {
@@ -479,6 +606,7 @@ mod tests {
             timeout: Some("500ms".into()),
             table: Some("Music".into()),
             enabled: None,
+            verify_path: None,
         });
         let p = desired(&obj(s.clone()), Some("eu-west-1"), Some("111122223333"))
             .unwrap()

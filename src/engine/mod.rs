@@ -3,8 +3,9 @@
 //! Kubernetes beyond the object it is handed; the controller writes the status and events it
 //! returns and decides when to look again.
 //!
-//! `desired` (pure) → `observe` → `plan` (pure) → `act` → `verify` → `probe` (when due) →
-//! `report` (pure). Cleanup has the same shape.
+//! `desired` (pure) → `observe` → `plan` (pure) → `act` → `verify` → `probe` (started when due,
+//! runs off the worker, reported by the pass after it finished) → `report` (pure). Cleanup has
+//! the same shape.
 
 pub mod act;
 pub mod cleanup;
@@ -15,6 +16,7 @@ pub mod observe;
 pub mod plan;
 pub mod policy;
 pub mod probe;
+pub mod prober;
 pub mod reasons;
 pub mod report;
 pub mod resolve;
@@ -29,12 +31,15 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 pub use cleanup::{Cleanup, CleanupOutcome};
 pub use events::{EngineEvent, EventType};
 
+use kube::ResourceExt;
+
 use crate::api::{GatewayEndpoint, GatewayEndpointStatus};
 use crate::aws::Cloud;
 use crate::error::Error;
 use desired::Desired;
 use observe::Observed;
 use plan::{Plan, PlanInput};
+use prober::{ProbeOrigin, Prober};
 use report::{Pass, PassInput};
 
 /// How long a fresh endpoint may stay invisible to `DescribeVpcEndpoints` (EC2 is eventually
@@ -53,7 +58,7 @@ pub struct Outcome {
     /// AWS is converging (endpoint pending, routes not visible yet, an earlier endpoint's route
     /// still in place): look again soon rather than at the next resync.
     pub settling: bool,
-    /// Latency of the probe this pass ran, when it succeeded.
+    /// Latency of the probe this pass reported, when it succeeded.
     pub probe_latency: Option<Duration>,
 }
 
@@ -65,18 +70,61 @@ pub struct Engine {
     describe_lag: Duration,
     unseen: Arc<Unseen>,
     created: Arc<Created>,
+    /// VPCs the operator may change; empty: any.
+    allowed_vpcs: Arc<std::collections::BTreeSet<String>>,
+    prober: Arc<Prober>,
 }
 
 impl Engine {
     /// `default_region` applies to objects without `spec.region`.
     pub fn new(cloud: Arc<dyn Cloud>, default_region: Option<String>) -> Self {
+        let prober = Prober::new(
+            cloud.clone(),
+            ProbeOrigin::Unknown("the operator's node is not known (NODE_NAME is not set)".into()),
+        );
         Engine {
             cloud,
             default_region,
             describe_lag: DEFAULT_DESCRIBE_LAG,
             unseen: Arc::default(),
             created: Arc::default(),
+            allowed_vpcs: Arc::default(),
+            prober,
         }
+    }
+
+    /// Sets where probes run from (the operator's node).
+    pub fn with_probe_origin(mut self, origin: ProbeOrigin) -> Self {
+        self.prober = Prober::new(self.cloud.clone(), origin);
+        self
+    }
+
+    /// Limits the VPCs the operator may change; an object in another VPC is refused with
+    /// `VpcNotAllowed` before any AWS call.
+    pub fn with_allowed_vpcs(mut self, vpcs: impl IntoIterator<Item = String>) -> Self {
+        self.allowed_vpcs = Arc::new(vpcs.into_iter().collect());
+        self
+    }
+
+    /// The probe runner (the controller installs its notifier; tests wait on it).
+    pub fn prober(&self) -> &Arc<Prober> {
+        &self.prober
+    }
+
+    /// `VpcNotAllowed` when an allow list is set and the VPC is not on it.
+    fn allowed(&self, desired: &Desired) -> Result<(), Error> {
+        if self.allowed_vpcs.is_empty() || self.allowed_vpcs.contains(&desired.vpc_id) {
+            return Ok(());
+        }
+        Err(Error::VpcNotAllowed {
+            vpc_id: desired.vpc_id.clone(),
+            allowed: self
+                .allowed_vpcs
+                .iter()
+                .cloned()
+                .collect::<Vec<_>>()
+                .join(", "),
+        })
     }
 
     /// Sets how long cleanup waits out the describe lag.
@@ -90,6 +138,7 @@ impl Engine {
         let prev = obj.status.clone().unwrap_or_default();
         let account = self.account(obj).await?;
         let desired = desired::desired(obj, self.default_region.as_deref(), account.as_deref())?;
+        self.allowed(&desired)?;
         let ec2 = self.cloud.ec2(&desired.region);
         let seen = observe::observe(ec2.as_ref(), &desired, &prev).await?;
         let plan = plan::plan(&plan_input(&desired, &prev, obj, &seen))?;
@@ -107,6 +156,9 @@ impl Engine {
             Ok(d) => d,
             Err(e) => return failed(obj, &prev, None, e, now),
         };
+        if let Err(e) = self.allowed(&desired) {
+            return failed(obj, &prev, Some(&desired), e, now);
+        }
         let ec2 = self.cloud.ec2(&desired.region);
         let seen = match observe::observe(ec2.as_ref(), &desired, &prev).await {
             Ok(seen) => seen,
@@ -130,15 +182,19 @@ impl Engine {
         }
         let verified = act::verify(ec2.as_ref(), &desired.vpc_id, &seen, &plan, &acted).await;
         let verified = verified.map_err(|e| acted.error.get_or_insert(e)).ok();
-        let probed = probe::probe(
-            self.cloud.as_ref(),
-            &desired.region,
+        let probed = probe::step(
+            &self.prober,
+            &probe::Subject {
+                uid: &desired.uid,
+                name: &obj.name_any(),
+                region: &desired.region,
+                vpc_id: &desired.vpc_id,
+                selected: &seen.selection.selected,
+            },
             desired.probe.as_ref(),
-            &seen.prefix_list.cidrs,
             prev.probe.as_ref(),
             now,
-        )
-        .await;
+        );
         let (status, mut events, settling) = report::from_pass(&PassInput {
             prev: &prev,
             generation: obj.metadata.generation,
@@ -182,6 +238,10 @@ impl Engine {
             .clone()
             .or(prev.region.clone())
             .or(self.default_region.clone());
+        if let Some(uid) = obj.metadata.uid.as_deref() {
+            // A probe never delays a deletion.
+            self.prober.forget(uid);
+        }
         let (Some(uid), Some(region)) = (obj.metadata.uid.as_deref(), region) else {
             // No uid or no region ever resolved: nothing can have been created.
             return CleanupOutcome {
@@ -211,6 +271,7 @@ impl Engine {
         .await;
         if matches!(outcome.result, Cleanup::Gone) {
             self.created.forget(uid);
+            self.prober.forget(uid);
         }
         outcome
     }

@@ -46,6 +46,35 @@ const DYNAMODB_READ_ACTIONS: &[&str] = &[
     "dynamodb:Scan",
 ];
 
+/// Every DynamoDB action that acts on one table (or its indexes): what "full access" means when
+/// the policy names tables (account-level actions such as backups or global tables need other
+/// resources, per the IAM service authorization reference).
+const DYNAMODB_TABLE_ACTIONS: &[&str] = &[
+    "dynamodb:BatchGetItem",
+    "dynamodb:BatchWriteItem",
+    "dynamodb:ConditionCheckItem",
+    "dynamodb:CreateTable",
+    "dynamodb:DeleteItem",
+    "dynamodb:DeleteTable",
+    "dynamodb:DescribeContinuousBackups",
+    "dynamodb:DescribeTable",
+    "dynamodb:DescribeTimeToLive",
+    "dynamodb:GetItem",
+    "dynamodb:ListTagsOfResource",
+    "dynamodb:PartiQLDelete",
+    "dynamodb:PartiQLInsert",
+    "dynamodb:PartiQLSelect",
+    "dynamodb:PartiQLUpdate",
+    "dynamodb:PutItem",
+    "dynamodb:Query",
+    "dynamodb:Scan",
+    "dynamodb:TagResource",
+    "dynamodb:UntagResource",
+    "dynamodb:UpdateItem",
+    "dynamodb:UpdateTable",
+    "dynamodb:UpdateTimeToLive",
+];
+
 /// Read-only S3 actions.
 const S3_READ_ACTIONS: &[&str] = &["s3:GetObject", "s3:GetObjectVersion", "s3:ListBucket"];
 
@@ -63,15 +92,34 @@ pub fn generate(
     if preset == PolicyPreset::FullAccess && tables.is_empty() {
         return None;
     }
-    let actions: Value = match (preset, service) {
-        (PolicyPreset::FullAccess, Service::Dynamodb) => json!("dynamodb:*"),
-        (PolicyPreset::FullAccess, Service::S3) => json!("s3:*"),
-        (PolicyPreset::ReadOnly, Service::Dynamodb) => json!(DYNAMODB_READ_ACTIONS),
-        (PolicyPreset::ReadOnly, Service::S3) => json!(S3_READ_ACTIONS),
+    let generated = |actions: Value, resources: Value| {
+        json!({
+            "Sid": "VpcgateGenerated",
+            "Effect": "Allow",
+            "Principal": "*",
+            "Action": actions,
+            "Resource": resources
+        })
     };
-    let resources: Value = if tables.is_empty() {
-        json!("*")
+    let statements = if tables.is_empty() {
+        let actions: Value = match (preset, service) {
+            (PolicyPreset::FullAccess, Service::Dynamodb) => json!("dynamodb:*"),
+            (PolicyPreset::FullAccess, Service::S3) => json!("s3:*"),
+            (PolicyPreset::ReadOnly, Service::Dynamodb) => json!(DYNAMODB_READ_ACTIONS),
+            (PolicyPreset::ReadOnly, Service::S3) => json!(S3_READ_ACTIONS),
+        };
+        vec![generated(actions, json!("*"))]
     } else {
+        // Only actions that act on a table (or its indexes) can be limited to table ARNs; the
+        // account-level ListTables (which lists names, no data) is allowed on its own.
+        let actions: Vec<&str> = match preset {
+            PolicyPreset::FullAccess => DYNAMODB_TABLE_ACTIONS.to_vec(),
+            PolicyPreset::ReadOnly => DYNAMODB_READ_ACTIONS
+                .iter()
+                .copied()
+                .filter(|a| *a != "dynamodb:ListTables")
+                .collect(),
+        };
         let p = partition(region);
         let mut arns = Vec::with_capacity(tables.len() * 2);
         for t in tables {
@@ -80,18 +128,72 @@ pub fn generate(
                 "arn:{p}:dynamodb:{region}:{account}:table/{t}/index/*"
             ));
         }
-        json!(arns)
+        vec![
+            generated(json!(actions), json!(arns)),
+            json!({
+                "Sid": "VpcgateListTables",
+                "Effect": "Allow",
+                "Principal": "*",
+                "Action": "dynamodb:ListTables",
+                "Resource": "*"
+            }),
+        ]
     };
-    Some(json!({
+    Some(json!({"Version": "2012-10-17", "Statement": statements}))
+}
+
+/// The `Sid` of the one statement vpcgate owns in an endpoint policy: the probe's canary.
+pub const CANARY_SID: &str = "VpcgateCanary";
+
+/// The canary table of an object: unique to it (its uid), and never created.
+pub fn canary_table(uid: &str) -> String {
+    format!("vpcgate-canary-{uid}")
+}
+
+/// A full-access document written out (what AWS's default means), for when a statement must be
+/// added to it.
+pub fn explicit_full_access(service: Service) -> Value {
+    let action = match service {
+        Service::Dynamodb => "dynamodb:*",
+        Service::S3 => "s3:*",
+    };
+    json!({
         "Version": "2012-10-17",
         "Statement": [{
             "Sid": "VpcgateGenerated",
             "Effect": "Allow",
             "Principal": "*",
-            "Action": actions,
-            "Resource": resources
+            "Action": action,
+            "Resource": "*"
         }]
-    }))
+    })
+}
+
+/// `doc` with the canary statement: deny `DescribeTable` on the object's canary table in this
+/// account. Only an endpoint policy carrying it denies that table (the operator's role may
+/// describe any table), so a denial proves the request went through this endpoint. A statement
+/// with the canary's Sid already in `doc` is replaced.
+pub fn with_canary(mut doc: Value, region: &str, account: &str, table: &str) -> Value {
+    let p = partition(region);
+    let canary = json!({
+        "Sid": CANARY_SID,
+        "Effect": "Deny",
+        "Principal": "*",
+        "Action": "dynamodb:DescribeTable",
+        "Resource": format!("arn:{p}:dynamodb:{region}:{account}:table/{table}")
+    });
+    let Some(obj) = doc.as_object_mut() else {
+        return doc;
+    };
+    let mut statements = match obj.remove("Statement") {
+        Some(Value::Array(list)) => list,
+        Some(one @ Value::Object(_)) => vec![one],
+        _ => Vec::new(),
+    };
+    statements.retain(|s| s.get("Sid").and_then(Value::as_str) != Some(CANARY_SID));
+    statements.push(canary);
+    obj.insert("Statement".into(), Value::Array(statements));
+    doc
 }
 
 /// Parses a custom document: JSON object with a non-empty `Statement`. The error names what is
@@ -303,7 +405,11 @@ mod tests {
             "111122223333",
         )
         .unwrap();
-        assert_eq!(doc["Statement"][0]["Action"], "dynamodb:*");
+        // Table-level actions on the tables; ListTables (account-level) on its own.
+        let actions = doc["Statement"][0]["Action"].as_array().unwrap();
+        assert!(actions.contains(&json!("dynamodb:PutItem")));
+        assert!(!actions.contains(&json!("dynamodb:ListTables")));
+        assert!(!actions.iter().any(|a| a.as_str().unwrap().contains('*')));
         assert_eq!(
             doc["Statement"][0]["Resource"],
             json!([
@@ -311,6 +417,20 @@ mod tests {
                 "arn:aws-cn:dynamodb:cn-north-1:111122223333:table/Music/index/*"
             ])
         );
+        assert_eq!(doc["Statement"][1]["Action"], "dynamodb:ListTables");
+        assert_eq!(doc["Statement"][1]["Resource"], "*");
+        let read = generate(
+            PolicyPreset::ReadOnly,
+            &["Music".into()],
+            Service::Dynamodb,
+            "eu-west-1",
+            "111122223333",
+        )
+        .unwrap();
+        let actions = read["Statement"][0]["Action"].as_array().unwrap();
+        assert!(actions.contains(&json!("dynamodb:GetItem")));
+        assert!(!actions.contains(&json!("dynamodb:PutItem")));
+        assert!(!actions.contains(&json!("dynamodb:ListTables")));
     }
 
     #[test]

@@ -1,25 +1,29 @@
-//! The probe step: run the connectivity probe when it is due, turn its report into status and
-//! an event when the outcome flips. The probe itself lives at the AWS edge
-//! ([`crate::aws::probe`]).
+//! The probe step: start the probe when it is due (it runs off the reconcile worker, see
+//! [`super::prober`]), and turn a finished probe into status and an event when the outcome
+//! flips. The verdict on the path is a pure function of the canary's answer and where the probe
+//! ran from.
 
+use std::collections::BTreeSet;
 use std::time::Duration;
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 
+use super::conditions::bypasses_endpoint;
 use super::desired::ProbePlan;
 use super::events::{self, EngineEvent};
-use crate::api::{ProbeResult, ProbeStatus};
-use crate::aws::Cloud;
-use crate::aws::probe::{ProbeRequest, format_latency};
+use super::prober::{Finished, Location, ProbeJob, Prober};
+use crate::api::{ProbePath, ProbeResult, ProbeStatus};
+use crate::aws::probe::{Canary, format_latency};
 
 /// What the probe step established.
 #[derive(Debug, Clone, Default)]
 pub struct Probed {
-    /// The probe status to report (the previous one when no probe was due).
+    /// The probe status to report (the previous one when no probe finished).
     pub status: Option<ProbeStatus>,
-    /// Time until the next probe is due; `None` when probing is off.
+    /// Time until this object should be looked at again for its probe; `None` when probing is
+    /// off.
     pub next: Option<Duration>,
-    /// Latency of a probe that ran and succeeded in this pass.
+    /// Latency of a probe that finished and succeeded since the last pass.
     pub latency: Option<Duration>,
     pub event: Option<EngineEvent>,
 }
@@ -35,18 +39,46 @@ pub fn wait_until_due(
     (elapsed < plan.interval).then(|| plan.interval - elapsed)
 }
 
-/// Runs the probe when due.
-pub async fn probe(
-    cloud: &dyn Cloud,
-    region: &str,
+/// The object the probe step works for.
+pub struct Subject<'a> {
+    pub uid: &'a str,
+    pub name: &'a str,
+    pub region: &'a str,
+    pub vpc_id: &'a str,
+    /// The route tables the object selects.
+    pub selected: &'a BTreeSet<String>,
+}
+
+/// The probe step: report a finished probe, else start one when due (never waits for it).
+pub fn step(
+    prober: &std::sync::Arc<Prober>,
+    subject: &Subject<'_>,
     plan: Option<&ProbePlan>,
-    prefix_cidrs: &[String],
     prev: Option<&ProbeStatus>,
     now: jiff::Timestamp,
 ) -> Probed {
     let Some(plan) = plan else {
+        prober.forget(subject.uid);
         return Probed::default();
     };
+    if let Some(done) = prober.take(subject.uid) {
+        let status = status(&done);
+        let event = flip_event(prev, &status);
+        let since = super::elapsed(done.at, now);
+        return Probed {
+            latency: done
+                .report
+                .latency
+                .filter(|_| done.report.result == ProbeResult::Succeeded),
+            status: Some(status),
+            next: Some(
+                plan.interval
+                    .saturating_sub(since)
+                    .max(Duration::from_secs(1)),
+            ),
+            event,
+        };
+    }
     if let Some(wait) = wait_until_due(plan, prev, now) {
         return Probed {
             status: prev.cloned(),
@@ -54,40 +86,187 @@ pub async fn probe(
             ..Default::default()
         };
     }
-    let report = cloud
-        .probe(
-            region,
-            &ProbeRequest {
-                table: plan.table.as_deref(),
-                timeout: plan.timeout,
-                prefix_cidrs,
-            },
-        )
-        .await;
-    let ok = report.result == ProbeResult::Succeeded;
-    let was_ok = prev.map(|p| p.result == ProbeResult::Succeeded);
-    let event = match (was_ok, ok) {
-        (Some(false), true) => Some(events::probe_recovered(&report.operation)),
+    prober.start(ProbeJob {
+        uid: subject.uid.to_owned(),
+        name: subject.name.to_owned(),
+        region: subject.region.to_owned(),
+        vpc_id: subject.vpc_id.to_owned(),
+        selected: subject.selected.clone(),
+        plan: plan.clone(),
+        started: now,
+    });
+    Probed {
+        status: prev.cloned(),
+        // The finished probe asks for a pass itself; this is the fallback.
+        next: Some(Prober::bound(plan) + Duration::from_secs(1)),
+        ..Default::default()
+    }
+}
+
+/// An event when the probe's verdict flips (the first failure counts as a flip).
+fn flip_event(prev: Option<&ProbeStatus>, now: &ProbeStatus) -> Option<EngineEvent> {
+    let good = |p: &ProbeStatus| p.result == ProbeResult::Succeeded && !bypasses_endpoint(p);
+    match (prev.map(good), good(now)) {
+        (Some(false), true) => Some(events::probe_recovered(&now.operation)),
         (None | Some(true), false) => Some(events::probe_failed(
-            report
-                .message
-                .clone()
-                .unwrap_or_else(|| report.result.as_str().to_owned()),
+            if bypasses_endpoint(now) {
+                now.path_message.clone()
+            } else {
+                now.message.clone()
+            }
+            .unwrap_or_else(|| now.result.as_str().to_owned()),
         )),
         _ => None,
+    }
+}
+
+/// The status of a finished probe. Pure.
+pub fn status(done: &Finished) -> ProbeStatus {
+    let (path, path_message) = path(done.report.canary.as_ref(), &done.location);
+    ProbeStatus {
+        last_time: Some(Time(done.at)),
+        result: done.report.result,
+        latency: done.report.latency.map(format_latency),
+        operation: done.report.operation.clone(),
+        addresses: done
+            .report
+            .addresses
+            .iter()
+            .map(ToString::to_string)
+            .collect(),
+        path: Some(path),
+        path_message: Some(path_message),
+        subnet_id: done.location.subnet_id.clone(),
+        route_table_id: done.location.route_table_id.clone(),
+        route_table_selected: done.location.selected,
+        message: done.report.message.clone(),
+    }
+}
+
+/// Which way the probe went, from the canary's answer and where the probe ran. Pure.
+pub fn path(canary: Option<&Canary>, at: &Location) -> (ProbePath, String) {
+    let whence = || match (&at.subnet_id, &at.route_table_id) {
+        (Some(s), Some(t)) => format!("subnet {s} (route table {t})"),
+        (Some(s), None) => format!("subnet {s}"),
+        _ => "an unknown subnet".to_owned(),
     };
-    Probed {
-        latency: report.latency.filter(|_| ok),
-        status: Some(ProbeStatus {
-            last_time: Some(Time(now)),
-            result: report.result,
-            latency: report.latency.map(format_latency),
-            operation: report.operation,
-            addresses: report.addresses.iter().map(ToString::to_string).collect(),
-            in_prefix_list: report.in_prefix_list,
-            message: report.message,
-        }),
-        next: Some(plan.interval),
-        event,
+    match canary {
+        None => (
+            ProbePath::Unverified,
+            "the endpoint policy is a custom document without probe.verifyPath: true, so it carries no canary".into(),
+        ),
+        Some(Canary::Denied(aws)) => (
+            ProbePath::ThroughEndpoint,
+            format!("from {}: the canary was denied by this endpoint's policy: {aws}", whence()),
+        ),
+        Some(Canary::Inconclusive(why)) => (ProbePath::Unverified, why.clone()),
+        Some(Canary::DeniedByOtherEndpoint(aws)) => (
+            ProbePath::OtherEndpoint,
+            match at.selected {
+                Some(true) => format!(
+                    "from {}, which this object selects, the request went through another endpoint whose policy lacks this object's canary: {aws}",
+                    whence()
+                ),
+                _ => format!(
+                    "from {}, which this object does not select, the request went through another endpoint: {aws}",
+                    whence()
+                ),
+            },
+        ),
+        Some(Canary::NotFound) => match at.selected {
+            Some(true) => (
+                ProbePath::Bypass,
+                format!(
+                    "from {}, which this object selects, the request reached DynamoDB without this endpoint (the canary table was looked up); check that route table's route to the prefix list",
+                    whence()
+                ),
+            ),
+            Some(false) => (
+                ProbePath::NotOnPath,
+                format!(
+                    "the operator runs in {}, which this object does not select; to verify the path, run the operator on a node in a subnet whose route table the object selects",
+                    whence()
+                ),
+            ),
+            None => (
+                ProbePath::Unverified,
+                format!(
+                    "the request reached DynamoDB without this endpoint, but where the probe ran is unknown: {}",
+                    at.unknown.as_deref().unwrap_or("no location")
+                ),
+            ),
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(selected: Option<bool>) -> Location {
+        Location {
+            subnet_id: selected.map(|_| "subnet-a".into()),
+            vpc_id: selected.map(|_| "vpc-1".into()),
+            route_table_id: selected.map(|_| "rtb-a".into()),
+            selected,
+            unknown: selected
+                .is_none()
+                .then(|| "NODE_NAME is not set".to_owned()),
+        }
+    }
+
+    #[test]
+    fn the_canary_and_the_location_decide_the_path() {
+        let denied = Canary::Denied("with an explicit deny in a VPC endpoint policy".into());
+        let other = Canary::DeniedByOtherEndpoint("because no VPC endpoint policy allows".into());
+        let cases = [
+            (Some(&denied), at(Some(true)), ProbePath::ThroughEndpoint),
+            (Some(&denied), at(None), ProbePath::ThroughEndpoint),
+            (Some(&Canary::NotFound), at(Some(true)), ProbePath::Bypass),
+            (
+                Some(&Canary::NotFound),
+                at(Some(false)),
+                ProbePath::NotOnPath,
+            ),
+            (Some(&Canary::NotFound), at(None), ProbePath::Unverified),
+            (Some(&other), at(Some(true)), ProbePath::OtherEndpoint),
+            (Some(&other), at(Some(false)), ProbePath::OtherEndpoint),
+            (
+                Some(&Canary::Inconclusive("throttled".into())),
+                at(Some(true)),
+                ProbePath::Unverified,
+            ),
+            (None, at(Some(true)), ProbePath::Unverified),
+        ];
+        for (canary, location, want) in cases {
+            let (got, message) = path(canary, &location);
+            assert_eq!(got, want, "{canary:?} {location:?}");
+            assert!(!message.is_empty());
+        }
+        let (_, m) = path(Some(&Canary::NotFound), &at(Some(false)));
+        assert!(m.contains("subnet-a") && m.contains("rtb-a"), "{m}");
+        let (_, m) = path(Some(&Canary::NotFound), &at(None));
+        assert!(m.contains("NODE_NAME"), "{m}");
+    }
+
+    #[test]
+    fn only_a_proven_bypass_from_a_selected_table_fails() {
+        let s = |path, selected| ProbeStatus {
+            path: Some(path),
+            route_table_selected: selected,
+            ..Default::default()
+        };
+        assert!(bypasses_endpoint(&s(ProbePath::Bypass, Some(true))));
+        assert!(bypasses_endpoint(&s(ProbePath::OtherEndpoint, Some(true))));
+        assert!(!bypasses_endpoint(&s(
+            ProbePath::OtherEndpoint,
+            Some(false)
+        )));
+        assert!(!bypasses_endpoint(&s(ProbePath::NotOnPath, Some(false))));
+        assert!(!bypasses_endpoint(&s(ProbePath::Unverified, None)));
+        assert!(!bypasses_endpoint(&s(
+            ProbePath::ThroughEndpoint,
+            Some(true)
+        )));
     }
 }

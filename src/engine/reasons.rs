@@ -29,6 +29,7 @@ pub const DELETING: &str = "Deleting";
 // The spec or the account needs a human.
 pub const INVALID_SPEC: &str = "InvalidSpec";
 pub const VPC_NOT_FOUND: &str = "VpcNotFound";
+pub const VPC_NOT_ALLOWED: &str = "VpcNotAllowed";
 pub const ROUTE_TABLE_NOT_FOUND: &str = "RouteTableNotFound";
 pub const SUBNET_NOT_FOUND: &str = "SubnetNotFound";
 pub const NO_ROUTE_TABLES: &str = "NoRouteTables";
@@ -51,6 +52,7 @@ pub const NOT_FOUND: &str = "NotFound";
 // Probe results.
 pub const PROBE_TIMEOUT: &str = "ProbeTimeout";
 pub const PROBE_FAILED: &str = "ProbeFailed";
+pub const PROBE_BYPASSES_ENDPOINT: &str = "ProbeBypassesEndpoint";
 pub const DNS_FAILURE: &str = "DnsFailure";
 pub const TABLE_NOT_FOUND: &str = "TableNotFound";
 pub const ACCESS_DENIED_BY_IAM: &str = "AccessDeniedByIam";
@@ -75,6 +77,7 @@ pub const CONDITION_REASONS: &[&str] = &[
     DELETING,
     INVALID_SPEC,
     VPC_NOT_FOUND,
+    VPC_NOT_ALLOWED,
     ROUTE_TABLE_NOT_FOUND,
     SUBNET_NOT_FOUND,
     NO_ROUTE_TABLES,
@@ -93,6 +96,7 @@ pub const CONDITION_REASONS: &[&str] = &[
     NOT_FOUND,
     PROBE_TIMEOUT,
     PROBE_FAILED,
+    PROBE_BYPASSES_ENDPOINT,
     DNS_FAILURE,
     TABLE_NOT_FOUND,
     ACCESS_DENIED_BY_IAM,

@@ -41,7 +41,10 @@ def main(profile, release, namespace):
     svc = one("Service")
     expect(len(by_kind.get("Role", [])) == 2 and len(by_kind.get("RoleBinding", [])) == 2,
            "expected two Roles and two RoleBindings (events in default, leases in the release namespace)")
-    one("ClusterRole")
+    cluster_role = one("ClusterRole")
+    node_rules = [r for r in cluster_role.get("rules", []) if "nodes" in r["resources"]]
+    expect(node_rules == [{"apiGroups": [""], "resources": ["nodes"], "verbs": ["get"]}],
+           f"the ClusterRole's nodes rule is {node_rules}, want get only")
     one("ClusterRoleBinding")
     for d in docs:
         meta = d["metadata"]
@@ -72,6 +75,10 @@ def main(profile, release, namespace):
     expect("args" not in c and "command" not in c, "args/command set: the image's ENTRYPOINT is /vpcgate run")
     expect(env.get("POD_NAME", {}).get("valueFrom") == {"fieldRef": {"fieldPath": "metadata.name"}},
            "POD_NAME does not come from metadata.name")
+    expect(env.get("NODE_NAME", {}).get("valueFrom") == {"fieldRef": {"fieldPath": "spec.nodeName"}},
+           "NODE_NAME does not come from spec.nodeName")
+    names = [e["name"] for e in c.get("env", [])]
+    expect(len(names) == len(set(names)), f"environment variables set twice: {names}")
     expect(val("VPCGATE_LEASE_NAMESPACE") == namespace, "VPCGATE_LEASE_NAMESPACE is not the release namespace")
     expect(val("VPCGATE_METRICS_ADDR") == "0.0.0.0:8080", "VPCGATE_METRICS_ADDR is not 0.0.0.0:8080")
     for name in ("VPCGATE_LOG_FORMAT", "VPCGATE_RESYNC", "VPCGATE_CONCURRENCY"):
@@ -128,11 +135,16 @@ def main(profile, release, namespace):
         expect(len(pod.get("tolerations", [])) == 2, "tolerations")
         expect("podAntiAffinity" in pod.get("affinity", {}), "affinity")
         expect(pod.get("priorityClassName") == "system-cluster-critical", "priorityClassName")
-        expect(val("RUST_LOG") == "info,vpcgate=debug" and "NODE_NAME" in env, "extraEnv")
+        expect(val("RUST_LOG") == "info,vpcgate=debug"
+               and env.get("POD_IP", {}).get("valueFrom") == {"fieldRef": {"fieldPath": "status.podIP"}},
+               "extraEnv")
         expect(val("VPCGATE_LOG_FORMAT") == "text" and val("VPCGATE_RESYNC") == "10m"
                and val("VPCGATE_CONCURRENCY") == "8", "logFormat/resync/concurrency")
+        expect(val("VPCGATE_ALLOWED_VPCS") == "vpc-0123abcd,vpc-0123456789abcdef0",
+               f"VPCGATE_ALLOWED_VPCS {val('VPCGATE_ALLOWED_VPCS')!r} is not aws.allowedVpcs joined by commas")
     else:
         absent("NetworkPolicy")
+        expect("VPCGATE_ALLOWED_VPCS" not in env, "VPCGATE_ALLOWED_VPCS set although aws.allowedVpcs is empty")
         for key in ("nodeSelector", "tolerations", "affinity", "priorityClassName"):
             expect(key not in pod, f"{key} set by default")
 

@@ -164,6 +164,15 @@ check schema-rejects-concurrency-range \
   schema_rejects concurrency 'concurrency: 65' "at '/concurrency': maximum: got 65, want 64"
 check schema-rejects-aws-region \
   schema_rejects region $'aws:\n  region: Frankfurt' "at '/aws/region'"
+check schema-rejects-allowedVpcs-pattern \
+  schema_rejects allowed-vpcs $'aws:\n  allowedVpcs: [vpc-xyz]' \
+  "at '/aws/allowedVpcs/0': 'vpc-xyz' does not match pattern"
+check schema-rejects-allowedVpcs-duplicate \
+  schema_rejects allowed-vpcs-dup $'aws:\n  allowedVpcs: [vpc-0123abcd, vpc-0123abcd]' \
+  "at '/aws/allowedVpcs': items at 0 and 1 are equal"
+check schema-rejects-allowedVpcs-string \
+  schema_rejects allowed-vpcs-string $'aws:\n  allowedVpcs: vpc-0123abcd' \
+  "at '/aws/allowedVpcs': got string, want array"
 check schema-rejects-toleration-key \
   schema_rejects toleration $'tolerations:\n  - key: a\n    efect: NoSchedule' \
   "at '/tolerations/0': additional properties 'efect' not allowed"
@@ -186,6 +195,15 @@ pod_identity_disables_metadata() {
     grep -A1 -- '- name: AWS_EC2_METADATA_DISABLED' | grep -q 'value: "true"'
 }
 check render-pod-identity-no-instance-role pod_identity_disables_metadata
+
+# aws.allowedVpcs with one VPC: VPCGATE_ALLOWED_VPCS is that id alone (two: values/hardened-extras;
+# none: every other profile, render_checks.py).
+one_allowed_vpc() {
+  "${helm}" template "${release}" "${chart}" --namespace "${namespace}" \
+    --set 'aws.allowedVpcs={vpc-0123456789abcdef0}' --show-only templates/deployment.yaml |
+    grep -A1 -- '- name: VPCGATE_ALLOWED_VPCS' | grep -q 'value: "vpc-0123456789abcdef0"$'
+}
+check render-allowed-vpcs-one one_allowed_vpc
 
 # ---------------------------------------------------------------------------------------------
 # Against the local control plane

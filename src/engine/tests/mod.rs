@@ -90,8 +90,24 @@ impl Env {
         }
     }
 
-    /// One pass; its status is stored on the object as the controller would.
+    /// One pass; its status is stored on the object as the controller would. A probe the pass
+    /// started (off the worker) is awaited and reported by a second pass at the same time, as
+    /// the controller's probe-finished trigger does; the events of both are returned.
     pub(super) async fn pass(&mut self, obj: &mut Obj) -> Outcome {
+        let mut out = self.pass_once(obj).await;
+        let uid = obj.0.metadata.uid.clone().unwrap_or_default();
+        if self.engine.prober().running(&uid) {
+            self.engine.prober().finished(&uid).await;
+            let first = std::mem::take(&mut out.events);
+            out = self.engine.apply(&obj.0, self.now).await;
+            obj.0.status = Some(out.status.clone());
+            out.events = [first, std::mem::take(&mut out.events)].concat();
+        }
+        out
+    }
+
+    /// One pass, without waiting for a probe it may have started.
+    pub(super) async fn pass_once(&mut self, obj: &mut Obj) -> Outcome {
         self.now += Duration::from_secs(1);
         let out = self.engine.apply(&obj.0, self.now).await;
         obj.0.status = Some(out.status.clone());
