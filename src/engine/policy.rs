@@ -101,7 +101,8 @@ pub fn generate(
             "Resource": resources
         })
     };
-    let statements = if tables.is_empty() {
+    // Tables apply to DynamoDB only (`desired` refuses them for S3).
+    let statements = if tables.is_empty() || service == Service::S3 {
         let actions: Value = match (preset, service) {
             (PolicyPreset::FullAccess, Service::Dynamodb) => json!("dynamodb:*"),
             (PolicyPreset::FullAccess, Service::S3) => json!("s3:*"),

@@ -833,3 +833,675 @@ def test_fault_control_rejects_bad_requests(emulator):
     both = {"describeLagSeconds": 0.5, "action": "DescribeVpcs", "code": "X"}
     status, state = faults(emulator, "POST", both, path="/vpcgate-faults")
     assert status == 200 and state["describeLagSeconds"] == 0.5 and list(state["errors"]) == ["DescribeVpcs"]
+
+
+# ------------------------------------------------------------------------------- IAM evaluation
+# The policy language (vpcgate_iam.py, pure functions) first, then /vpcgate-iam/ end to end.
+
+sys.path.insert(0, str(HERE))
+import vpcgate_iam as iam  # noqa: E402
+
+ACCOUNT = "123456789012"
+VPCGATE_ARN = f"arn:aws:iam::{ACCOUNT}:role/vpcgate"
+VPCGATE_KEY = "AKIAVPCGATETEST00001"
+MOTO_ARN = f"arn:aws:iam::{ACCOUNT}:user/moto"
+UID = "vpcgate.dev/uid"
+EC2_DENIED = re.compile(
+    r"You are not authorized to perform this operation\. User: (?P<user>\S+) is not authorized to "
+    r"perform: (?P<action>ec2:\w+) on resource: (?P<resource>\S+) (?P<why>because no identity-based "
+    r"policy allows the (?P=action) action|with an explicit deny in an identity-based policy)\. "
+    r"Encoded authorization failure message: [A-Za-z0-9_-]{40,}"
+)
+
+
+def vpcgate_policy(allowed_vpc: str) -> dict:
+    """The least-privilege policy vpcgate documents, limited to one VPC."""
+    return {"Version": "2012-10-17", "Statement": [
+        {"Sid": "Describe", "Effect": "Allow", "Action": [
+            "ec2:DescribeInstances", "ec2:DescribePrefixLists", "ec2:DescribeRouteTables",
+            "ec2:DescribeSubnets", "ec2:DescribeVpcEndpoints", "ec2:DescribeVpcs",
+            "dynamodb:ListTables"], "Resource": "*"},
+        {"Sid": "CreateTaggedEndpoint", "Effect": "Allow", "Action": "ec2:CreateVpcEndpoint",
+         "Resource": "arn:aws:ec2:*:*:vpc-endpoint/*",
+         "Condition": {"Null": {f"aws:RequestTag/{UID}": "false"}}},
+        {"Sid": "CreateEndpointInVpc", "Effect": "Allow", "Action": "ec2:CreateVpcEndpoint",
+         "Resource": [f"arn:aws:ec2:*:*:vpc/{allowed_vpc}", "arn:aws:ec2:*:*:route-table/*"]},
+        {"Sid": "TagOnCreate", "Effect": "Allow", "Action": "ec2:CreateTags",
+         "Resource": "arn:aws:ec2:*:*:vpc-endpoint/*",
+         "Condition": {"StringEquals": {"ec2:CreateAction": "CreateVpcEndpoint"},
+                       "Null": {f"aws:RequestTag/{UID}": "false"}}},
+        {"Sid": "ChangeOwnedEndpoints", "Effect": "Allow",
+         "Action": ["ec2:ModifyVpcEndpoint", "ec2:DeleteVpcEndpoints", "ec2:CreateTags", "ec2:DeleteTags"],
+         "Resource": "arn:aws:ec2:*:*:vpc-endpoint/*",
+         "Condition": {"Null": {f"aws:ResourceTag/{UID}": "false"}}},
+        {"Sid": "MoveRoutes", "Effect": "Allow", "Action": "ec2:ModifyVpcEndpoint",
+         "Resource": "arn:aws:ec2:*:*:route-table/*",
+         "Condition": {"ArnLike": {"ec2:Vpc": f"arn:aws:ec2:*:*:vpc/{allowed_vpc}"}}},
+        {"Sid": "Probe", "Effect": "Allow", "Action": "dynamodb:DescribeTable",
+         "Resource": "arn:aws:dynamodb:*:*:table/*"},
+    ]}
+
+
+def ctx(**pairs) -> dict:
+    return iam.context_of({k.replace("__", "/").replace("_", ":", 1): v for k, v in pairs.items()})
+
+
+def allow(statement: dict) -> dict:
+    return {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", **statement}]}
+
+
+def test_policy_actions_and_resources_match_like_iam():
+    assert iam.action_matches("ec2:Describe*", "ec2:DescribeVpcs")
+    assert iam.action_matches(["s3:*", "EC2:describevpc?"], "ec2:DescribeVpcs")  # case-insensitive
+    assert not iam.action_matches("ec2:Describe*", "ec2:CreateTags")
+    assert not iam.action_matches("ec2:DescribeVpc", "ec2:DescribeVpcs")  # whole string
+    assert iam.action_matches("*", "dynamodb:DescribeTable")
+    rt = "arn:aws:ec2:us-east-1:123456789012:route-table/rtb-1"
+    assert iam.resource_matches("arn:aws:ec2:*:*:route-table/*", rt)
+    assert iam.resource_matches("*", rt) and iam.resource_matches("*", "*")
+    assert not iam.resource_matches("arn:aws:ec2:*:*:route-table/*", "*")  # needs Resource "*"
+    assert not iam.resource_matches("arn:aws:ec2:*:*:vpc/*", rt)
+    assert not iam.resource_matches("arn:aws:ec2:*:*:route-table/RTB-1", rt)  # case-sensitive
+    # Each of the six ARN segments is matched on its own: * does not run across a colon.
+    assert not iam.arn_match("arn:aws:ec2:*:route-table/*", rt)
+    assert iam.arn_match("arn:aws:ec2:us-east-?:123456789012:route-table/rtb-?", rt)
+
+
+def test_policy_condition_operators():
+    c = ctx(aws_RequestTag__owner="team-a", ec2_Vpc="arn:aws:ec2:us-east-1:1:vpc/vpc-1",
+            aws_TagKeys=["owner", "Name"], ec2_CreateAction="CreateVpcEndpoint", aws_SecureTransport=True)
+    key = iam.condition_key_matches
+    assert key("StringEquals", "aws:RequestTag/owner", ["x", "team-a"], c)  # values ORed
+    assert not key("StringEquals", "aws:RequestTag/owner", "Team-A", c)
+    assert key("StringEqualsIgnoreCase", "aws:RequestTag/owner", "Team-A", c)
+    assert key("StringNotEquals", "aws:RequestTag/owner", ["x", "y"], c)
+    assert not key("StringNotEquals", "aws:RequestTag/owner", ["x", "team-a"], c)
+    assert key("StringLike", "aws:RequestTag/owner", "team-?", c)
+    assert key("StringNotLike", "aws:RequestTag/owner", "b*", c)
+    assert key("ArnLike", "ec2:Vpc", "arn:aws:ec2:*:*:vpc/vpc-1", c)
+    assert key("ArnEquals", "ec2:Vpc", "arn:aws:ec2:*:*:vpc/vpc-*", c)  # same as ArnLike
+    assert key("ArnNotLike", "ec2:Vpc", "arn:aws:ec2:*:*:vpc/vpc-2", c)
+    assert not key("ArnNotEquals", "ec2:Vpc", "arn:aws:ec2:*:*:vpc/*", c)
+    assert key("Bool", "aws:SecureTransport", "true", c) and key("Bool", "aws:SecureTransport", True, c)
+    # Condition key names are case-insensitive.
+    assert key("StringEquals", "EC2:CREATEACTION", "CreateVpcEndpoint", c)
+    # Missing key: positive operators false, negated ones true; Null "true" true; IfExists true.
+    for op in ("StringEquals", "StringLike", "ArnLike", "Bool", "StringEqualsIgnoreCase"):
+        assert not key(op, "aws:RequestTag/missing", "*", c), op
+    for op in ("StringNotEquals", "StringNotLike", "ArnNotLike", "ArnNotEquals"):
+        assert key(op, "aws:RequestTag/missing", "*", c), op
+    assert key("Null", "aws:RequestTag/missing", "true", c)
+    assert not key("Null", "aws:RequestTag/missing", "false", c)
+    assert key("Null", "aws:RequestTag/owner", "false", c) and key("Null", "aws:RequestTag/owner", False, c)
+    assert key("StringEqualsIfExists", "aws:RequestTag/missing", "x", c)
+    assert not key("StringEqualsIfExists", "aws:RequestTag/owner", "x", c)
+    # Set operators on the multivalued aws:TagKeys.
+    assert key("ForAllValues:StringEquals", "aws:TagKeys", ["owner", "Name", "extra"], c)
+    assert not key("ForAllValues:StringEquals", "aws:TagKeys", ["owner"], c)
+    assert key("ForAllValues:StringEquals", "aws:TagKeys", ["x"], ctx())  # no tags: vacuously true
+    assert key("ForAnyValue:StringEquals", "aws:TagKeys", ["owner", "x"], c)
+    assert not key("ForAnyValue:StringEquals", "aws:TagKeys", ["x"], c)
+    assert not key("ForAnyValue:StringEquals", "aws:TagKeys", ["x"], ctx())
+    assert key("ForAllValues:StringNotLike", "aws:TagKeys", ["aws:*"], c)
+    # Several keys in one operator and several operators: all ANDed.
+    assert iam.condition_matches({"StringEquals": {"aws:RequestTag/owner": "team-a",
+                                                   "ec2:CreateAction": "CreateVpcEndpoint"},
+                                  "Null": {"aws:RequestTag/owner": "false"}}, c)
+    assert not iam.condition_matches({"StringEquals": {"aws:RequestTag/owner": "team-a",
+                                                       "ec2:CreateAction": "CreateTags"}}, c)
+    assert not iam.condition_matches({"NumericEquals": {"x": "1"}}, c)  # unsupported: not applied
+    with pytest.raises(ValueError):
+        iam.parse_operator("NumericLessThan")
+    with pytest.raises(ValueError):
+        iam.parse_operator("ForSomeValues:StringEquals")
+
+
+def test_policy_evaluation_logic():
+    check = iam.Check("ec2:DeleteVpcEndpoints", "arn:aws:ec2:us-east-1:1:vpc-endpoint/vpce-1",
+                      ctx(**{"aws_ResourceTag__vpcgate.dev/uid": "u1"}))
+    owned = {"Null": {f"aws:ResourceTag/{UID}": "false"}}
+    def decide(statement: dict, c: iam.Check = check) -> str:
+        return iam.evaluate_policy(allow(statement), c)
+
+    assert decide({"Action": "ec2:*", "Resource": "*"}) == iam.ALLOW
+    assert decide({"Action": "ec2:Describe*", "Resource": "*"}) == iam.IMPLICIT_DENY
+    assert iam.evaluate_policy({"Statement": []}, check) == iam.IMPLICIT_DENY
+    assert decide({"Action": "ec2:*", "Resource": "*", "Condition": owned}) == iam.ALLOW
+    untagged = iam.Check(check.action, check.resource)
+    assert decide({"Action": "ec2:*", "Resource": "*", "Condition": owned}, untagged) == iam.IMPLICIT_DENY
+    # NotAction / NotResource.
+    assert decide({"NotAction": "ec2:Create*", "Resource": "*"}) == iam.ALLOW
+    assert decide({"NotAction": "ec2:Delete*", "Resource": "*"}) == iam.IMPLICIT_DENY
+    assert decide({"Action": "*", "NotResource": "arn:aws:ec2:*:*:vpc/*"}) == iam.ALLOW
+    # Explicit deny wins, whatever the order of the statements.
+    both = {"Statement": [
+        {"Effect": "Deny", "Action": "ec2:DeleteVpcEndpoints", "Resource": "*"},
+        {"Effect": "Allow", "Action": "*", "Resource": "*"},
+    ]}
+    assert iam.evaluate_policy(both, check) == iam.EXPLICIT_DENY
+    both["Statement"].reverse()
+    assert iam.evaluate_policy(both, check) == iam.EXPLICIT_DENY
+    assert iam.evaluate_policy(json.dumps(both), check) == iam.EXPLICIT_DENY  # JSON text too
+    # Endpoint (resource-type) policies: the statement must name the caller.
+    me, other = "arn:aws:iam::123456789012:role/vpcgate", "arn:aws:iam::123456789012:user/moto"
+    for principal, expected in [("*", True), ({"AWS": "*"}, True), ({"AWS": me}, True),
+                                ({"AWS": [other, me]}, True), ({"AWS": other}, False),
+                                ({"AWS": "123456789012"}, True),
+                                ({"AWS": "arn:aws:iam::123456789012:root"}, True),
+                                ({"AWS": "arn:aws:iam::999999999999:root"}, False),
+                                ({"Service": "ec2.amazonaws.com"}, False)]:
+        policy = allow({"Principal": principal, "Action": "*", "Resource": "*"})
+        assert (iam.evaluate_policy(policy, check, me) == iam.ALLOW) is expected, principal
+    assert iam.evaluate_policy(allow({"Action": "*", "Resource": "*"}), check, me) == iam.IMPLICIT_DENY
+    # Every check of a request must be allowed; an explicit deny is reported before implicit ones.
+    a = iam.Check("ec2:CreateVpcEndpoint", "arn:aws:ec2:us-east-1:1:vpc-endpoint/*")
+    b = iam.Check("ec2:CreateVpcEndpoint", "arn:aws:ec2:us-east-1:1:vpc/vpc-2")
+    d = iam.Check("ec2:CreateVpcEndpoint", "arn:aws:ec2:us-east-1:1:route-table/rtb-9")
+    policy = {"Statement": [
+        {"Effect": "Allow", "Action": "*", "Resource": "arn:aws:ec2:*:*:vpc-endpoint/*"},
+        {"Effect": "Deny", "Action": "*", "Resource": "arn:aws:ec2:*:*:route-table/rtb-9"},
+    ]}
+    assert iam.evaluate_checks(policy, [a]) == (iam.ALLOW, None)
+    assert iam.evaluate_checks(policy, [a, b]) == (iam.IMPLICIT_DENY, b)
+    assert iam.evaluate_checks(policy, [a, b, d]) == (iam.EXPLICIT_DENY, d)
+
+
+def test_policy_validation_and_messages():
+    good = vpcgate_policy("vpc-1")
+    iam.validate_identity_policy(good)
+    iam.validate_identity_policy({"Statement": {"Effect": "Deny", "NotAction": "s3:*", "Resource": "*"}})
+    bad = [
+        [], {}, {"Statement": []}, {"Statement": [{"Effect": "allow", "Action": "*", "Resource": "*"}]},
+        {"Statement": [{"Effect": "Allow", "Resource": "*"}]},
+        {"Statement": [{"Effect": "Allow", "Action": "*"}]},
+        {"Statement": [{"Effect": "Allow", "Action": "*", "NotAction": "x", "Resource": "*"}]},
+        {"Statement": [{"Effect": "Allow", "Action": [], "Resource": "*"}]},
+        {"Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*", "Principal": "*"}]},
+        {"Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*",
+                        "Condition": {"DateLessThan": {"aws:CurrentTime": "2030-01-01"}}}]},
+        {"Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*",
+                        "Condition": {"StringEquals": {"k": {"nested": 1}}}}]},
+        {"Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}], "Extra": 1},
+    ]
+    for policy in bad:
+        with pytest.raises(ValueError):
+            iam.validate_identity_policy(policy)
+    check = iam.Check("dynamodb:DescribeTable", "arn:aws:dynamodb:us-east-1:1:table/t")
+    head = ("User: arn:aws:iam::1:role/r is not authorized to perform: dynamodb:DescribeTable on "
+            "resource: arn:aws:dynamodb:us-east-1:1:table/t")
+    assert iam.denial_message("arn:aws:iam::1:role/r", check, iam.IMPLICIT_DENY, "identity") == (
+        f"{head} because no identity-based policy allows the dynamodb:DescribeTable action")
+    assert iam.denial_message("arn:aws:iam::1:role/r", check, iam.EXPLICIT_DENY, "identity") == (
+        f"{head} with an explicit deny in an identity-based policy")
+    assert iam.denial_message("arn:aws:iam::1:role/r", check, iam.IMPLICIT_DENY, "endpoint") == (
+        f"{head} because no VPC endpoint policy allows the dynamodb:DescribeTable action")
+    assert iam.denial_message("arn:aws:iam::1:role/r", check, iam.EXPLICIT_DENY, "endpoint") == (
+        f"{head} with an explicit deny in a VPC endpoint policy")
+
+
+# ------------------------------------------------------------------------------- /vpcgate-iam/
+
+
+def iam_mode(emu, method: str = "GET", body=None) -> tuple[int, dict]:
+    return faults(emu, method, body, path="/vpcgate-iam/")
+
+
+def network_mode(emu, method: str = "GET", body=None) -> tuple[int, dict]:
+    return faults(emu, method, body, path="/vpcgate-network/")
+
+
+@pytest.fixture(autouse=True)
+def no_access_modes(emulator, reset):
+    assert iam_mode(emulator, "DELETE") == (200, {"principals": {}})
+    assert network_mode(emulator, "DELETE") == (200, {"callerSubnet": None})
+
+
+def principal_client(emu, service: str, key: str = VPCGATE_KEY, region: str = REGION):
+    return boto3.client(
+        service, endpoint_url=emu.url, region_name=region, aws_access_key_id=key,
+        aws_secret_access_key="secret", config=Config(retries={"total_max_attempts": 1}),
+    )
+
+
+def register(emu, policy: dict, arn: str = VPCGATE_ARN, key: str = VPCGATE_KEY) -> None:
+    status, state = iam_mode(emu, "POST", {"principals": {key: {"arn": arn, "policy": policy}}})
+    assert status == 200, state
+    assert state == {"principals": {key: {"arn": arn, "policy": policy}}}
+
+
+def unauthorized(exc: pytest.ExceptionInfo) -> re.Match:
+    """The UnauthorizedOperation of a denied EC2 call, parsed (asserts its exact format)."""
+    assert error_of(exc) == ("UnauthorizedOperation", 403)
+    m = EC2_DENIED.fullmatch(exc.value.response["Error"]["Message"])
+    assert m, exc.value.response["Error"]["Message"]
+    return m
+
+
+def uid_tags(uid: str = "u-1", **more) -> list[dict]:
+    tags = [{"Key": UID, "Value": uid}] + [{"Key": k, "Value": v} for k, v in more.items()]
+    return [{"ResourceType": "vpc-endpoint", "Tags": tags}]
+
+
+def arn_of(kind: str, rid: str) -> str:
+    return f"arn:aws:ec2:{REGION}:{ACCOUNT}:{kind}/{rid}"
+
+
+def test_iam_least_privilege_policy_end_to_end(emulator, ec2):
+    v, outside = make_vpc(ec2), make_vpc(ec2)
+    pl = ddb_prefix_list(ec2)
+    register(emulator, vpcgate_policy(v["vpc"]))
+    me, me_ddb = principal_client(emulator, "ec2"), principal_client(emulator, "dynamodb")
+    assert iam_mode(emulator)[1]["principals"][VPCGATE_KEY]["arn"] == VPCGATE_ARN
+
+    # Who am I: the registered ARN (always allowed, though the policy has no sts: action).
+    ident = principal_client(emulator, "sts").get_caller_identity()
+    assert (ident["Arn"], ident["Account"]) == (VPCGATE_ARN, ACCOUNT)
+    assert ident["UserId"].startswith("AROA")
+    assert client(emulator, "sts").get_caller_identity()["Arn"].endswith(":user/moto")  # moto's
+
+    # Reads the policy allows; the DynamoDB probe reaches moto (the table does not exist).
+    assert {x["VpcId"] for x in me.describe_vpcs()["Vpcs"]} >= {v["vpc"], outside["vpc"]}
+    me.describe_route_tables(RouteTableIds=[v["rt_private"]])
+    assert me_ddb.list_tables()["TableNames"] == []
+    with pytest.raises(ClientError) as exc:
+        me_ddb.describe_table(TableName="vpcgate-canary-abc")
+    assert error_of(exc)[0] == "ResourceNotFoundException"
+    # ... and one it does not: action on "*".
+    with pytest.raises(ClientError) as exc:
+        me.describe_security_groups()
+    m = unauthorized(exc)
+    assert (m["user"], m["action"], m["resource"]) == (VPCGATE_ARN, "ec2:DescribeSecurityGroups", "*")
+
+    # Create: tagged, in the allowed VPC.
+    ep = create_gw(me, v["vpc"], [v["rt_private"]], TagSpecifications=uid_tags(owner="team-a"))
+    mine = ep["VpcEndpointId"]
+    assert {t["Key"]: t["Value"] for t in ep["Tags"]} == {UID: "u-1", "owner": "team-a"}
+    assert route_target(ec2, v["rt_private"], pl) == mine
+
+    # Not untagged, not without the uid tag, not in another VPC; nothing is created.
+    with pytest.raises(ClientError) as exc:
+        create_gw(me, v["vpc"], [v["rt_public"]])
+    m = unauthorized(exc)
+    assert (m["action"], m["resource"]) == ("ec2:CreateVpcEndpoint", arn_of("vpc-endpoint", "*"))
+    assert m["why"].startswith("because no identity-based policy allows")
+    with pytest.raises(ClientError) as exc:
+        create_gw(me, v["vpc"], [v["rt_public"]],
+                  TagSpecifications=[{"ResourceType": "vpc-endpoint",
+                                      "Tags": [{"Key": "owner", "Value": "x"}]}])
+    assert unauthorized(exc)["resource"] == arn_of("vpc-endpoint", "*")
+    with pytest.raises(ClientError) as exc:
+        create_gw(me, outside["vpc"], [outside["rt_private"]], TagSpecifications=uid_tags())
+    assert unauthorized(exc)["resource"] == arn_of("vpc", outside["vpc"])
+    assert [e["VpcEndpointId"] for e in all_endpoints(ec2)] == [mine]
+    assert route_target(ec2, v["rt_public"], pl) is None
+
+    # Modify its route tables (within the allowed VPC) and its policy.
+    me.modify_vpc_endpoint(VpcEndpointId=mine, AddRouteTableIds=[v["rt_extra"]],
+                           RemoveRouteTableIds=[v["rt_private"]])
+    assert (route_target(ec2, v["rt_extra"], pl), route_target(ec2, v["rt_private"], pl)) == (mine, None)
+    custom = json.dumps(allow({"Principal": "*", "Action": "dynamodb:*", "Resource": "*"}))
+    me.modify_vpc_endpoint(VpcEndpointId=mine, PolicyDocument=custom)
+    assert endpoint(ec2, mine)["PolicyDocument"] == custom
+    me.modify_vpc_endpoint(VpcEndpointId=mine, ResetPolicy=True)
+    assert endpoint(ec2, mine)["PolicyDocument"] == DEFAULT_POLICY
+    # A route table of another VPC: denied on that table (ec2:Vpc is not the allowed VPC).
+    with pytest.raises(ClientError) as exc:
+        me.modify_vpc_endpoint(VpcEndpointId=mine, AddRouteTableIds=[outside["rt_extra"]])
+    m = unauthorized(exc)
+    assert (m["action"], m["resource"]) == (
+        "ec2:ModifyVpcEndpoint", arn_of("route-table", outside["rt_extra"])
+    )
+
+    # Tag and untag it.
+    me.create_tags(Resources=[mine], Tags=[{"Key": "Name", "Value": "gate"}])
+    me.delete_tags(Resources=[mine], Tags=[{"Key": "owner"}])
+    assert {t["Key"] for t in endpoint(ec2, mine)["Tags"]} == {UID, "Name"}
+
+    # An endpoint without the uid tag (made by the unrestricted key while the mode is on).
+    foreign = create_gw(ec2, v["vpc"], [v["rt_public"]], TagSpecifications=[
+        {"ResourceType": "vpc-endpoint", "Tags": [{"Key": "owner", "Value": "someone"}]}])["VpcEndpointId"]
+    for call in (
+        lambda: me.create_tags(Resources=[foreign], Tags=[{"Key": UID, "Value": "steal"}]),
+        lambda: me.delete_tags(Resources=[foreign], Tags=[{"Key": "owner"}]),
+        lambda: me.modify_vpc_endpoint(VpcEndpointId=foreign, ResetPolicy=True),
+        lambda: me.delete_vpc_endpoints(VpcEndpointIds=[foreign]),
+        lambda: me.delete_vpc_endpoints(VpcEndpointIds=[mine, foreign]),  # all or nothing
+    ):
+        with pytest.raises(ClientError) as exc:
+            call()
+        assert unauthorized(exc)["resource"] == arn_of("vpc-endpoint", foreign)
+    assert {t["Key"]: t["Value"] for t in endpoint(ec2, foreign)["Tags"]} == {"owner": "someone"}
+    assert endpoint(ec2, mine)["State"] == endpoint(ec2, foreign)["State"] == "available"
+
+    # DryRun: DryRunOperation when allowed, UnauthorizedOperation when not; nothing changes.
+    with pytest.raises(ClientError) as exc:
+        create_gw(me, v["vpc"], [v["rt_private"]], TagSpecifications=uid_tags("u-2"), DryRun=True)
+    assert error_of(exc) == ("DryRunOperation", 412)
+    assert exc.value.response["Error"]["Message"] == "Request would have succeeded, but DryRun flag is set."
+    with pytest.raises(ClientError) as exc:
+        create_gw(me, v["vpc"], [v["rt_private"]], DryRun=True)
+    assert unauthorized(exc)["action"] == "ec2:CreateVpcEndpoint"
+    with pytest.raises(ClientError) as exc:
+        me.delete_vpc_endpoints(VpcEndpointIds=[mine], DryRun=True)
+    assert error_of(exc) == ("DryRunOperation", 412)
+    with pytest.raises(ClientError) as exc:
+        me.delete_vpc_endpoints(VpcEndpointIds=[foreign], DryRun=True)
+    unauthorized(exc)
+    with pytest.raises(ClientError) as exc:
+        me.describe_vpcs(DryRun=True)
+    assert error_of(exc) == ("DryRunOperation", 412)
+    assert sorted(e["VpcEndpointId"] for e in all_endpoints(ec2)) == sorted([mine, foreign])
+    assert endpoint(ec2, mine)["State"] == "available"
+
+    # Delete it.
+    assert me.delete_vpc_endpoints(VpcEndpointIds=[mine])["Unsuccessful"] == []
+    assert endpoint(ec2, mine)["State"] == "deleted"
+    assert route_target(ec2, v["rt_extra"], pl) is None
+
+    # Mode off: the same key is not restricted any more.
+    assert iam_mode(emulator, "DELETE") == (200, {"principals": {}})
+    assert me.delete_vpc_endpoints(VpcEndpointIds=[foreign])["Unsuccessful"] == []
+
+
+def test_iam_tag_on_create_needs_create_tags(emulator, ec2):
+    """CreateVpcEndpoint with tags also needs ec2:CreateTags with ec2:CreateAction."""
+    v = make_vpc(ec2)
+    policy = vpcgate_policy(v["vpc"])
+    policy["Statement"] = [s for s in policy["Statement"] if s["Sid"] != "TagOnCreate"]
+    register(emulator, policy)
+    me = principal_client(emulator, "ec2")
+    with pytest.raises(ClientError) as exc:
+        create_gw(me, v["vpc"], [v["rt_private"]], TagSpecifications=uid_tags())
+    m = unauthorized(exc)
+    assert (m["action"], m["resource"]) == ("ec2:CreateTags", arn_of("vpc-endpoint", "*"))
+    assert all_endpoints(ec2) == []
+    # And TagOnCreate (ec2:CreateAction) does not allow a plain CreateTags: a key absent there.
+    register(emulator, vpcgate_policy(v["vpc"]))
+    foreign = create_gw(ec2, v["vpc"], [v["rt_public"]])["VpcEndpointId"]
+    with pytest.raises(ClientError) as exc:
+        me.create_tags(Resources=[foreign], Tags=[{"Key": UID, "Value": "u-1"}])
+    assert unauthorized(exc)["resource"] == arn_of("vpc-endpoint", foreign)
+
+
+def raw_call(emu, service: str, key: str, *, target: str | None = None, body=None,
+             region: str = REGION) -> tuple[int, dict, bytes]:
+    """A SigV4-signed POST as an SDK sends it; (status, headers, body) exactly as answered."""
+    from urllib.parse import urlencode
+
+    from botocore.auth import SigV4Auth
+    from botocore.awsrequest import AWSRequest
+    from botocore.credentials import Credentials
+
+    if target:
+        data = json.dumps(body or {}).encode()
+        headers = {"Content-Type": "application/x-amz-json-1.0", "X-Amz-Target": target}
+    else:
+        data = urlencode(body).encode()
+        headers = {"Content-Type": "application/x-www-form-urlencoded; charset=utf-8"}
+    req = AWSRequest(method="POST", url=emu.url + "/", data=data, headers=headers)
+    SigV4Auth(Credentials(key, "secret"), service, region).add_auth(req)
+    http_req = urllib.request.Request(req.url, data=data, headers=dict(req.headers.items()), method="POST")
+    try:
+        with urllib.request.urlopen(http_req) as r:
+            return r.status, dict(r.headers), r.read()
+    except urllib.error.HTTPError as e:
+        return e.code, dict(e.headers), e.read()
+
+
+def test_iam_wire_formats_and_explicit_deny(emulator, ec2):
+    v = make_vpc(ec2)
+    vpce = create_gw(ec2, v["vpc"], [v["rt_private"]], TagSpecifications=uid_tags())["VpcEndpointId"]
+    register(emulator, {"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Action": "*", "Resource": "*"},
+        {"Effect": "Deny", "Action": ["ec2:DeleteVpcEndpoints", "dynamodb:DescribeTable"],
+         "Resource": "*"},
+        {"Effect": "Deny", "Action": "ec2:GetManagedPrefixListEntries",
+         "Resource": "arn:aws:ec2:*:aws:prefix-list/*"},
+    ]})
+    # EC2: HTTP 403, EC2's XML error document.
+    status, headers, body = raw_call(emulator, "ec2", VPCGATE_KEY, body={
+        "Action": "DeleteVpcEndpoints", "Version": "2016-11-15", "VpcEndpointId.1": vpce})
+    assert (status, headers["Content-Type"]) == (403, "text/xml")
+    m = re.fullmatch(
+        r'<\?xml version="1.0" encoding="UTF-8"\?>\n<Response><Errors><Error>'
+        r"<Code>UnauthorizedOperation</Code><Message>(.*)</Message></Error></Errors>"
+        r"<RequestID>[0-9a-f-]{36}</RequestID></Response>", body.decode())
+    assert m and EC2_DENIED.fullmatch(m.group(1)), body
+    assert m.group(1).startswith(
+        f"You are not authorized to perform this operation. User: {VPCGATE_ARN} is not authorized to "
+        f"perform: ec2:DeleteVpcEndpoints on resource: {arn_of('vpc-endpoint', vpce)} with an explicit "
+        "deny in an identity-based policy. Encoded authorization failure message: ")
+    assert endpoint(ec2, vpce)["State"] == "available"
+    # Two denials carry different encoded messages.
+    again = raw_call(emulator, "ec2", VPCGATE_KEY, body={
+        "Action": "DeleteVpcEndpoints", "Version": "2016-11-15", "VpcEndpointId.1": vpce})[2]
+    assert again.split(b"message: ")[1][:40] != body.split(b"message: ")[1][:40]
+
+    # DynamoDB: HTTP 400, the JSON body exactly.
+    status, headers, body = raw_call(emulator, "dynamodb", VPCGATE_KEY,
+                                     target="DynamoDB_20120810.DescribeTable", body={"TableName": "orders"})
+    assert (status, headers["Content-Type"]) == (400, "application/x-amz-json-1.0")
+    assert json.loads(body) == {
+        "__type": "com.amazon.coral.service#AccessDeniedException",
+        "Message": f"User: {VPCGATE_ARN} is not authorized to perform: dynamodb:DescribeTable on "
+                   f"resource: arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/orders with an explicit deny in "
+                   "an identity-based policy",
+    }
+    assert headers["x-amz-crc32"] == str(__import__("zlib").crc32(body))
+    me_ddb = principal_client(emulator, "dynamodb")
+    with pytest.raises(ClientError) as exc:
+        me_ddb.describe_table(TableName="orders")
+    assert error_of(exc) == ("AccessDeniedException", 400)
+    assert me_ddb.list_tables()["TableNames"] == []
+
+    # GetManagedPrefixListEntries names AWS's prefix list ARN (account field "aws").
+    pl = ddb_prefix_list(ec2)
+    with pytest.raises(ClientError) as exc:
+        principal_client(emulator, "ec2").get_managed_prefix_list_entries(PrefixListId=pl)
+    m = unauthorized(exc)
+    assert m["resource"] == f"arn:aws:ec2:{REGION}:aws:prefix-list/{pl}"
+    assert m["why"] == "with an explicit deny in an identity-based policy"
+
+    # Another service (STS, query protocol) beyond GetCallerIdentity: <service>:<Action> on "*".
+    register(emulator, allow({"Action": "ec2:Describe*", "Resource": "*"}))
+    with pytest.raises(ClientError) as exc:
+        principal_client(emulator, "sts").get_session_token()
+    assert error_of(exc) == ("AccessDenied", 403)
+    assert exc.value.response["Error"]["Message"] == (
+        f"User: {VPCGATE_ARN} is not authorized to perform: sts:GetSessionToken on resource: * because "
+        "no identity-based policy allows the sts:GetSessionToken action")
+    assert principal_client(emulator, "sts").get_caller_identity()["Arn"] == VPCGATE_ARN
+    # Other keys are never restricted.
+    assert client(emulator, "sts").get_session_token()["Credentials"]
+    ec2.delete_vpc_endpoints(VpcEndpointIds=[vpce])
+
+
+def test_iam_control_rejects_bad_requests(emulator):
+    good = {"arn": VPCGATE_ARN, "policy": allow({"Action": "*", "Resource": "*"})}
+    register(emulator, good["policy"])
+    before = iam_mode(emulator)
+    bad = [
+        b"not json", None, [], {}, {"principals": []}, {"principals": {}, "extra": 1},
+        {"principals": {"": good}}, {"principals": {"AKIA/X": good}},
+        {"principals": {"AKIAX": {"arn": VPCGATE_ARN}}},
+        {"principals": {"AKIAX": {**good, "name": "x"}}},
+        {"principals": {"AKIAX": {**good, "arn": "vpcgate"}}},
+        {"principals": {"AKIAX": {**good, "policy": json.dumps(good["policy"])}}},
+        {"principals": {"AKIAX": {**good, "policy": {"Statement": [{"Effect": "Allow", "Action": "*"}]}}}},
+        {"principals": {"OK": good, "AKIAX": {**good, "policy": {"Statement": [
+            {"Effect": "Allow", "Action": "*", "Resource": "*",
+             "Condition": {"IpAddress": {"aws:SourceIp": "1.2.3.4"}}}]}}}},
+    ]
+    for body in bad:
+        status, answer = iam_mode(emulator, "POST", b"null" if body is None else body)
+        assert status == 400 and answer["error"], body
+    assert iam_mode(emulator) == before  # nothing changed
+    assert iam_mode(emulator, "PUT", b"{}")[0] == 405
+    # A POST replaces the whole set; {} turns the mode off; without the trailing slash too.
+    status, state = faults(emulator, "POST", {"principals": {"AKIAOTHER": good}}, path="/vpcgate-iam")
+    assert status == 200 and list(state["principals"]) == ["AKIAOTHER"]
+    assert iam_mode(emulator, "POST", {"principals": {}}) == (200, {"principals": {}})
+
+
+# ------------------------------------------------------------------------------- /vpcgate-network/
+
+CANARY = "vpcgate-canary-abc"
+CANARY_ARN = f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/{CANARY}"
+CANARY_DENY = {"Sid": "VpcgateCanary", "Effect": "Deny", "Principal": "*",
+               "Action": "dynamodb:DescribeTable", "Resource": CANARY_ARN}
+
+
+def endpoint_policy(*statements: dict) -> str:
+    return json.dumps({"Version": "2012-10-17", "Statement": list(statements)})
+
+
+def denied_by(exc: pytest.ExceptionInfo) -> str:
+    assert error_of(exc) == ("AccessDeniedException", 400)
+    return exc.value.response["Error"]["Message"]
+
+
+def describe_canary_error(ddb) -> tuple[str, str]:
+    with pytest.raises(ClientError) as exc:
+        ddb.describe_table(TableName=CANARY)
+    return exc.value.response["Error"]["Code"], exc.value.response["Error"]["Message"]
+
+
+def main_route_table(ec2, vpc: str) -> str:
+    (table,) = ec2.describe_route_tables(Filters=[
+        {"Name": "vpc-id", "Values": [vpc]}, {"Name": "association.main", "Values": ["true"]},
+    ])["RouteTables"]
+    return table["RouteTableId"]
+
+
+def test_network_endpoint_policy_on_the_callers_path(emulator, ec2, ddb):
+    v = make_vpc(ec2)
+    subnet_a, rt_a = v["private_subnet"], v["rt_private"]
+    subnet_b, rt_b = v["public_subnet"], v["rt_public"]
+    allow_all = {"Effect": "Allow", "Principal": "*", "Action": "*", "Resource": "*"}
+    e1_policy = endpoint_policy(allow_all, CANARY_DENY)
+    e1 = create_gw(ec2, v["vpc"], [rt_a], PolicyDocument=e1_policy)["VpcEndpointId"]
+    explicit = (f"User: {MOTO_ARN} is not authorized to perform: dynamodb:DescribeTable on resource: "
+                f"{CANARY_ARN} with an explicit deny in a VPC endpoint policy")
+
+    # Off by default: no evaluation.
+    assert describe_canary_error(ddb)[0] == "ResourceNotFoundException"
+
+    # Caller in subnet A: through E1, whose policy denies the canary explicitly.
+    assert network_mode(emulator, "POST", {"callerSubnet": subnet_a}) == (200, {"callerSubnet": subnet_a})
+    assert describe_canary_error(ddb) == ("AccessDeniedException", explicit)
+    assert ddb.list_tables()["TableNames"] == []
+    with pytest.raises(ClientError) as exc:
+        ddb.describe_table(TableName="orders")
+    assert error_of(exc)[0] == "ResourceNotFoundException"  # allowed; moto answers
+    status, _, body = raw_call(emulator, "dynamodb", "testing", target="DynamoDB_20120810.DescribeTable",
+                               body={"TableName": CANARY})
+    assert (status, json.loads(body)) == (
+        400, {"__type": "com.amazon.coral.service#AccessDeniedException", "Message": explicit})
+
+    # Caller in subnet B: no route to DynamoDB's prefix list, over the internet: moto answers.
+    assert network_mode(emulator, "POST", {"callerSubnet": subnet_b})[0] == 200
+    assert describe_canary_error(ddb)[0] == "ResourceNotFoundException"
+
+    # E2 on table B allows only DescribeTable on table/orders.
+    orders = {"Effect": "Allow", "Principal": "*", "Action": "dynamodb:DescribeTable",
+              "Resource": f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/orders"}
+    e2 = create_gw(ec2, v["vpc"], [rt_b], PolicyDocument=endpoint_policy(orders))["VpcEndpointId"]
+    assert describe_canary_error(ddb) == ("AccessDeniedException", (
+        f"User: {MOTO_ARN} is not authorized to perform: dynamodb:DescribeTable on resource: {CANARY_ARN} "
+        "because no VPC endpoint policy allows the dynamodb:DescribeTable action"))
+    with pytest.raises(ClientError) as exc:
+        ddb.list_tables()
+    assert denied_by(exc) == (
+        f"User: {MOTO_ARN} is not authorized to perform: dynamodb:ListTables on resource: * "
+        "because no VPC endpoint policy allows the dynamodb:ListTables action")
+    with pytest.raises(ClientError) as exc:
+        ddb.describe_table(TableName="orders")
+    assert error_of(exc)[0] == "ResourceNotFoundException"
+
+    # The path follows the routes: E2 moved off table B -> over the internet; ResetPolicy on E1.
+    ec2.modify_vpc_endpoint(VpcEndpointId=e2, RemoveRouteTableIds=[rt_b])
+    assert ddb.list_tables()["TableNames"] == []
+    network_mode(emulator, "POST", {"callerSubnet": subnet_a})
+    ec2.modify_vpc_endpoint(VpcEndpointId=e1, ResetPolicy=True)
+    assert describe_canary_error(ddb)[0] == "ResourceNotFoundException"
+    ec2.modify_vpc_endpoint(VpcEndpointId=e1, PolicyDocument=endpoint_policy(allow_all, CANARY_DENY))
+    assert describe_canary_error(ddb)[0] == "AccessDeniedException"
+    ec2.delete_vpc_endpoints(VpcEndpointIds=[e1])
+    assert describe_canary_error(ddb)[0] == "ResourceNotFoundException"
+
+    # A subnet without an explicit association uses its VPC's main route table.
+    subnet_c = ec2.create_subnet(VpcId=v["vpc"], CidrBlock="10.0.3.0/24")["Subnet"]["SubnetId"]
+    create_gw(ec2, v["vpc"], [main_route_table(ec2, v["vpc"])], PolicyDocument=e1_policy)
+    network_mode(emulator, "POST", {"callerSubnet": subnet_c})
+    assert describe_canary_error(ddb) == ("AccessDeniedException", explicit)
+    # A gateway endpoint serves its own region only: a call to another region goes around it.
+    other_region = boto3.client("dynamodb", endpoint_url=emulator.url, region_name="us-west-2",
+                                aws_access_key_id="testing", aws_secret_access_key="testing")
+    with pytest.raises(ClientError) as exc:
+        other_region.describe_table(TableName=CANARY)
+    assert error_of(exc)[0] == "ResourceNotFoundException"
+    # EC2 is not affected by the network mode.
+    assert ec2.describe_vpcs(VpcIds=[v["vpc"]])["Vpcs"]
+
+    # Off again: no evaluation.
+    assert network_mode(emulator, "POST", {"callerSubnet": None}) == (200, {"callerSubnet": None})
+    assert describe_canary_error(ddb)[0] == "ResourceNotFoundException"
+
+
+def test_network_principals_and_identity_precedence(emulator, ec2, ddb):
+    v = make_vpc(ec2)
+    only_vpcgate = {"Effect": "Allow", "Principal": {"AWS": [VPCGATE_ARN]}, "Action": "dynamodb:*",
+                    "Resource": "*"}
+    create_gw(ec2, v["vpc"], [v["rt_private"]], PolicyDocument=endpoint_policy(only_vpcgate, CANARY_DENY))
+    network_mode(emulator, "POST", {"callerSubnet": v["private_subnet"]})
+    register(emulator, vpcgate_policy(v["vpc"]))
+    me = principal_client(emulator, "dynamodb")
+
+    # The endpoint policy names the registered principal: it may list tables, moto's user may not.
+    assert me.list_tables()["TableNames"] == []
+    with pytest.raises(ClientError) as exc:
+        ddb.list_tables()
+    assert denied_by(exc).startswith(f"User: {MOTO_ARN} is not authorized to perform: dynamodb:ListTables")
+    # Identity allows the canary (Probe), the endpoint denies it explicitly.
+    with pytest.raises(ClientError) as exc:
+        me.describe_table(TableName=CANARY)
+    assert denied_by(exc) == (f"User: {VPCGATE_ARN} is not authorized to perform: dynamodb:DescribeTable on "
+                              f"resource: {CANARY_ARN} with an explicit deny in a VPC endpoint policy")
+    # Identity denies implicitly, the endpoint explicitly: the explicit deny is reported.
+    register(emulator, allow({"Action": "dynamodb:ListTables", "Resource": "*"}))
+    with pytest.raises(ClientError) as exc:
+        me.describe_table(TableName=CANARY)
+    assert denied_by(exc).endswith("with an explicit deny in a VPC endpoint policy")
+    # Both deny implicitly: the identity-based reason first.
+    with pytest.raises(ClientError) as exc:
+        me.put_item(TableName="orders", Item={"pk": {"S": "1"}})
+    assert denied_by(exc).endswith("because no identity-based policy allows the dynamodb:PutItem action")
+    # Identity denies explicitly, the endpoint implicitly: identity's explicit deny.
+    register(emulator, {"Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"},
+                                      {"Effect": "Deny", "Action": "dynamodb:PutItem", "Resource": "*"}]})
+    ec2.modify_vpc_endpoint(VpcEndpointId=ec2.describe_vpc_endpoints()["VpcEndpoints"][0]["VpcEndpointId"],
+                            PolicyDocument=endpoint_policy({**only_vpcgate, "Action": "dynamodb:GetItem"}))
+    with pytest.raises(ClientError) as exc:
+        me.put_item(TableName="orders", Item={"pk": {"S": "1"}})
+    assert denied_by(exc).endswith("with an explicit deny in an identity-based policy")
+    with pytest.raises(ClientError) as exc:
+        me.describe_table(TableName="orders")
+    assert denied_by(exc).endswith("because no VPC endpoint policy allows the dynamodb:DescribeTable action")
+
+
+def test_network_control_rejects_bad_requests(emulator, ec2):
+    v = make_vpc(ec2)
+    for body in (b"not json", {}, [], {"callerSubnet": 3}, {"callerSubnet": "vpc-1"},
+                 {"callerSubnet": "subnet-0123456789abcdef0"},
+                 {"callerSubnet": v["private_subnet"], "x": 1}):
+        status, answer = network_mode(emulator, "POST", body)
+        assert status == 400 and answer["error"], body
+    assert network_mode(emulator) == (200, {"callerSubnet": None})
+    status, state = faults(emulator, "POST", {"callerSubnet": v["private_subnet"]}, path="/vpcgate-network")
+    assert (status, state) == (200, {"callerSubnet": v["private_subnet"]})
+    # The subnet vanished (moto reset): DynamoDB calls fail loudly rather than skip the check.
+    post(f"{emulator.url}/moto-api/reset")
+    status, _, body = raw_call(emulator, "dynamodb", "testing", target="DynamoDB_20120810.ListTables")
+    assert status == 500 and "does not exist" in json.loads(body)["Message"]
+    assert network_mode(emulator, "DELETE") == (200, {"callerSubnet": None})
+    assert client(emulator, "dynamodb").list_tables()["TableNames"] == []

@@ -40,6 +40,52 @@ Fault injection (all off by default; not corrections, but AWS behaviour a client
   state. Each answers the state as JSON; an invalid body is HTTP 400 and changes nothing.
   ``POST /moto-api/reset`` leaves all of this alone.
 
+Access evaluation (two independent test modes, both off by default; the policy language is in
+``vpcgate_iam.py``, pure functions; each control endpoint is on the same port, trailing slash
+optional, answers its state as JSON, HTTP 400 ``{"error": ...}`` and no change for an invalid
+body, and is left alone by ``POST /moto-api/reset``):
+
+* ``/vpcgate-iam/``, IAM evaluation of test principals. ``POST`` ``{"principals": {"<access key
+  id>": {"arn": "arn:aws:iam::123456789012:role/vpcgate", "policy": {<IAM policy document>}},
+  ...}}`` replaces the set (``{"principals": {}}`` = off); ``DELETE`` clears; ``GET`` shows
+  ``{"principals": {...}}`` as posted. A request SigV4-signed with a registered access key id
+  (``Credential=<AKID>/<date>/<region>/<service>/aws4_request``) is evaluated against that
+  principal's policy before moto sees it; other keys (the tests' ``testing``) are unrestricted.
+  Each request is one or more checks (action, resource ARN, context keys; account 123456789012,
+  the region of the credential scope), all of which must be allowed: EC2 ``Describe*`` and
+  DynamoDB ListTables on ``*``; GetManagedPrefixListEntries on
+  ``arn:aws:ec2:<region>:aws:prefix-list/<id>`` (AWS-managed lists); CreateVpcEndpoint on
+  ``vpc-endpoint/*`` (aws:RequestTag/*, aws:TagKeys, ec2:VpceServiceName), ``vpc/<id>`` and each
+  ``route-table/<id>`` (aws:ResourceTag/*, ec2:VpcID / ec2:RouteTableID, ec2:Vpc), plus
+  ``ec2:CreateTags`` on ``vpc-endpoint/*`` with ec2:CreateAction=CreateVpcEndpoint when it
+  carries tags; ModifyVpcEndpoint on the endpoint and each added/removed route table;
+  DeleteVpcEndpoints on each endpoint; CreateTags/DeleteTags on each resource (its tags, the
+  request's tags, no ec2:CreateAction); DynamoDB operations on ``table/<TableName>`` (else
+  ``*``); anything else ``<service>:<operation>`` on ``*``. Denials, as AWS words them:
+  EC2 HTTP 403 ``UnauthorizedOperation`` "You are not authorized to perform this operation.
+  User: <arn> is not authorized to perform: ec2:<Action> on resource: <arn> because no
+  identity-based policy allows the ec2:<Action> action. Encoded authorization failure message:
+  <random blob>" (explicit: "... with an explicit deny in an identity-based policy. Encoded
+  ..."); EC2 ``DryRun`` of an allowed request: HTTP 412 ``DryRunOperation`` without reaching
+  moto; DynamoDB HTTP 400 ``{"__type":"com.amazon.coral.service#AccessDeniedException",
+  "Message":"User: <arn> is not authorized to perform: dynamodb:<Op> on resource: <arn> because
+  no identity-based policy allows the dynamodb:<Op> action"}`` (or "with an explicit deny in an
+  identity-based policy"); other query APIs HTTP 403 ``AccessDenied``. sts:GetCallerIdentity is
+  always allowed and answers the registered ARN.
+* ``/vpcgate-network/``, where a DynamoDB request enters AWS. ``POST`` ``{"callerSubnet":
+  "subnet-..."}`` (the subnet must exist) routes every DynamoDB request, whatever its key, as if
+  sent from an instance in that subnet; ``{"callerSubnet": null}`` or ``DELETE``: off; ``GET``:
+  ``{"callerSubnet": ...}``. The subnet's route table (its explicit association, else its VPC's
+  main table) -> the route to the prefix list of ``com.amazonaws.<region>.dynamodb`` through a
+  gateway endpoint -> that endpoint's policy, evaluated for the caller (the registered ARN, else
+  ``arn:aws:iam::123456789012:user/moto``) against the statements' Principal. No such route (or
+  another region): over the internet, no endpoint policy. Denied: HTTP 400 AccessDeniedException,
+  "User: <arn> is not authorized to perform: dynamodb:<Op> on resource: <arn> with an explicit
+  deny in a VPC endpoint policy" or "... because no VPC endpoint policy allows the dynamodb:<Op>
+  action". With both modes on, an explicit deny in either policy is reported before implicit
+  denies, and between implicit denies the identity-based one. If the subnet disappears (moto
+  reset), DynamoDB requests answer HTTP 500 InternalServerError saying so until it is set again.
+
 Corrections: ``apply_corrections()`` monkeypatches moto's EC2 backend (``VPCBackend``,
 ``VPCEndPoint``) and EC2 response class (``VPCs``) at import time. Each correction is one small
 function that cites the AWS EC2 API Reference page whose documented behaviour it restores.
@@ -49,11 +95,14 @@ They are written against moto 5.2.5 exactly; ``apply_corrections`` refuses any o
 from __future__ import annotations
 
 import argparse
+import base64
+import hashlib
 import http
 import io
 import json
 import logging
 import os
+import re
 import shutil
 import signal
 import sys
@@ -61,9 +110,17 @@ import tempfile
 import threading
 import time
 import uuid
+import zlib
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs
 from xml.sax.saxutils import escape as xml_escape
+
+try:
+    import vpcgate_iam as iam
+except ImportError:  # imported from elsewhere than this directory
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    import vpcgate_iam as iam
 
 MOTO_VERSION = "5.2.5"
 
@@ -803,29 +860,679 @@ class FaultInjection:
         return self.app(environ, start_response)
 
     def control(self, environ: dict[str, Any], start_response: Any) -> list:
-        method = environ.get("REQUEST_METHOD", "GET")
-        try:
-            if method == "POST":
-                length = int(environ.get("CONTENT_LENGTH") or 0)
-                raw = environ["wsgi.input"].read(length) if length > 0 else b""
-                try:
-                    body = json.loads(raw or b"null")
-                except ValueError as e:
-                    raise ValueError(f"body is not JSON: {e}") from None
-                _configure_faults(body)
-            elif method == "DELETE":
-                _clear_faults()
-            elif method != "GET":
-                return _respond(
-                    start_response, 405, "application/json",
-                    json.dumps({"error": f"method {method} not allowed"}).encode(),
-                    [("Allow", "GET, POST, DELETE")],
-                )
-        except ValueError as e:
+        return _json_control(environ, start_response, _configure_faults, _clear_faults, _fault_state)
+
+
+def _json_control(
+    environ: dict[str, Any], start_response: Any, configure: Any, clear: Any, state: Any
+) -> list:
+    """A JSON control endpoint (/vpcgate-faults, /vpcgate-iam, /vpcgate-network): GET shows the
+    state, POST passes the JSON body to ``configure`` (ValueError: HTTP 400 {"error": ...},
+    nothing changed), DELETE calls ``clear``; each success answers ``state()`` as JSON."""
+    method = environ.get("REQUEST_METHOD", "GET")
+    try:
+        if method == "POST":
+            length = int(environ.get("CONTENT_LENGTH") or 0)
+            raw = environ["wsgi.input"].read(length) if length > 0 else b""
+            try:
+                body = json.loads(raw or b"null")
+            except ValueError as e:
+                raise ValueError(f"body is not JSON: {e}") from None
+            configure(body)
+        elif method == "DELETE":
+            clear()
+        elif method != "GET":
             return _respond(
-                start_response, 400, "application/json", json.dumps({"error": str(e)}).encode()
+                start_response, 405, "application/json",
+                json.dumps({"error": f"method {method} not allowed"}).encode(),
+                [("Allow", "GET, POST, DELETE")],
             )
-        return _respond(start_response, 200, "application/json", json.dumps(_fault_state()).encode())
+    except ValueError as e:
+        return _respond(
+            start_response, 400, "application/json", json.dumps({"error": str(e)}).encode()
+        )
+    return _respond(start_response, 200, "application/json", json.dumps(state()).encode())
+
+
+# --------------------------------------------------------------------------------------------
+# Access evaluation (test modes, both off by default): IAM evaluation of registered test
+# principals (/vpcgate-iam/) and the DynamoDB gateway endpoint policy on the caller's network
+# path (/vpcgate-network/). The policy language is in vpcgate_iam.py (pure functions); here is
+# what each request asks for (actions, resources, context keys, read from moto's state), the
+# control endpoints and the WSGI middleware.
+# --------------------------------------------------------------------------------------------
+
+ACCOUNT_ID = "123456789012"  # moto's account for keys it does not know (DEFAULT_ACCOUNT_ID)
+PARTITION = "aws"
+# Who an unregistered key is, for endpoint policies' Principal (moto's GetCallerIdentity answers
+# arn:aws:sts::123456789012:user/moto for such keys).
+MOTO_CALLER_ARN = f"arn:{PARTITION}:iam::{ACCOUNT_ID}:user/moto"
+
+IAM_PATH = "/vpcgate-iam"
+NETWORK_PATH = "/vpcgate-network"
+
+# Guards _PRINCIPALS and _CALLER_SUBNET. POST replaces _PRINCIPALS as a whole (never mutated in
+# place), so a request works on the snapshot it read under the lock.
+_ACCESS_LOCK = threading.Lock()
+_PRINCIPALS: dict[str, dict[str, Any]] = {}  # access key id -> {"arn", "policy"}
+_CALLER_SUBNET: str | None = None
+
+_SIGV4_CREDENTIAL = re.compile(
+    r"Credential=([^/,\s]+)/(\d{8})/([^/,\s]+)/([^/,\s]+)/aws4_request"
+)
+_DRY_RUN = {
+    "code": "DryRunOperation",
+    "message": "Request would have succeeded, but DryRun flag is set.",
+    "status": 412,
+}
+
+
+@dataclass
+class AwsRequest:
+    """What the access evaluation needs to know about one AWS API request."""
+
+    access_key: str | None  # from the SigV4 credential scope; None if unsigned
+    region: str
+    service: str  # "ec2", "dynamodb", "sts", ...
+    operation: str | None  # Action= (query protocols), X-Amz-Target's operation (JSON)
+    protocol: str  # "query" (EC2, STS, ...: form/query Action=), "json" (X-Amz-Target), "rest"
+    params: dict[str, str]  # query-protocol parameters (first value of each)
+    body: dict[str, Any]  # JSON-protocol body
+
+
+def _buffered_body(environ: dict[str, Any]) -> bytes:
+    """The request body, read whole and put back (as _request_action does) for moto to read."""
+    try:
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        return b""
+    if length <= 0:
+        return b""
+    body = environ["wsgi.input"].read(length)
+    environ["wsgi.input"] = io.BytesIO(body)
+    return body
+
+
+def parse_aws_request(environ: dict[str, Any]) -> AwsRequest:
+    """Signer, region and service from the SigV4 credential scope (the Authorization header, or
+    X-Amz-Credential of a presigned URL: "<access key>/<date>/<region>/<service>/aws4_request",
+    AWS General Reference, "Signature Version 4"); the operation from Action= (EC2 / STS query
+    APIs) or X-Amz-Target ("DynamoDB_20120810.DescribeTable", the JSON protocol)."""
+    scope = _SIGV4_CREDENTIAL.search(environ.get("HTTP_AUTHORIZATION", ""))
+    query = {k: v[0] for k, v in parse_qs(environ.get("QUERY_STRING", ""), keep_blank_values=True).items()}
+    if scope is None and "X-Amz-Credential" in query:
+        scope = _SIGV4_CREDENTIAL.search("Credential=" + query["X-Amz-Credential"])
+    access_key, region, service = (
+        (scope.group(1), scope.group(3), scope.group(4)) if scope else (None, "us-east-1", "")
+    )
+    target = environ.get("HTTP_X_AMZ_TARGET", "")
+    raw = _buffered_body(environ)
+    if target:
+        try:
+            body = json.loads(raw or b"{}")
+        except ValueError:
+            body = {}
+        if not service and target.startswith("DynamoDB_"):
+            service = "dynamodb"
+        return AwsRequest(access_key, region, service, target.rsplit(".", 1)[-1], "json", {},
+                          body if isinstance(body, dict) else {})
+    params = dict(query)
+    if environ.get("CONTENT_TYPE", "").startswith("application/x-www-form-urlencoded"):
+        form = parse_qs(raw.decode("utf-8", "replace"), keep_blank_values=True)
+        params.update({k: v[0] for k, v in form.items()})
+    if "Action" in params:
+        return AwsRequest(access_key, region, service, params["Action"], "query", params, {})
+    return AwsRequest(access_key, region, service, environ.get("REQUEST_METHOD"), "rest", params, {})
+
+
+# Request parameters (EC2 query protocol: lists are Name.1, Name.2, ...) ---------------------
+
+
+def _indexed(params: dict[str, str], name: str) -> list[str]:
+    """The values of Name.1, Name.2, ... in index order."""
+    found = []
+    for key, value in params.items():
+        head, _, index = key.rpartition(".")
+        if head == name and index.isdigit():
+            found.append((int(index), value))
+    return [value for _, value in sorted(found)]
+
+
+def _indexed_tags(params: dict[str, str], prefix: str) -> dict[str, str | None]:
+    """Tags given as <prefix>.N.Key / <prefix>.N.Value (Value None when not sent)."""
+    indices = sorted({
+        int(key[len(prefix) + 1: -len(".Key")])
+        for key in params
+        if key.startswith(prefix + ".") and key.endswith(".Key")
+        and key[len(prefix) + 1: -len(".Key")].isdigit()
+    })
+    return {params[f"{prefix}.{i}.Key"]: params.get(f"{prefix}.{i}.Value") for i in indices}
+
+
+def _tag_specification_tags(params: dict[str, str], resource_type: str) -> dict[str, str | None]:
+    """Tags of the TagSpecification.N whose ResourceType is ``resource_type``."""
+    tags: dict[str, str | None] = {}
+    for key, value in sorted(params.items()):
+        if key.startswith("TagSpecification.") and key.endswith(".ResourceType") and value == resource_type:
+            tags.update(_indexed_tags(params, key[: -len(".ResourceType")] + ".Tag"))
+    return tags
+
+
+def _is_true(value: str | None) -> bool:
+    return (value or "").lower() == "true"
+
+
+# Resources and their context keys (read from moto's EC2 state) --------------------------------
+
+# Resource types by id prefix (Service Authorization Reference, "Actions, resources, and
+# condition keys for Amazon EC2", resource types table). vpce- before vpc-.
+_EC2_ID_KINDS = (
+    ("vpce-", "vpc-endpoint"), ("rtb-", "route-table"), ("vpc-", "vpc"), ("subnet-", "subnet"),
+    ("sg-", "security-group"), ("i-", "instance"), ("igw-", "internet-gateway"),
+    ("eni-", "network-interface"), ("acl-", "network-acl"), ("nat-", "natgateway"),
+    ("pl-", "prefix-list"),
+)
+
+
+def _ec2_kind(resource_id: str) -> str:
+    for prefix, kind in _EC2_ID_KINDS:
+        if resource_id.startswith(prefix):
+            return kind
+    return resource_id.split("-", 1)[0]
+
+
+def _ec2_arn(region: str, kind: str, resource_id: str) -> str:
+    return f"arn:{PARTITION}:ec2:{region}:{ACCOUNT_ID}:{kind}/{resource_id}"
+
+
+def _ec2_tags(backend: Any, resource_id: str) -> dict[str, str]:
+    if backend is None:
+        return {}
+    return dict(backend.tags.get(resource_id) or {})  # .get: never add to the defaultdict
+
+
+def _ec2_object(backend: Any, resource_id: str) -> Any:
+    """moto's object for an EC2 id, or None (unknown id, or a type not looked up)."""
+    if backend is None:
+        return None
+    kind = _ec2_kind(resource_id)
+    try:
+        if kind == "vpc-endpoint":
+            return backend.vpc_end_points.get(resource_id)
+        if kind == "route-table":
+            return backend.route_tables.get(resource_id)
+        if kind == "vpc":
+            return backend.vpcs.get(resource_id)
+        if kind == "subnet":
+            return backend.get_subnet(resource_id)
+        if kind == "security-group":
+            return backend.get_security_group_from_id(resource_id)
+        if kind == "instance":
+            return backend.get_instance(resource_id)
+    except Exception:  # moto's NotFound errors
+        return None
+    return None
+
+
+def ec2_resource_context(backend: Any, region: str, resource_id: str) -> dict[str, Any]:
+    """Context keys of an existing EC2 resource (Service Authorization Reference, EC2 condition
+    keys): aws:ResourceTag/<key> (and its ec2:ResourceTag/<key> twin) for each current tag;
+    ec2:Vpc (the VPC's ARN) for resources in a VPC; ec2:VpcID for a VPC; ec2:RouteTableID for a
+    route table; ec2:VpceServiceName for an endpoint. Unknown ids have none of these."""
+    kind = _ec2_kind(resource_id)
+    context: dict[str, Any] = {}
+    for key, value in _ec2_tags(backend, resource_id).items():
+        context[f"aws:ResourceTag/{key}"] = value
+        context[f"ec2:ResourceTag/{key}"] = value
+    obj = _ec2_object(backend, resource_id)
+    if kind == "vpc":
+        context["ec2:VpcID"] = resource_id
+    elif getattr(obj, "vpc_id", None):
+        context["ec2:Vpc"] = _ec2_arn(region, "vpc", obj.vpc_id)
+    if kind == "route-table":
+        context["ec2:RouteTableID"] = resource_id
+    if kind == "vpc-endpoint" and obj is not None:
+        context["ec2:VpceServiceName"] = obj.service_name
+    return context
+
+
+def request_tag_context(tags: dict[str, str | None]) -> dict[str, Any]:
+    """aws:RequestTag/<key> (the value sent; absent when no value was sent, as in DeleteTags by
+    key) and aws:TagKeys (every key sent)."""
+    context: dict[str, Any] = {f"aws:RequestTag/{k}": v for k, v in tags.items()}
+    context["aws:TagKeys"] = list(tags)
+    return context
+
+
+def _existing(backend: Any, region: str, action: str, resource_id: str, **extra: Any) -> iam.Check:
+    """A check on an existing resource with its own context keys (plus ``extra``)."""
+    context = {**ec2_resource_context(backend, region, resource_id), **extra}
+    return iam.Check(action, _ec2_arn(region, _ec2_kind(resource_id), resource_id), context)
+
+
+# One function per modelled EC2 action: (backend, region, params) -> checks ------------------
+
+
+def create_vpc_endpoint_checks(backend: Any, region: str, p: dict[str, str]) -> list[iam.Check]:
+    """CreateVpcEndpoint (Service Authorization Reference, EC2: resource types vpc-endpoint
+    (required), vpc, route-table, subnet, security-group). The new endpoint is
+    ``vpc-endpoint/*`` with the tags requested for it (aws:RequestTag/*, aws:TagKeys) and
+    ec2:VpceServiceName. Tags in TagSpecifications also need ec2:CreateTags on the new endpoint
+    with ec2:CreateAction=CreateVpcEndpoint (EC2 User Guide, "Grant permission to tag Amazon EC2
+    resources during creation": "If tags are specified in the resource-creating action, Amazon
+    performs additional authorization on the ec2:CreateTags action")."""
+    action = "ec2:CreateVpcEndpoint"
+    tags = _tag_specification_tags(p, "vpc-endpoint")
+    new = _ec2_arn(region, "vpc-endpoint", "*")
+    new_context = {**request_tag_context(tags), "ec2:VpceServiceName": p.get("ServiceName")}
+    checks = [iam.Check(action, new, new_context)]
+    if p.get("VpcId"):
+        checks.append(_existing(backend, region, action, p["VpcId"]))
+    for name in ("RouteTableId", "SubnetId", "SecurityGroupId"):
+        checks += [_existing(backend, region, action, rid) for rid in _indexed(p, name)]
+    if tags:
+        checks.append(iam.Check(
+            "ec2:CreateTags", new, {**request_tag_context(tags), "ec2:CreateAction": "CreateVpcEndpoint"}
+        ))
+    return checks
+
+
+def modify_vpc_endpoint_checks(backend: Any, region: str, p: dict[str, str]) -> list[iam.Check]:
+    """ModifyVpcEndpoint: the endpoint (its current tags, ec2:VpceServiceName) and every route
+    table, subnet and security group added or removed."""
+    action = "ec2:ModifyVpcEndpoint"
+    checks = [_existing(backend, region, action, p.get("VpcEndpointId", ""))]
+    for name in ("AddRouteTableId", "RemoveRouteTableId", "AddSubnetId", "RemoveSubnetId",
+                 "AddSecurityGroupId", "RemoveSecurityGroupId"):
+        checks += [_existing(backend, region, action, rid) for rid in _indexed(p, name)]
+    return checks
+
+
+def delete_vpc_endpoints_checks(backend: Any, region: str, p: dict[str, str]) -> list[iam.Check]:
+    """DeleteVpcEndpoints: each endpoint named; one denied denies the whole call."""
+    return [
+        _existing(backend, region, "ec2:DeleteVpcEndpoints", vid)
+        for vid in _indexed(p, "VpcEndpointId")
+    ]
+
+
+def tag_checks(action: str) -> Any:
+    """CreateTags / DeleteTags: each resource (its current tags, ec2:Vpc) with the request's
+    aws:RequestTag/* and aws:TagKeys. No ec2:CreateAction: that key exists only when the tags
+    come with a create action (EC2 User Guide, "Grant permission to tag Amazon EC2 resources
+    during creation")."""
+
+    def checks(backend: Any, region: str, p: dict[str, str]) -> list[iam.Check]:
+        tags = request_tag_context(_indexed_tags(p, "Tag"))
+        return [
+            _existing(backend, region, f"ec2:{action}", rid, **tags)
+            for rid in _indexed(p, "ResourceId")
+        ]
+
+    return checks
+
+
+def prefix_list_entries_checks(backend: Any, region: str, p: dict[str, str]) -> list[iam.Check]:
+    """GetManagedPrefixListEntries: resource prefix-list; an AWS-managed list (owner "AWS", as all
+    of moto's service lists are) has the account field "aws":
+    arn:aws:ec2:<region>:aws:prefix-list/<id>."""
+    pl_id = p.get("PrefixListId", "")
+    pl = backend.managed_prefix_lists.get(pl_id) if backend is not None else None
+    owner = "aws" if pl is not None and str(pl.owner_id).lower() == "aws" else ACCOUNT_ID
+    return [iam.Check("ec2:GetManagedPrefixListEntries",
+                      f"arn:{PARTITION}:ec2:{region}:{owner}:prefix-list/{pl_id}")]
+
+
+EC2_CHECKS = {
+    "CreateVpcEndpoint": create_vpc_endpoint_checks,
+    "ModifyVpcEndpoint": modify_vpc_endpoint_checks,
+    "DeleteVpcEndpoints": delete_vpc_endpoints_checks,
+    "CreateTags": tag_checks("CreateTags"),
+    "DeleteTags": tag_checks("DeleteTags"),
+    "GetManagedPrefixListEntries": prefix_list_entries_checks,
+}
+
+
+def _ec2_backend(region: str) -> Any:
+    from moto.ec2.models import ec2_backends
+
+    try:
+        return ec2_backends[ACCOUNT_ID][region]
+    except Exception:  # a region moto does not know
+        return None
+
+
+def dynamodb_table_arn(region: str, table_name: Any) -> str:
+    """TableName may be a name or (DynamoDB accepts either) the table's ARN."""
+    name = str(table_name)
+    if name.startswith("arn:"):
+        return name
+    return f"arn:{PARTITION}:dynamodb:{region}:{ACCOUNT_ID}:table/{name}"
+
+
+def authorization_checks(request: AwsRequest, caller_arn: str) -> list[iam.Check]:
+    """The checks a request needs. EC2 actions in EC2_CHECKS as modelled there, other EC2 actions
+    (Describe*, ...) on "*". DynamoDB: the table of TableName when the request has one
+    (DescribeTable: table/<name>), else "*" (ListTables). Anything else: <service>:<operation>
+    on "*". Every check carries aws:RequestedRegion, aws:PrincipalArn, aws:PrincipalAccount."""
+    account = caller_arn.split(":")[4] if caller_arn.count(":") >= 5 else ACCOUNT_ID
+    common = {"aws:RequestedRegion": request.region, "aws:PrincipalArn": caller_arn,
+              "aws:PrincipalAccount": account or ACCOUNT_ID}
+    action = f"{request.service}:{request.operation}"
+    if request.service == "ec2" and request.operation in EC2_CHECKS:
+        with _ENDPOINT_LOCK:  # a consistent view of endpoints, routes and tags
+            checks = EC2_CHECKS[request.operation](
+                _ec2_backend(request.region), request.region, request.params
+            )
+    elif request.service == "dynamodb" and isinstance(request.body.get("TableName"), str):
+        checks = [iam.Check(action, dynamodb_table_arn(request.region, request.body["TableName"]))]
+    else:
+        checks = [iam.Check(action, "*")]
+    return [iam.Check(c.action, c.resource, iam.context_of({**common, **c.context})) for c in checks]
+
+
+# Network path: which gateway endpoint (if any) a DynamoDB request from the subnet goes through --
+
+
+def _find_subnet(subnet_id: str) -> tuple[str, Any] | None:
+    """(region, subnet) among the EC2 regions moto has instantiated, or None."""
+    from moto.ec2.models import ec2_backends
+
+    for region, backend in list(dict.items(ec2_backends[ACCOUNT_ID])):
+        try:
+            return region, backend.get_subnet(subnet_id)
+        except Exception:
+            continue
+    return None
+
+
+def subnet_route_table(backend: Any, subnet: Any) -> Any:
+    """Amazon VPC User Guide, "Subnet route tables": "Each subnet in your VPC must be associated
+    with a route table... If you don't explicitly associate a subnet with a particular route
+    table, the subnet is implicitly associated with the main route table." """
+    tables = list(backend.route_tables.values())
+    for table in tables:
+        if subnet.id in list(table._associations.values()):
+            return table
+    for table in tables:
+        if table.vpc_id == subnet.vpc_id and table.main_association_id is not None:
+            return table
+    return None
+
+
+def gateway_endpoint_for_subnet(backend: Any, region: str, subnet: Any) -> Any:
+    """The gateway endpoint a DynamoDB request from ``subnet`` goes through, or None ("over the
+    internet"). PrivateLink guide, "Gateway endpoints": "Traffic from your VPC to Amazon S3 or
+    DynamoDB is routed to the gateway endpoint" by the route DestinationPrefixListId (the
+    service's prefix list) -> the endpoint, in the subnet's route table. The route is the one
+    correction 1/4 add (_add_gateway_route: moto's Route with destination_prefix_list and
+    gateway = the endpoint, so gateway_id is the vpce- id), found by moto's own route id."""
+    table = subnet_route_table(backend, subnet)
+    pl_id = _prefix_list_id_for(backend, f"com.amazonaws.{region}.dynamodb")
+    if table is None or pl_id is None:
+        return None
+    route = _prefix_list_route(backend, table.id, pl_id)
+    gateway_id = route.gateway_id if route is not None else None
+    if not gateway_id or not gateway_id.startswith("vpce-"):
+        return None
+    endpoint = backend.vpc_end_points.get(gateway_id)
+    if endpoint is None or endpoint.state == "deleted":
+        return None
+    return endpoint
+
+
+class NetworkMisconfigured(Exception):
+    """callerSubnet no longer exists (e.g. POST /moto-api/reset after setting it)."""
+
+
+def endpoint_on_path(request: AwsRequest, subnet_id: str) -> Any:
+    """The gateway endpoint on the path of a request sent from an instance in ``subnet_id``.
+    Gateway endpoints serve their own region only, so a request to another region goes over
+    the internet (None)."""
+    found = _find_subnet(subnet_id)
+    if found is None:
+        raise NetworkMisconfigured(
+            f"vpcgate-network: callerSubnet {subnet_id} does not exist (any more); "
+            "set it again after POST /moto-api/reset, or DELETE /vpcgate-network/"
+        )
+    region, subnet = found
+    if region != request.region:
+        return None
+    backend = _ec2_backend(region)
+    with _ENDPOINT_LOCK:
+        return gateway_endpoint_for_subnet(backend, region, subnet)
+
+
+# Answers ------------------------------------------------------------------------------------
+
+
+@dataclass
+class Answer:
+    status: int
+    content_type: str
+    body: bytes
+    headers: list[tuple[str, str]] = field(default_factory=list)
+
+
+def _request_id() -> str:
+    return str(uuid.uuid4())
+
+
+def ec2_unauthorized_message(caller_arn: str, check: iam.Check, decision: str) -> str:
+    """Amazon EC2 API Reference, "Error codes": UnauthorizedOperation, "You are not authorized to
+    perform this operation", followed (as EC2 sends it) by the IAM sentence and an encoded
+    authorization failure message (a blob sts:DecodeAuthorizationMessage would decode; here
+    random, it is not decodable)."""
+    blob = base64.urlsafe_b64encode(os.urandom(120)).decode().rstrip("=")
+    return (
+        "You are not authorized to perform this operation. "
+        f"{iam.denial_message(caller_arn, check, decision, 'identity')}. "
+        f"Encoded authorization failure message: {blob}"
+    )
+
+
+def ec2_error_answer(code: str, message: str, status: int) -> Answer:
+    request_id = _request_id()
+    body = (
+        '<?xml version="1.0" encoding="UTF-8"?>\n'
+        f"<Response><Errors><Error><Code>{xml_escape(code)}</Code>"
+        f"<Message>{xml_escape(message)}</Message></Error></Errors>"
+        f"<RequestID>{request_id}</RequestID></Response>"
+    ).encode()
+    return Answer(status, "text/xml", body, [("x-amzn-RequestId", request_id)])
+
+
+def json_error_answer(type_: str, message: str, status: int = 400) -> Answer:
+    """DynamoDB's JSON error (Amazon DynamoDB Developer Guide, "Error handling": HTTP 400,
+    {"__type": "com.amazon.coral.service#AccessDeniedException", "Message": ...}), with the
+    x-amz-crc32 checksum DynamoDB puts on every answer."""
+    body = json.dumps({"__type": type_, "Message": message}, separators=(",", ":")).encode()
+    return Answer(status, "application/x-amz-json-1.0", body, [
+        ("x-amzn-RequestId", _request_id()), ("x-amz-crc32", str(zlib.crc32(body))),
+    ])
+
+
+def query_error_answer(code: str, message: str, status: int) -> Answer:
+    """The query-protocol error document of STS/IAM-style APIs (ErrorResponse/Error)."""
+    request_id = _request_id()
+    body = (
+        f"<ErrorResponse><Error><Type>Sender</Type><Code>{xml_escape(code)}</Code>"
+        f"<Message>{xml_escape(message)}</Message></Error><RequestId>{request_id}</RequestId>"
+        "</ErrorResponse>"
+    ).encode()
+    return Answer(status, "text/xml", body, [("x-amzn-RequestId", request_id)])
+
+
+def denied_answer(
+    request: AwsRequest, caller_arn: str, check: iam.Check, decision: str, policy_type: str
+) -> Answer:
+    """The access-denied error in the request's protocol: EC2 UnauthorizedOperation (HTTP 403),
+    DynamoDB AccessDeniedException (HTTP 400), other JSON services AccessDeniedException,
+    other query/REST services AccessDenied (HTTP 403)."""
+    if request.service == "ec2":
+        message = ec2_unauthorized_message(caller_arn, check, decision)
+        return ec2_error_answer("UnauthorizedOperation", message, 403)
+    message = iam.denial_message(caller_arn, check, decision, policy_type)
+    if request.service == "dynamodb":
+        return json_error_answer("com.amazon.coral.service#AccessDeniedException", message)
+    if request.protocol == "json":
+        return json_error_answer("AccessDeniedException", message)
+    return query_error_answer("AccessDenied", message, 403)
+
+
+def caller_identity_answer(access_key: str, arn: str) -> Answer:
+    """AWS STS API Reference, GetCallerIdentity: "No permissions are required to perform this
+    operation" (an explicit deny cannot stop it either). Answers the registered principal's ARN,
+    its account, and a UserId derived from the ARN (AIDA... for users, AROA... for roles)."""
+    account = arn.split(":")[4] if arn.count(":") >= 5 and arn.split(":")[4] else ACCOUNT_ID
+    prefix = "AROA" if ":role/" in arn else "AIDA"
+    user_id = prefix + hashlib.sha1(arn.encode()).hexdigest()[:17].upper()
+    request_id = _request_id()
+    body = (
+        '<GetCallerIdentityResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/">'
+        f"<GetCallerIdentityResult><Arn>{xml_escape(arn)}</Arn><UserId>{user_id}</UserId>"
+        f"<Account>{account}</Account></GetCallerIdentityResult>"
+        f"<ResponseMetadata><RequestId>{request_id}</RequestId></ResponseMetadata>"
+        "</GetCallerIdentityResponse>"
+    ).encode()
+    return Answer(200, "text/xml", body, [("x-amzn-RequestId", request_id)])
+
+
+def access_answer(
+    request: AwsRequest, principals: dict[str, dict[str, Any]], caller_subnet: str | None
+) -> Answer | None:
+    """What to answer instead of moto, or None to let moto answer.
+
+    Identity (IAM mode): a request signed with a registered access key id is evaluated against
+    that principal's policy (IAM User Guide, "Policy evaluation logic"); other keys are not
+    restricted. Network (network mode): a DynamoDB request, whatever its key, also needs the
+    policy of the gateway endpoint on its path (PrivateLink guide, "Control access to VPC
+    endpoints using endpoint policies": "An endpoint policy does not override or replace
+    identity-based policies or resource-based policies"; both must allow). An explicit deny in
+    either wins over implicit denies; between two implicit denies the identity-based one is
+    reported. EC2 DryRun of an allowed request answers DryRunOperation without reaching moto.
+    """
+    principal = principals.get(request.access_key or "")
+    if principal is not None and request.service == "sts" and request.operation == "GetCallerIdentity":
+        return caller_identity_answer(request.access_key or "", principal["arn"])
+    in_network = caller_subnet is not None and request.service == "dynamodb"
+    if (principal is None and not in_network) or not request.operation:
+        return None
+    caller_arn = principal["arn"] if principal is not None else MOTO_CALLER_ARN
+    checks = authorization_checks(request, caller_arn)
+    outcomes = []  # (decision, check, policy type), identity first
+    if principal is not None:
+        outcomes.append((*iam.evaluate_checks(principal["policy"], checks), "identity"))
+    if in_network:
+        endpoint = endpoint_on_path(request, caller_subnet)
+        if endpoint is not None:
+            extra = {"aws:SourceVpce": endpoint.id, "aws:SourceVpc": endpoint.vpc_id}
+            via = [iam.Check(c.action, c.resource, {**c.context, **iam.context_of(extra)}) for c in checks]
+            outcomes.append((*iam.evaluate_checks(endpoint.policy_document, via, caller_arn), "endpoint"))
+    for wanted in (iam.EXPLICIT_DENY, iam.IMPLICIT_DENY):
+        for decision, check, policy_type in outcomes:
+            if decision == wanted:
+                return denied_answer(request, caller_arn, check, decision, policy_type)
+    if principal is not None and request.service == "ec2" and _is_true(request.params.get("DryRun")):
+        return ec2_error_answer(**_DRY_RUN)
+    return None
+
+
+# Control endpoints --------------------------------------------------------------------------
+
+
+def _iam_state() -> dict[str, Any]:
+    with _ACCESS_LOCK:
+        return {"principals": json.loads(json.dumps(_PRINCIPALS))}
+
+
+def _configure_iam(body: Any) -> None:
+    """Apply one POST /vpcgate-iam/ body (replaces the set); ValueError (nothing changed) if it
+    is invalid."""
+    global _PRINCIPALS
+    if not isinstance(body, dict) or set(body) != {"principals"}:
+        raise ValueError('expected {"principals": {"<access key id>": {"arn": ..., "policy": ...}}}')
+    principals = body["principals"]
+    if not isinstance(principals, dict):
+        raise ValueError("principals must be an object keyed by access key id")
+    for key, spec in principals.items():
+        if not key or any(c in key for c in "/, \t"):
+            raise ValueError(f"invalid access key id {key!r}")
+        if not isinstance(spec, dict) or set(spec) != {"arn", "policy"}:
+            raise ValueError(f"principal {key}: expected exactly the fields arn and policy")
+        arn = spec["arn"]
+        if not isinstance(arn, str) or not re.fullmatch(r"arn:[\w-]+:(iam|sts)::\d{12}:\S+", arn):
+            raise ValueError(f"principal {key}: arn must be an IAM/STS principal ARN")
+        try:
+            iam.validate_identity_policy(spec["policy"])
+        except ValueError as e:
+            raise ValueError(f"principal {key}: {e}") from None
+    copy = json.loads(json.dumps(principals))
+    with _ACCESS_LOCK:
+        _PRINCIPALS = copy
+
+
+def _clear_iam() -> None:
+    global _PRINCIPALS
+    with _ACCESS_LOCK:
+        _PRINCIPALS = {}
+
+
+def _network_state() -> dict[str, Any]:
+    with _ACCESS_LOCK:
+        return {"callerSubnet": _CALLER_SUBNET}
+
+
+def _configure_network(body: Any) -> None:
+    """Apply one POST /vpcgate-network/ body; ValueError (nothing changed) if it is invalid or
+    names a subnet moto does not have."""
+    global _CALLER_SUBNET
+    if not isinstance(body, dict) or set(body) != {"callerSubnet"}:
+        raise ValueError('expected {"callerSubnet": "subnet-..."} or {"callerSubnet": null}')
+    subnet = body["callerSubnet"]
+    if subnet is not None:
+        if not isinstance(subnet, str) or not subnet.startswith("subnet-"):
+            raise ValueError("callerSubnet must be a subnet id (subnet-...) or null")
+        if _find_subnet(subnet) is None:
+            raise ValueError(f"callerSubnet {subnet} does not exist")
+    with _ACCESS_LOCK:
+        _CALLER_SUBNET = subnet
+
+
+def _clear_network() -> None:
+    global _CALLER_SUBNET
+    with _ACCESS_LOCK:
+        _CALLER_SUBNET = None
+
+
+class AccessEvaluation:
+    """WSGI middleware in front of moto (behind FaultInjection): the /vpcgate-iam and
+    /vpcgate-network control endpoints (trailing slash optional), and access_answer() for every
+    AWS request while a mode is on. With both off, requests pass through untouched (the body is
+    not even read); /moto-api/... always does."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
+        path = environ.get("PATH_INFO", "")
+        if path.rstrip("/") == IAM_PATH:
+            return _json_control(environ, start_response, _configure_iam, _clear_iam, _iam_state)
+        if path.rstrip("/") == NETWORK_PATH:
+            return _json_control(
+                environ, start_response, _configure_network, _clear_network, _network_state
+            )
+        with _ACCESS_LOCK:
+            principals, subnet = _PRINCIPALS, _CALLER_SUBNET
+        if (not principals and subnet is None) or path.startswith("/moto-api"):
+            return self.app(environ, start_response)
+        try:
+            answer = access_answer(parse_aws_request(environ), principals, subnet)
+        except NetworkMisconfigured as e:
+            answer = json_error_answer("com.amazonaws.dynamodb.v20120810#InternalServerError", str(e), 500)
+        if answer is None:
+            return self.app(environ, start_response)
+        return _respond(start_response, answer.status, answer.content_type, answer.body, answer.headers)
 
 
 # --------------------------------------------------------------------------------------------
@@ -886,7 +1593,7 @@ def main(argv: list[str] | None = None) -> int:
         apply_corrections()
         apply_fault_injection()
 
-        app = FaultInjection(DomainDispatcherApplication(create_backend_app))
+        app = FaultInjection(AccessEvaluation(DomainDispatcherApplication(create_backend_app)))
         server = make_server(
             args.host, args.port, app, threaded=True, request_handler=MotoRequestHandler
         )
