@@ -160,6 +160,18 @@ struct Operator {
 
 impl Operator {
     fn start(env: &Env, emulator: &Emulator, name: &str, extra: &[&str]) -> Operator {
+        Operator::start_env(env, emulator, name, extra, &[])
+    }
+
+    /// [`Operator::start`] with more (or overriding) environment variables, e.g. `NODE_NAME`
+    /// or another access key.
+    fn start_env(
+        env: &Env,
+        emulator: &Emulator,
+        name: &str,
+        extra: &[&str],
+        vars: &[(&str, &str)],
+    ) -> Operator {
         let port = free_port();
         let log = env.logs.join(format!("{name}.log"));
         let file = std::fs::File::create(&log).unwrap();
@@ -189,6 +201,7 @@ impl Operator {
             .env("AWS_SECRET_ACCESS_KEY", "testing")
             .env("AWS_EC2_METADATA_DISABLED", "true")
             .env("RUST_LOG", "info,vpcgate=debug")
+            .envs(vars.iter().copied())
             .stdin(Stdio::null())
             .stdout(file.try_clone().unwrap())
             .stderr(file)
@@ -1041,6 +1054,295 @@ fn check_crd_missing(admin_kubeconfig: &Path) -> Result<(), String> {
     Ok(())
 }
 
+/// A Node object (no kubelet: a plain API object) whose providerID names an EC2 instance.
+async fn create_node(env: &Env, name: &str, instance: &str) -> TestResult {
+    let nodes: Api<k8s_openapi::api::core::v1::Node> =
+        Api::all(client_for(&env.cluster.admin_kubeconfig).await);
+    let _ = nodes.delete(name, &DeleteParams::default()).await;
+    let node: k8s_openapi::api::core::v1::Node = serde_json::from_value(json!({
+        "apiVersion": "v1", "kind": "Node",
+        "metadata": {"name": name},
+        "spec": {"providerID": format!("aws:///us-east-1a/{instance}")},
+    }))
+    .map_err(|e| fail(e.to_string()))?;
+    nodes
+        .create(&PostParams::default(), &node)
+        .await
+        .map_err(|e| fail(format!("create node: {e}")))?;
+    Ok(())
+}
+
+/// The probe status once a probe has reported the wanted path.
+async fn wait_path(
+    s: &Scenario,
+    name: &str,
+    path: &str,
+) -> Result<vpcgate::api::ProbeStatus, Failed> {
+    eventually(
+        Duration::from_secs(60),
+        &format!("{name} probe path {path}"),
+        || async {
+            let o = s.api.get_opt(name).await.ok()??;
+            let p = o.status?.probe?;
+            (p.path.map(|x| x.as_str()) == Some(path)).then_some(p)
+        },
+    )
+    .await
+}
+
+/// The probe proves which way its request went: through this object's endpoint (the canary is
+/// denied by its policy), bypassing it from a selected table (another endpoint holds the route),
+/// through another endpoint whose policy refuses the canary, and off the object's path.
+async fn probe_proves_the_path(env: &Env) -> TestResult {
+    let s = scenario(env, &[]).await;
+    s.create_table("Music").await;
+
+    // 1. The operator's node is in the private subnet; the object selects that subnet's table.
+    let private_instance = support::launch_instance(&s.ec2, &s.net.private_subnet).await;
+    create_node(env, "node-private", &private_instance).await?;
+    s.emulator
+        .network(&json!({"callerSubnet": s.net.private_subnet}).to_string());
+    let mut op = Operator::start_env(
+        env,
+        &s.emulator,
+        "path-1",
+        &[],
+        &[("NODE_NAME", "node-private")],
+    );
+    op.wait_ready()?;
+    s.create(s.manifest(
+        "through",
+        json!({"routeTables": {"subnetIds": [s.net.private_subnet]}}),
+    ))
+    .await?;
+    let p = wait_path(&s, "through", "ThroughEndpoint").await?;
+    ensure!(
+        p.subnet_id.as_deref() == Some(s.net.private_subnet.as_str())
+            && p.route_table_id.as_deref() == Some(s.net.private_rtb.as_str())
+            && p.route_table_selected == Some(true),
+        "where the probe ran: {p:?}"
+    );
+    ensure!(
+        p.path_message
+            .as_deref()
+            .is_some_and(|m| m.contains("explicit deny in a VPC endpoint policy")),
+        "AWS's denial is kept as evidence: {p:?}"
+    );
+    s.wait_condition("through", "Ready", "True", Duration::from_secs(60))
+        .await?;
+    s.delete_and_wait("through").await?;
+    drop(op);
+
+    // 2. Another endpoint (full access, no canary) holds the public table's route; the
+    // operator's node is in the public subnet.
+    let foreign = s
+        .ec2
+        .create_vpc_endpoint()
+        .vpc_id(&s.net.vpc)
+        .service_name(format!("com.amazonaws.{}.dynamodb", support::REGION))
+        .vpc_endpoint_type(aws_sdk_ec2::types::VpcEndpointType::Gateway)
+        .route_table_ids(&s.net.public_rtb)
+        .send()
+        .await
+        .map_err(|e| fail(format!("foreign endpoint: {e:?}")))?
+        .vpc_endpoint()
+        .and_then(|e| e.vpc_endpoint_id())
+        .unwrap_or_default()
+        .to_owned();
+    let public_instance = support::launch_instance(&s.ec2, &s.net.public_subnet).await;
+    create_node(env, "node-public", &public_instance).await?;
+    s.emulator
+        .network(&json!({"callerSubnet": s.net.public_subnet}).to_string());
+    let mut op = Operator::start_env(
+        env,
+        &s.emulator,
+        "path-2",
+        &[],
+        &[("NODE_NAME", "node-public")],
+    );
+    op.wait_ready()?;
+    // Selects the public table (held by the other endpoint): the probe bypasses this object's.
+    s.create(s.manifest(
+        "bypass",
+        json!({"routeTables": {"subnetIds": [s.net.public_subnet, s.net.private_subnet]}}),
+    ))
+    .await?;
+    // Selects only the private table: the public subnet's probe says nothing about it.
+    s.create(s.manifest(
+        "elsewhere",
+        json!({"routeTables": {"subnetIds": [s.net.private_subnet]}}),
+    ))
+    .await?;
+    let p = wait_path(&s, "bypass", "Bypass").await?;
+    ensure!(
+        p.route_table_id.as_deref() == Some(s.net.public_rtb.as_str())
+            && p.route_table_selected == Some(true),
+        "{p:?}"
+    );
+    let o = s
+        .wait_condition("bypass", "DynamoDBReachable", "False", Duration::from_secs(60))
+        .await?;
+    ensure!(
+        condition(&o, "DynamoDBReachable").map(|c| c.1).as_deref()
+            == Some("ProbeBypassesEndpoint"),
+        "{:?}",
+        condition(&o, "DynamoDBReachable")
+    );
+    let p = wait_path(&s, "elsewhere", "NotOnPath").await?;
+    ensure!(p.route_table_selected == Some(false), "{p:?}");
+    s.wait_condition("elsewhere", "Ready", "True", Duration::from_secs(60))
+        .await?;
+
+    // 3. The other endpoint's policy allows only the Music table: it refuses the canary, and
+    // AWS says no VPC endpoint policy allows it, which is not this object's policy.
+    let only_music = json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow",
+        "Principal": "*", "Action": "dynamodb:*",
+        "Resource": format!("arn:aws:dynamodb:{}:123456789012:table/Music", support::REGION)}]});
+    s.ec2
+        .modify_vpc_endpoint()
+        .vpc_endpoint_id(&foreign)
+        .policy_document(only_music.to_string())
+        .send()
+        .await
+        .map_err(|e| fail(format!("modify foreign endpoint: {e:?}")))?;
+    let p = wait_path(&s, "bypass", "OtherEndpoint").await?;
+    ensure!(
+        p.path_message
+            .as_deref()
+            .is_some_and(|m| m.contains("no VPC endpoint policy allows")),
+        "{p:?}"
+    );
+    let o = s.api.get("bypass").await.map_err(|e| fail(e.to_string()))?;
+    ensure!(
+        condition(&o, "DynamoDBReachable").map(|c| c.1).as_deref()
+            == Some("ProbeBypassesEndpoint"),
+        "{:?}",
+        condition(&o, "DynamoDBReachable")
+    );
+    s.delete_and_wait("bypass").await?;
+    s.delete_and_wait("elsewhere").await?;
+    Ok(())
+}
+
+/// The operator under exactly the policy `vpcgate iam-policy --allowed-vpc` prints, evaluated by
+/// the emulator's IAM mode: it works in the allowed VPC; in another VPC IAM refuses the create
+/// (operator without the allow list), and the operator with the allow list refuses it itself
+/// before any AWS call.
+async fn works_under_its_own_iam_policy(env: &Env) -> TestResult {
+    let s = scenario(env, &[]).await;
+    s.create_table("Music").await;
+    let policy = Command::new(env!("CARGO_BIN_EXE_vpcgate"))
+        .args(["iam-policy", "--allowed-vpc", &s.net.vpc])
+        .output()
+        .map_err(|e| fail(e.to_string()))?;
+    let policy: Value = serde_json::from_slice(&policy.stdout).map_err(|e| fail(e.to_string()))?;
+    s.emulator.iam(
+        "AKIAVPCGATEOPERATOR",
+        "arn:aws:sts::123456789012:assumed-role/vpcgate/operator",
+        &policy,
+    );
+    let as_role = [("AWS_ACCESS_KEY_ID", "AKIAVPCGATEOPERATOR")];
+    let mut op = Operator::start_env(env, &s.emulator, "iam-1", &[], &as_role);
+    op.wait_ready()?;
+
+    // In the allowed VPC: create (tag on create), then move routes (modify), then delete.
+    s.create(s.manifest(
+        "allowed",
+        json!({"routeTables": {"subnetIds": [s.net.private_subnet]}}),
+    ))
+    .await?;
+    s.wait_condition("allowed", "Ready", "True", Duration::from_secs(90))
+        .await?;
+    s.merge_spec(
+        "allowed",
+        json!({"routeTables": {"subnetIds": [s.net.public_subnet, s.net.private_subnet]},
+               "tags": {"team": "payments"}}),
+    )
+    .await?;
+    let o = s
+        .wait_condition("allowed", "Ready", "True", Duration::from_secs(90))
+        .await?;
+    ensure!(
+        o.status.as_ref().and_then(|st| st.routes.as_deref()) == Some("2/2"),
+        "{:?}",
+        o.status
+    );
+
+    // Another VPC: IAM refuses the create (the VPC is not in the policy's resources).
+    let other = s
+        .ec2
+        .create_vpc()
+        .cidr_block("10.9.0.0/16")
+        .send()
+        .await
+        .map_err(|e| fail(format!("{e:?}")))?
+        .vpc()
+        .and_then(|v| v.vpc_id())
+        .unwrap_or_default()
+        .to_owned();
+    let other_rtb = s
+        .ec2
+        .create_route_table()
+        .vpc_id(&other)
+        .send()
+        .await
+        .map_err(|e| fail(format!("{e:?}")))?
+        .route_table()
+        .and_then(|r| r.route_table_id())
+        .unwrap_or_default()
+        .to_owned();
+    let before = support::live_endpoints(&s.ec2, &other).await.len();
+    s.create(s.manifest(
+        "outside",
+        json!({"vpcId": other, "routeTables": {"ids": [other_rtb]}, "probe": {"enabled": false}}),
+    ))
+    .await?;
+    let o = s
+        .wait_condition("outside", "Ready", "False", Duration::from_secs(60))
+        .await?;
+    ensure!(
+        condition(&o, "Ready").map(|c| c.1).as_deref() == Some("AccessDenied"),
+        "{:?}",
+        condition(&o, "Ready")
+    );
+    ensure!(
+        support::live_endpoints(&s.ec2, &other).await.len() == before,
+        "nothing created outside the allowed VPC"
+    );
+    drop(op);
+
+    // With the allow list the operator refuses it itself: no AWS mutation at all.
+    s.emulator.start_recording();
+    let allow = format!("--allowed-vpc={}", s.net.vpc);
+    let mut op = Operator::start_env(env, &s.emulator, "iam-2", &[&allow], &as_role);
+    op.wait_ready()?;
+    s.merge_spec("outside", json!({"tags": {"retry": "1"}})).await?;
+    let o = eventually(Duration::from_secs(60), "outside VpcNotAllowed", || async {
+        let o = s.api.get_opt("outside").await.ok()??;
+        (condition(&o, "Ready").map(|c| c.1).as_deref() == Some("VpcNotAllowed")).then_some(o)
+    })
+    .await?;
+    ensure!(
+        condition(&o, "Ready").is_some_and(|c| c.0 == "False"),
+        "{:?}",
+        condition(&o, "Ready")
+    );
+    let mutations: Vec<String> = s
+        .emulator
+        .recorded_actions()
+        .into_iter()
+        .filter(|a| !a.starts_with("Describe") && !a.starts_with("Get") && a != "ListTables")
+        .collect();
+    ensure!(mutations.is_empty(), "no mutation: {mutations:?}");
+    s.delete_and_wait("outside").await?;
+    s.delete_and_wait("allowed").await?;
+    ensure!(
+        support::live_endpoints(&s.ec2, &s.net.vpc).await.is_empty(),
+        "the allowed object's endpoint is deleted under the policy"
+    );
+    Ok(())
+}
+
 async fn set_up() -> Env {
     let cluster = Cluster::start();
     let logs = root().join("target/e2e-logs");
@@ -1188,6 +1490,14 @@ fn main() -> std::process::ExitCode {
         trial!(
             "a_failing_watch_fails_readiness_then_recovers",
             watch_failure_fails_readiness
+        ),
+        trial!(
+            "probe_proves_the_path_through_the_endpoint",
+            probe_proves_the_path
+        ),
+        trial!(
+            "works_under_its_own_iam_policy_and_nowhere_else",
+            works_under_its_own_iam_policy
         ),
     ];
     let conclusion = libtest_mimic::run(&args, trials);

@@ -958,13 +958,18 @@ async fn emulator_down_is_a_transient_reason() {
 
 /// Runs the `vpcgate` binary against the emulator, with fake credentials and no metadata service.
 fn vpcgate_cli(url: &str, args: &[&str]) -> std::process::Output {
+    vpcgate_cli_as(url, "testing", args)
+}
+
+/// [`vpcgate_cli`] signing with another access key (a principal of the emulator's IAM mode).
+fn vpcgate_cli_as(url: &str, key: &str, args: &[&str]) -> std::process::Output {
     std::process::Command::new(env!("CARGO_BIN_EXE_vpcgate"))
         .args(args)
         .env_clear()
         .env("PATH", std::env::var("PATH").unwrap_or_default())
         .env("AWS_ENDPOINT_URL", url)
         .env("AWS_REGION", support::REGION)
-        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_ACCESS_KEY_ID", key)
         .env("AWS_SECRET_ACCESS_KEY", "testing")
         .env("AWS_EC2_METADATA_DISABLED", "true")
         .output()
@@ -1276,5 +1281,233 @@ async fn throttled_describes_keep_the_conditions_and_say_so_in_synced() {
     assert_eq!(
         condition(&obj, "Synced"),
         ("True", "Reconciled", condition(&obj, "Synced").2)
+    );
+}
+
+const ROLE_KEY: &str = "AKIAVPCGATEOPERATOR";
+const ROLE_ARN: &str = "arn:aws:sts::123456789012:assumed-role/vpcgate/operator";
+
+/// The policy `vpcgate iam-policy` prints (with these args).
+fn generated_policy(url: &str, args: &[&str]) -> Value {
+    let out = vpcgate_cli(url, &[&["iam-policy"], args].concat());
+    assert!(out.status.success());
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+fn is_unauthorized<E: std::fmt::Debug>(r: Result<impl std::fmt::Debug, E>) -> bool {
+    matches!(r, Err(e) if format!("{e:?}").contains("UnauthorizedOperation"))
+}
+
+/// Under the generated policy (the emulator's IAM mode evaluates it), the operator's role can
+/// do what vpcgate does to its own endpoints and nothing to anyone else's: no tagging, modifying
+/// or deleting an endpoint without the uid tag, no untagged create, no create outside the
+/// allowed VPCs.
+#[tokio::test]
+async fn the_role_cannot_touch_endpoints_it_does_not_own() {
+    let w = world().await;
+    let policy = generated_policy(&w.emulator.url, &["--allowed-vpc", &w.net.vpc]);
+    w.emulator.iam(ROLE_KEY, ROLE_ARN, &policy);
+    let role = aws_sdk_ec2::Client::new(&support::sdk_config_as(&w.emulator.url, ROLE_KEY).await);
+    let service = format!("com.amazonaws.{}.dynamodb", support::REGION);
+
+    // Someone else's endpoint, untagged (made with the unrestricted test key).
+    let foreign = w
+        .ec2
+        .create_vpc_endpoint()
+        .vpc_id(&w.net.vpc)
+        .service_name(&service)
+        .vpc_endpoint_type(aws_sdk_ec2::types::VpcEndpointType::Gateway)
+        .route_table_ids(&w.net.main_rtb)
+        .send()
+        .await
+        .unwrap()
+        .vpc_endpoint()
+        .unwrap()
+        .vpc_endpoint_id()
+        .unwrap()
+        .to_owned();
+    let uid_tag = aws_sdk_ec2::types::Tag::builder()
+        .key("vpcgate.dev/uid")
+        .value("someone")
+        .build();
+    assert!(is_unauthorized(
+        role.create_tags()
+            .resources(&foreign)
+            .tags(uid_tag.clone())
+            .send()
+            .await
+    ));
+    assert!(is_unauthorized(
+        role.modify_vpc_endpoint()
+            .vpc_endpoint_id(&foreign)
+            .add_route_table_ids(&w.net.public_rtb)
+            .send()
+            .await
+    ));
+    assert!(is_unauthorized(
+        role.modify_vpc_endpoint()
+            .vpc_endpoint_id(&foreign)
+            .reset_policy(true)
+            .send()
+            .await
+    ));
+    assert!(is_unauthorized(
+        role.delete_vpc_endpoints()
+            .vpc_endpoint_ids(&foreign)
+            .send()
+            .await
+    ));
+    assert!(is_unauthorized(
+        role.delete_tags()
+            .resources(&foreign)
+            .tags(aws_sdk_ec2::types::Tag::builder().key("Name").build())
+            .send()
+            .await
+    ));
+    // No untagged create, even in the allowed VPC.
+    assert!(is_unauthorized(
+        role.create_vpc_endpoint()
+            .vpc_id(&w.net.vpc)
+            .service_name(&service)
+            .vpc_endpoint_type(aws_sdk_ec2::types::VpcEndpointType::Gateway)
+            .route_table_ids(&w.net.public_rtb)
+            .send()
+            .await
+    ));
+    // No create outside the allowed VPCs, tagged or not.
+    let other = w
+        .ec2
+        .create_vpc()
+        .cidr_block("10.7.0.0/16")
+        .send()
+        .await
+        .unwrap()
+        .vpc()
+        .unwrap()
+        .vpc_id()
+        .unwrap()
+        .to_owned();
+    let tagged = aws_sdk_ec2::types::TagSpecification::builder()
+        .resource_type(aws_sdk_ec2::types::ResourceType::VpcEndpoint)
+        .tags(uid_tag)
+        .build();
+    assert!(is_unauthorized(
+        role.create_vpc_endpoint()
+            .vpc_id(&other)
+            .service_name(&service)
+            .vpc_endpoint_type(aws_sdk_ec2::types::VpcEndpointType::Gateway)
+            .tag_specifications(tagged)
+            .send()
+            .await
+    ));
+    // Nothing changed: the foreign endpoint is as it was.
+    let ep = w
+        .ec2
+        .describe_vpc_endpoints()
+        .vpc_endpoint_ids(&foreign)
+        .send()
+        .await
+        .unwrap();
+    let ep = &ep.vpc_endpoints()[0];
+    assert!(ep.tags().iter().all(|t| t.key() != Some("vpcgate.dev/uid")));
+    assert_eq!(ep.route_table_ids(), [w.net.main_rtb.clone()]);
+    assert_eq!(ep.state().map(|s| s.as_str()), Some("available"));
+
+    // The engine itself, under the same role: create, edit, delete all work.
+    let clients = AwsClients::new(
+        support::sdk_config_as(&w.emulator.url, ROLE_KEY).await,
+        w.log.observer(),
+    );
+    let engine = Engine::new(Arc::new(clients), Some(support::REGION.to_owned()));
+    let mut obj = object("dynamodb", UID, spec(&w.net));
+    let out = engine.apply(&obj, Timestamp::now()).await;
+    assert!(out.error.is_none(), "{:?}", out.error);
+    obj.status = Some(out.status.clone());
+    edit(&mut obj, |s| {
+        s.route_tables.subnet_ids = vec![w.net.private_subnet.clone()];
+        s.tags = BTreeMap::from([("team".to_owned(), "payments".to_owned())]);
+    });
+    let out = engine.apply(&obj, Timestamp::now()).await;
+    assert!(out.error.is_none(), "{:?}", out.error);
+    assert_eq!(out.status.routes.as_deref(), Some("1/1"));
+    obj.status = Some(out.status);
+    let gone = engine
+        .cleanup(&obj, later(Timestamp::now(), 600))
+        .await
+        .result;
+    assert!(
+        !matches!(gone, Cleanup::Failed(..)),
+        "delete under the policy: {gone:?}"
+    );
+}
+
+/// `vpcgate check` under the generated policy: "not yet" for changes to an endpoint before one
+/// exists (exit 0), all allowed once one does; under a policy missing a statement, DENIED naming
+/// that statement (exit 1).
+#[tokio::test]
+async fn check_gives_the_right_answer_for_the_generated_role() {
+    let w = world().await;
+    let url = w.emulator.url.clone();
+    let policy = generated_policy(&url, &[]);
+    w.emulator.iam(ROLE_KEY, ROLE_ARN, &policy);
+    let check = |key: &'static str| {
+        let url = url.clone();
+        move || {
+            let out = vpcgate_cli_as(
+                &url,
+                key,
+                &["check", "--region", support::REGION, "--output", "json"],
+            );
+            let lines: Value = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
+            (out.status.success(), lines, String::from_utf8_lossy(&out.stderr).into_owned())
+        }
+    };
+    let (ok, lines, err) = check(ROLE_KEY)();
+    assert!(ok, "{lines:#}\n{err}");
+    let verdicts: BTreeMap<String, String> = lines
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| {
+            (
+                l["action"].as_str().unwrap().to_owned(),
+                l["verdict"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(verdicts["ec2:CreateVpcEndpoint"], "allowed", "{lines:#}");
+    assert_eq!(verdicts["ec2:ModifyVpcEndpoint"], "notYet", "{lines:#}");
+    assert_eq!(verdicts["dynamodb:DescribeTable"], "allowed", "{lines:#}");
+
+    // An endpoint of vpcgate's appears: every change is dry-run against it, and allowed.
+    let mut obj = object("dynamodb", UID, quiet_spec(&w.net));
+    apply(&w, &mut obj, Timestamp::now()).await;
+    let (ok, lines, err) = check(ROLE_KEY)();
+    assert!(ok, "{err}");
+    for l in lines.as_array().unwrap() {
+        assert_eq!(l["verdict"], "allowed", "{l}");
+    }
+
+    // A role without the ModifyEndpoints statement: denied, and the line names it.
+    let mut partial = policy.clone();
+    partial["Statement"]
+        .as_array_mut()
+        .unwrap()
+        .retain(|s| s["Sid"] != "ModifyEndpoints");
+    w.emulator.iam("AKIAVPCGATEPARTIAL", ROLE_ARN, &partial);
+    let (ok, lines, _) = check("AKIAVPCGATEPARTIAL")();
+    assert!(!ok, "a missing permission fails the check");
+    let modify = lines
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|l| l["action"] == "ec2:ModifyVpcEndpoint")
+        .unwrap();
+    assert_eq!(modify["verdict"], "denied", "{modify}");
+    let detail = modify["detail"].as_str().unwrap();
+    assert!(detail.contains("ModifyEndpoints"), "{detail}");
+    assert!(
+        !detail.contains("Encoded authorization failure message"),
+        "AWS's encoded message is stripped: {detail}"
     );
 }

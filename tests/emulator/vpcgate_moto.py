@@ -1540,8 +1540,11 @@ class AccessEvaluation:
 # --------------------------------------------------------------------------------------------
 
 
-class _Stop(Exception):
-    pass
+class _Stop(BaseException):
+    """Raised by the SIGTERM/SIGINT handler in the main thread. A BaseException, as
+    KeyboardInterrupt is: socketserver's _handle_request_noblock swallows any Exception raised
+    while it hands a connection to a new thread (Thread.start() waits), so a signal landing
+    there left the server running."""
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -177,6 +177,26 @@ impl Emulator {
         let (status, body) = http_with(&format!("{}/vpcgate-faults/", self.url), "POST", json);
         assert_eq!(status, 200, "fault injection refused: {body}");
     }
+
+    /// Where DynamoDB requests enter AWS (`POST /vpcgate-network/`), e.g.
+    /// `{"callerSubnet": "subnet-…"}`: the emulator then applies the endpoint policy on that
+    /// subnet's route, as AWS does for a caller in it.
+    pub fn network(&self, json: &str) {
+        let (status, body) = http_with(&format!("{}/vpcgate-network/", self.url), "POST", json);
+        assert_eq!(status, 200, "network mode refused: {body}");
+    }
+
+    /// IAM evaluation for named test principals (`POST /vpcgate-iam/`): requests signed with
+    /// `key` are evaluated against `policy`, as AWS evaluates the role's identity policy.
+    pub fn iam(&self, key: &str, arn: &str, policy: &serde_json::Value) {
+        let body = serde_json::json!({"principals": {key: {"arn": arn, "policy": policy}}});
+        let (status, text) = http_with(
+            &format!("{}/vpcgate-iam/", self.url),
+            "POST",
+            &body.to_string(),
+        );
+        assert_eq!(status, 200, "IAM mode refused: {text}");
+    }
 }
 
 impl Drop for Emulator {
@@ -207,11 +227,17 @@ pub fn stop_child(child: &mut Child) {
 
 /// SDK configuration for an endpoint URL with fake credentials and no instance metadata.
 pub async fn sdk_config(url: &str) -> SdkConfig {
+    sdk_config_as(url, "testing").await
+}
+
+/// [`sdk_config`] signing with another (fake) access key id, e.g. a principal of the
+/// emulator's IAM mode.
+pub async fn sdk_config_as(url: &str, key: &str) -> SdkConfig {
     aws_config::defaults(BehaviorVersion::latest())
         .endpoint_url(url)
         .region(Region::new(REGION))
         .credentials_provider(Credentials::new(
-            "testing",
+            key,
             "testing",
             None,
             None,
@@ -279,6 +305,31 @@ impl CallLog {
 /// The engine's clients, recording their calls.
 pub async fn clients(url: &str, log: &CallLog) -> AwsClients {
     AwsClients::new(sdk_config(url).await, log.observer())
+}
+
+/// Launches one instance in `subnet` (an AMI moto knows) and returns its id: the EC2 side of a
+/// Kubernetes node.
+pub async fn launch_instance(ec2: &aws_sdk_ec2::Client, subnet: &str) -> String {
+    let images = ec2.describe_images().send().await.expect("DescribeImages");
+    let ami = images
+        .images()
+        .iter()
+        .find_map(|i| i.image_id())
+        .expect("the emulator knows an AMI")
+        .to_owned();
+    let out = ec2
+        .run_instances()
+        .image_id(ami)
+        .min_count(1)
+        .max_count(1)
+        .subnet_id(subnet)
+        .send()
+        .await
+        .expect("RunInstances");
+    out.instances()[0]
+        .instance_id()
+        .expect("an instance id")
+        .to_owned()
 }
 
 /// The walkthrough's network: a VPC with a public and a private subnet, each with its own route
