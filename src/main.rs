@@ -358,10 +358,16 @@ async fn check(region: String, vpc_id: Option<String>, output: Output) -> anyhow
             }
         }
     }
-    let denied = lines
-        .iter()
-        .filter(|l| matches!(l.verdict, Verdict::Denied(_)))
-        .count();
+    let count = |f: fn(&Verdict) -> bool| lines.iter().filter(|l| f(&l.verdict)).count();
+    let denied = count(|v| matches!(v, Verdict::Denied(_)));
+    if let Output::Text = output {
+        println!(
+            "{} allowed, {denied} denied, {} not determinable yet, {} unknown",
+            count(|v| matches!(v, Verdict::Allowed)),
+            count(|v| matches!(v, Verdict::NotYet(_))),
+            count(|v| matches!(v, Verdict::Undetermined(_))),
+        );
+    }
     if denied > 0 {
         eprintln!(
             "error: {denied} permission(s) missing; `vpcgate iam-policy` prints the policy to attach"

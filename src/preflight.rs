@@ -89,7 +89,7 @@ pub async fn check(clients: &AwsClients, region: &str, vpc_id: Option<&str>) -> 
                     lines.push(line(
                         action,
                         Verdict::NotYet(format!(
-                            "not determinable yet: the policy allows it only on endpoints tagged {}, and none exists in {region}; run `vpcgate check` again once a GatewayEndpoint is Ready",
+                            "not determinable yet: allowed only on endpoints tagged {} and none exists in {region}; check again once a GatewayEndpoint is Ready",
                             crate::api::TAG_UID
                         )),
                     ));

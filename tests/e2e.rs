@@ -1180,11 +1180,15 @@ async fn probe_proves_the_path(env: &Env) -> TestResult {
         "{p:?}"
     );
     let o = s
-        .wait_condition("bypass", "DynamoDBReachable", "False", Duration::from_secs(60))
+        .wait_condition(
+            "bypass",
+            "DynamoDBReachable",
+            "False",
+            Duration::from_secs(60),
+        )
         .await?;
     ensure!(
-        condition(&o, "DynamoDBReachable").map(|c| c.1).as_deref()
-            == Some("ProbeBypassesEndpoint"),
+        condition(&o, "DynamoDBReachable").map(|c| c.1).as_deref() == Some("ProbeBypassesEndpoint"),
         "{:?}",
         condition(&o, "DynamoDBReachable")
     );
@@ -1214,8 +1218,7 @@ async fn probe_proves_the_path(env: &Env) -> TestResult {
     );
     let o = s.api.get("bypass").await.map_err(|e| fail(e.to_string()))?;
     ensure!(
-        condition(&o, "DynamoDBReachable").map(|c| c.1).as_deref()
-            == Some("ProbeBypassesEndpoint"),
+        condition(&o, "DynamoDBReachable").map(|c| c.1).as_deref() == Some("ProbeBypassesEndpoint"),
         "{:?}",
         condition(&o, "DynamoDBReachable")
     );
@@ -1316,7 +1319,8 @@ async fn works_under_its_own_iam_policy(env: &Env) -> TestResult {
     let allow = format!("--allowed-vpc={}", s.net.vpc);
     let mut op = Operator::start_env(env, &s.emulator, "iam-2", &[&allow], &as_role);
     op.wait_ready()?;
-    s.merge_spec("outside", json!({"tags": {"retry": "1"}})).await?;
+    s.merge_spec("outside", json!({"tags": {"retry": "1"}}))
+        .await?;
     let o = eventually(Duration::from_secs(60), "outside VpcNotAllowed", || async {
         let o = s.api.get_opt("outside").await.ok()??;
         (condition(&o, "Ready").map(|c| c.1).as_deref() == Some("VpcNotAllowed")).then_some(o)

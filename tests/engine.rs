@@ -1459,7 +1459,11 @@ async fn check_gives_the_right_answer_for_the_generated_role() {
                 &["check", "--region", support::REGION, "--output", "json"],
             );
             let lines: Value = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
-            (out.status.success(), lines, String::from_utf8_lossy(&out.stderr).into_owned())
+            (
+                out.status.success(),
+                lines,
+                String::from_utf8_lossy(&out.stderr).into_owned(),
+            )
         }
     };
     let (ok, lines, err) = check(ROLE_KEY)();
