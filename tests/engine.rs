@@ -1410,7 +1410,7 @@ async fn the_role_cannot_touch_endpoints_it_does_not_own() {
         .unwrap();
     let ep = &ep.vpc_endpoints()[0];
     assert!(ep.tags().iter().all(|t| t.key() != Some("vpcgate.dev/uid")));
-    assert_eq!(ep.route_table_ids(), [w.net.main_rtb.clone()]);
+    assert_eq!(ep.route_table_ids(), std::slice::from_ref(&w.net.main_rtb));
     assert_eq!(ep.state().map(|s| s.as_str()), Some("available"));
 
     // The engine itself, under the same role: create, edit, delete all work.
