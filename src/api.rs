@@ -199,13 +199,16 @@ pub struct RouteTableSelector {
      "message": "policy: document is exclusive with preset and tables; set either document or preset/tables"}
 ]))]
 pub struct PolicySpec {
-    /// `FullAccess` (AWS's default policy) or `ReadOnly` (read and list actions only).
+    /// `FullAccess` (every action, as AWS's default policy) or `ReadOnly` (read and list actions
+    /// only). With `tables`, FullAccess is every action that acts on a table (item, table,
+    /// point-in-time, replica and tagging actions) on those tables, plus `ListTables`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub preset: Option<PolicyPreset>,
 
     /// Restrict the generated policy to these DynamoDB table names (least privilege). The ARNs
     /// name the operator's own account (from `sts:GetCallerIdentity`), so a table of the same
-    /// name in another account is not reachable through the endpoint.
+    /// name in another account is not reachable through the endpoint. `ListTables`, which
+    /// cannot be limited to tables, is allowed on its own.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(
         length(max = 100),

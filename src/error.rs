@@ -23,6 +23,13 @@ pub enum Error {
     )]
     VpcNotAllowed { vpc_id: String, allowed: String },
 
+    /// The endpoint recorded in status lost its `vpcgate.dev/uid` tag, and the IAM policy allows
+    /// changes only to endpoints carrying it: vpcgate cannot restore the tag itself.
+    #[error(
+        "{endpoint_id} no longer carries the tag vpcgate.dev/uid={uid}, and vpcgate's IAM policy allows changes only to endpoints that do; re-tag it (aws ec2 create-tags --resources {endpoint_id} --tags Key=vpcgate.dev/uid,Value={uid}) for vpcgate to manage it again, or delete it"
+    )]
+    OwnershipLost { endpoint_id: String, uid: String },
+
     /// The region offers no gateway endpoint for the service.
     #[error(
         "spec.service: no prefix list {name} in {region}; the service has no gateway endpoint there"
@@ -59,6 +66,7 @@ impl Error {
             Error::InvalidSpec { .. } => reasons::INVALID_SPEC,
             Error::VpcNotFound { .. } => reasons::VPC_NOT_FOUND,
             Error::VpcNotAllowed { .. } => reasons::VPC_NOT_ALLOWED,
+            Error::OwnershipLost { .. } => reasons::OWNERSHIP_LOST,
             Error::ServiceNotAvailable { .. } => reasons::SERVICE_NOT_AVAILABLE,
             Error::Aws(e) => reasons::for_aws(e),
             Error::Kube(_) => reasons::KUBERNETES_API_ERROR,

@@ -68,9 +68,13 @@ enum Command {
         #[arg(long, env = "AWS_REGION")]
         region: String,
         /// The VPC to dry-run CreateVpcEndpoint against (default: the VPC of an endpoint vpcgate
-        /// owns, else the first VPC found). With an allow list, name an allowed VPC.
+        /// owns, else the first allowed VPC, else the first VPC found).
         #[arg(long)]
         vpc_id: Option<String>,
+        /// The operator's VPC allow list (as `vpcgate run` reads it): creation is dry-run in an
+        /// allowed VPC.
+        #[arg(long = "allowed-vpc", env = "VPCGATE_ALLOWED_VPCS", value_delimiter = ',', value_name = "VPC_ID", value_parser = vpc_id)]
+        allowed_vpcs: Vec<String>,
         #[arg(long, value_enum, default_value = "text")]
         output: Output,
     },
@@ -130,6 +134,10 @@ struct RunArgs {
     /// the last create) before letting go of the finalizer.
     #[arg(long, env = "VPCGATE_DESCRIBE_LAG", default_value = "20s")]
     describe_lag: String,
+    /// How long after vpcgate changed an endpoint a probe that finds traffic bypassing it is not
+    /// trusted yet (reported as Unverified): AWS can take minutes to apply routes and policies.
+    #[arg(long, env = "VPCGATE_PATH_SETTLE", default_value = "3m")]
+    path_settle: String,
     /// How long the GatewayEndpoint watch may keep failing (RBAC revoked, CRD removed, API
     /// server unreachable) before `/readyz` answers 503.
     #[arg(long, env = "VPCGATE_WATCH_UNHEALTHY_AFTER", default_value = "60s")]
@@ -209,8 +217,9 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Check {
             region,
             vpc_id,
+            allowed_vpcs,
             output,
-        } => check(region, vpc_id, output).await,
+        } => check(region, vpc_id, allowed_vpcs, output).await,
         Command::Crd => {
             print!("{}", vpcgate::crd_yaml());
             Ok(ExitCode::SUCCESS)
@@ -236,6 +245,7 @@ async fn run_controller(args: RunArgs) -> anyhow::Result<ExitCode> {
     );
     let lease_duration = parse("--lease-duration", &args.lease_duration)?;
     let describe_lag = parse("--describe-lag", &args.describe_lag)?;
+    let path_settle = parse("--path-settle", &args.path_settle)?;
     let watch_unhealthy_after = parse("--watch-unhealthy-after", &args.watch_unhealthy_after)?;
     let identity = args.identity.unwrap_or_else(|| {
         let host = std::fs::read_to_string("/etc/hostname")
@@ -253,6 +263,7 @@ async fn run_controller(args: RunArgs) -> anyhow::Result<ExitCode> {
         lease_name: args.lease_name,
         lease_duration,
         describe_lag,
+        path_settle,
         watch_unhealthy_after,
         identity,
         allowed_vpcs: args.allowed_vpcs,
@@ -340,10 +351,16 @@ async fn plan(file: PathBuf, region: Option<String>) -> anyhow::Result<ExitCode>
     Ok(ExitCode::SUCCESS)
 }
 
-async fn check(region: String, vpc_id: Option<String>, output: Output) -> anyhow::Result<ExitCode> {
+async fn check(
+    region: String,
+    vpc_id: Option<String>,
+    allowed_vpcs: Vec<String>,
+    output: Output,
+) -> anyhow::Result<ExitCode> {
     use vpcgate::preflight::Verdict;
     let clients = AwsClients::from_env(CallObserver::default()).await;
-    let lines = vpcgate::preflight::check(&clients, &region, vpc_id.as_deref()).await;
+    let lines =
+        vpcgate::preflight::check(&clients, &region, vpc_id.as_deref(), &allowed_vpcs).await;
     match output {
         Output::Json => println!("{}", serde_json::to_string_pretty(&lines)?),
         Output::Text => {

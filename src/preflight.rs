@@ -39,6 +39,17 @@ pub fn verdict(probe: Probe, result: &Result<(), AwsError>) -> Verdict {
             "the call was not treated as a dry run (DryRun ignored by this endpoint)".into(),
         ),
         (_, Err(e)) if e.code.as_deref() == Some("DryRunOperation") => Verdict::Allowed,
+        // A VPC endpoint policy on this host's route, not the role, refused it.
+        (_, Err(e))
+            if e.class == ErrorClass::AccessDenied
+                && e.message
+                    .to_ascii_lowercase()
+                    .contains("vpc endpoint policy") =>
+        {
+            Verdict::Undetermined(format!(
+                "{e}; a VPC endpoint policy on this host's route refused it, which says nothing about the role"
+            ))
+        }
         (_, Err(e)) if e.class == ErrorClass::AccessDenied => Verdict::Denied(e.to_string()),
         // The permission check comes before the lookup: a not-found answer means allowed.
         (Probe::Read, Err(e)) if e.class == ErrorClass::NotFound => Verdict::Allowed,
@@ -47,9 +58,14 @@ pub fn verdict(probe: Probe, result: &Result<(), AwsError>) -> Verdict {
 }
 
 /// Checks every action of [`ACTIONS`] in `region`. Creation is dry-run in `vpc_id`, else the
-/// VPC of an endpoint vpcgate owns, else the first VPC found; changes to an endpoint against one
-/// vpcgate owns.
-pub async fn check(clients: &AwsClients, region: &str, vpc_id: Option<&str>) -> Vec<CheckLine> {
+/// VPC of an endpoint vpcgate owns, else the first allowed VPC (`allowed_vpcs`), else the first
+/// VPC found; changes to an endpoint against one vpcgate owns.
+pub async fn check(
+    clients: &AwsClients,
+    region: &str,
+    vpc_id: Option<&str>,
+    allowed_vpcs: &[String],
+) -> Vec<CheckLine> {
     let ec2 = clients.sdk_ec2(region);
     let ddb = clients.dynamodb(region, std::time::Duration::from_secs(10));
     let service_name = format!("com.amazonaws.{region}.dynamodb");
@@ -59,6 +75,7 @@ pub async fn check(clients: &AwsClients, region: &str, vpc_id: Option<&str>) -> 
     let vpc = vpc_id
         .map(str::to_owned)
         .or_else(|| owned_id.as_ref().map(|(_, vpc)| vpc.clone()))
+        .or_else(|| allowed_vpcs.first().cloned())
         .or_else(|| vpcs.as_ref().ok().and_then(|v| v.first().cloned()))
         .unwrap_or_else(|| "vpc-00000000".into());
     let tables = ec2.route_tables(&vpc).await;
@@ -148,6 +165,16 @@ mod tests {
                 "undetermined",
             ),
             (Probe::Read, err("InternalError"), "undetermined"),
+            (
+                Probe::Read,
+                Err(AwsError::new(
+                    "dynamodb",
+                    "DescribeTable",
+                    Some("AccessDeniedException"),
+                    "User: r is not authorized to perform: dynamodb:DescribeTable on resource: t because no VPC endpoint policy allows the dynamodb:DescribeTable action",
+                )),
+                "undetermined",
+            ),
         ];
         for (probe, result, expected) in cases {
             let got = match verdict(probe, &result) {

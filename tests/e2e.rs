@@ -189,6 +189,9 @@ impl Operator {
                 // a short lag keeps deletions of never-created objects quick.
                 "--describe-lag",
                 "2s",
+                // AWS applies routes and policies with a delay; the emulator does not.
+                "--path-settle",
+                "3s",
             ])
             .args(["--identity", name])
             .args(extra)

@@ -481,6 +481,7 @@ impl Ec2 for FakeEc2 {
         tags: &BTreeMap<String, String>,
     ) -> Result<(), AwsError> {
         self.call("CreateTags", |w| {
+            w.owned("CreateTags", resource)?;
             let ep = w
                 .endpoints
                 .get_mut(resource)
@@ -492,6 +493,7 @@ impl Ec2 for FakeEc2 {
 
     async fn delete_tags(&self, resource: &str, keys: &[String]) -> Result<(), AwsError> {
         self.call("DeleteTags", |w| {
+            w.owned("DeleteTags", resource)?;
             let ep = w
                 .endpoints
                 .get_mut(resource)

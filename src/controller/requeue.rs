@@ -26,7 +26,9 @@ pub enum RequeueHint {
 pub fn hint(err: &Error) -> RequeueHint {
     match err {
         Error::InvalidSpec { .. } | Error::VpcNotAllowed { .. } => RequeueHint::AwaitChange,
-        Error::VpcNotFound { .. } | Error::ServiceNotAvailable { .. } => RequeueHint::Resync,
+        Error::VpcNotFound { .. }
+        | Error::ServiceNotAvailable { .. }
+        | Error::OwnershipLost { .. } => RequeueHint::Resync,
         Error::Aws(e) => match (e.class, e.code.as_deref()) {
             (ErrorClass::Transient | ErrorClass::Throttled, _) => RequeueHint::Backoff,
             (_, Some("IdempotentParameterMismatch" | "RouteAlreadyExists")) => RequeueHint::Settle,

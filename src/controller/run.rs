@@ -38,6 +38,8 @@ pub struct RunConfig {
     pub watch_unhealthy_after: Duration,
     /// How long cleanup waits out EC2's describe lag before trusting "nothing found".
     pub describe_lag: Duration,
+    /// How long after a change a failing probe path is not trusted yet.
+    pub path_settle: Duration,
     /// This replica's name in the lease and in events.
     pub identity: String,
     /// VPCs the operator may change; empty: any.
@@ -167,6 +169,7 @@ pub async fn run(cfg: RunConfig) -> Result<(), RunError> {
     }
     let engine = Engine::new(Arc::new(clients), region)
         .with_describe_lag(cfg.describe_lag)
+        .with_path_settle(cfg.path_settle)
         .with_allowed_vpcs(cfg.allowed_vpcs.clone())
         .with_probe_origin(origin);
     let events = super::events::Events::new(

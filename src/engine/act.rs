@@ -6,6 +6,7 @@ use super::events::{self, EngineEvent};
 use super::observe::Observed;
 use super::plan::{Action, DeleteWhy, Plan};
 use super::reasons;
+use crate::api::TAG_UID;
 use crate::aws::{CreateEndpoint, DeleteOutcome, Ec2, Endpoint, RouteTable};
 use crate::error::Error;
 
@@ -48,14 +49,30 @@ pub async fn act(ec2: &dyn Ec2, desired: &Desired, plan: &Plan) -> Acted {
             }),
             Action::Tag {
                 endpoint_id, tags, ..
-            } => ec2.create_tags(endpoint_id, tags).await.map(|()| {
-                changed(
-                    &mut acted,
-                    reasons::EV_TAGS_CHANGED,
-                    action,
-                    plan.repairs_drift,
-                )
-            }),
+            } => match ec2.create_tags(endpoint_id, tags).await {
+                Ok(()) => {
+                    changed(
+                        &mut acted,
+                        reasons::EV_TAGS_CHANGED,
+                        action,
+                        plan.repairs_drift,
+                    );
+                    Ok(())
+                }
+                // Restoring a stripped ownership tag is what the least-privilege policy forbids
+                // (tags only on endpoints already carrying it): say so, not just AccessDenied.
+                Err(e)
+                    if e.class == crate::aws::ErrorClass::AccessDenied
+                        && tags.get(TAG_UID) == Some(&desired.uid) =>
+                {
+                    acted.error = Some(Error::OwnershipLost {
+                        endpoint_id: endpoint_id.clone(),
+                        uid: desired.uid.clone(),
+                    });
+                    break;
+                }
+                Err(e) => Err(e),
+            },
             Action::Untag { endpoint_id, keys } => {
                 ec2.delete_tags(endpoint_id, keys).await.map(|()| {
                     changed(

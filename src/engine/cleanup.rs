@@ -135,7 +135,17 @@ async fn run(
                 let ep = seen.as_ref().expect("matched Some");
                 if ep.tags.get(TAG_UID).map(String::as_str) != Some(input.uid) {
                     let tag = BTreeMap::from([(TAG_UID.to_owned(), input.uid.to_owned())]);
-                    ec2.create_tags(id, &tag).await.map_err(fail)?;
+                    match ec2.create_tags(id, &tag).await {
+                        Ok(()) => {}
+                        // The least-privilege policy cannot restore a stripped tag: the
+                        // endpoint is no longer ours to delete. Say so and let go, rather than
+                        // hold the finalizer forever.
+                        Err(e) if e.class == crate::aws::ErrorClass::AccessDenied => {
+                            events.push(events::ownership_lost(id, input.uid));
+                            continue;
+                        }
+                        Err(e) => return Err(fail(e)),
+                    }
                 }
                 to_delete.push(id.clone());
             }

@@ -257,6 +257,24 @@ fn dynamodb_reachable(probing: bool, probe: Option<&ProbeStatus>) -> Option<Cond
                 .clone()
                 .unwrap_or_else(|| "the probe did not go through this endpoint".into()),
         ),
+        // Off the object's path, another endpoint's policy refused the read: DynamoDB answered,
+        // and that policy is not this object's to fix.
+        Some(p)
+            if p.route_table_selected == Some(false)
+                && p.result == ProbeResult::AccessDeniedByEndpointPolicy =>
+        {
+            cond(
+                DYNAMODB_REACHABLE,
+                true,
+                PROBE_SUCCEEDED,
+                format!(
+                    "DynamoDB answered {} from {}, which this object does not select, with a denial from another endpoint's policy: {}",
+                    p.operation,
+                    p.subnet_id.as_deref().unwrap_or("an unknown subnet"),
+                    p.message.as_deref().unwrap_or("access denied")
+                ),
+            )
+        }
         Some(p) if p.result == ProbeResult::Succeeded => {
             let path = match (p.path, p.path_message.as_deref()) {
                 (Some(ProbePath::ThroughEndpoint), _) => {

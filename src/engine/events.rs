@@ -151,6 +151,16 @@ pub fn retained(id: &str) -> EngineEvent {
     )
 }
 
+pub fn ownership_lost(id: &str, uid: &str) -> EngineEvent {
+    warning(
+        EV_OWNERSHIP_LOST,
+        "CreateTags",
+        format!(
+            "left {id} in place: it no longer carries vpcgate.dev/uid={uid}, and vpcgate's IAM policy allows deleting only endpoints that do; delete it yourself if it is not wanted"
+        ),
+    )
+}
+
 pub fn deletion_failed(message: String) -> EngineEvent {
     warning(
         EV_DELETION_FAILED,

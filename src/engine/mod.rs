@@ -70,6 +70,10 @@ pub struct Engine {
     describe_lag: Duration,
     unseen: Arc<Unseen>,
     created: Arc<Created>,
+    /// When this process last changed each object's endpoint (the probe distrusts a failing
+    /// path right after a change).
+    changed: Arc<Created>,
+    path_settle: Duration,
     /// VPCs the operator may change; empty: any.
     allowed_vpcs: Arc<std::collections::BTreeSet<String>>,
     prober: Arc<Prober>,
@@ -88,9 +92,18 @@ impl Engine {
             describe_lag: DEFAULT_DESCRIBE_LAG,
             unseen: Arc::default(),
             created: Arc::default(),
+            changed: Arc::default(),
+            path_settle: probe::DEFAULT_PATH_SETTLE,
             allowed_vpcs: Arc::default(),
             prober,
         }
+    }
+
+    /// Sets how long after a change of the endpoint a probe that finds traffic bypassing it is
+    /// reported as not a verdict yet (AWS applies routes and policies with a delay).
+    pub fn with_path_settle(mut self, settle: Duration) -> Self {
+        self.path_settle = settle;
+        self
     }
 
     /// Sets where probes run from (the operator's node).
@@ -154,9 +167,15 @@ impl Engine {
             desired::desired(obj, self.default_region.as_deref(), account.as_deref())
         }) {
             Ok(d) => d,
-            Err(e) => return failed(obj, &prev, None, e, now),
+            Err(e) => {
+                // A finished probe belongs to a spec that no longer holds.
+                self.prober
+                    .forget(obj.metadata.uid.as_deref().unwrap_or_default());
+                return failed(obj, &prev, None, e, now);
+            }
         };
         if let Err(e) = self.allowed(&desired) {
+            self.prober.forget(&desired.uid);
             return failed(obj, &prev, Some(&desired), e, now);
         }
         let ec2 = self.cloud.ec2(&desired.region);
@@ -180,6 +199,9 @@ impl Engine {
         if acted.created.is_some() {
             self.created.record(&desired.uid, now);
         }
+        if acted.changed || acted.created.is_some() {
+            self.changed.record(&desired.uid, now);
+        }
         let verified = act::verify(ec2.as_ref(), &desired.vpc_id, &seen, &plan, &acted).await;
         let verified = verified.map_err(|e| acted.error.get_or_insert(e)).ok();
         let probed = probe::step(
@@ -190,6 +212,9 @@ impl Engine {
                 region: &desired.region,
                 vpc_id: &desired.vpc_id,
                 selected: &seen.selection.selected,
+                changed_now: acted.changed || acted.created.is_some(),
+                changed_at: self.changed.last(&desired.uid),
+                path_settle: self.path_settle,
             },
             desired.probe.as_ref(),
             prev.probe.as_ref(),
@@ -271,6 +296,7 @@ impl Engine {
         .await;
         if matches!(outcome.result, Cleanup::Gone) {
             self.created.forget(uid);
+            self.changed.forget(uid);
             self.prober.forget(uid);
         }
         outcome

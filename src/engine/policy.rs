@@ -46,20 +46,32 @@ const DYNAMODB_READ_ACTIONS: &[&str] = &[
     "dynamodb:Scan",
 ];
 
-/// Every DynamoDB action that acts on one table (or its indexes): what "full access" means when
-/// the policy names tables (account-level actions such as backups or global tables need other
-/// resources, per the IAM service authorization reference).
+/// Every DynamoDB action whose only required resource is a table (indexes optional), per the IAM
+/// service authorization reference: what "full access" means when the policy names tables.
+/// Actions that also need another resource (backups by ARN, global tables, streams, resource
+/// policies) or none (ListTables, DescribeLimits) cannot be limited to tables and are left out;
+/// ListTables is granted on its own.
 const DYNAMODB_TABLE_ACTIONS: &[&str] = &[
     "dynamodb:BatchGetItem",
     "dynamodb:BatchWriteItem",
     "dynamodb:ConditionCheckItem",
+    "dynamodb:CreateBackup",
     "dynamodb:CreateTable",
+    "dynamodb:CreateTableReplica",
     "dynamodb:DeleteItem",
     "dynamodb:DeleteTable",
+    "dynamodb:DeleteTableReplica",
     "dynamodb:DescribeContinuousBackups",
+    "dynamodb:DescribeContributorInsights",
+    "dynamodb:DescribeKinesisStreamingDestination",
     "dynamodb:DescribeTable",
+    "dynamodb:DescribeTableReplicaAutoScaling",
     "dynamodb:DescribeTimeToLive",
+    "dynamodb:DisableKinesisStreamingDestination",
+    "dynamodb:EnableKinesisStreamingDestination",
+    "dynamodb:ExportTableToPointInTime",
     "dynamodb:GetItem",
+    "dynamodb:ImportTable",
     "dynamodb:ListTagsOfResource",
     "dynamodb:PartiQLDelete",
     "dynamodb:PartiQLInsert",
@@ -67,11 +79,18 @@ const DYNAMODB_TABLE_ACTIONS: &[&str] = &[
     "dynamodb:PartiQLUpdate",
     "dynamodb:PutItem",
     "dynamodb:Query",
+    "dynamodb:RestoreTableFromAwsBackup",
+    "dynamodb:RestoreTableToPointInTime",
     "dynamodb:Scan",
+    "dynamodb:StartAwsBackupJob",
     "dynamodb:TagResource",
     "dynamodb:UntagResource",
+    "dynamodb:UpdateContinuousBackups",
+    "dynamodb:UpdateContributorInsights",
     "dynamodb:UpdateItem",
+    "dynamodb:UpdateKinesisStreamingDestination",
     "dynamodb:UpdateTable",
+    "dynamodb:UpdateTableReplicaAutoScaling",
     "dynamodb:UpdateTimeToLive",
 ];
 

@@ -47,7 +47,20 @@ pub struct Subject<'a> {
     pub vpc_id: &'a str,
     /// The route tables the object selects.
     pub selected: &'a BTreeSet<String>,
+    /// This pass changed the endpoint: AWS applies routes and policies with a delay, so a
+    /// probe now could see the world before the change.
+    pub changed_now: bool,
+    /// When this process last changed the object's endpoint.
+    pub changed_at: Option<jiff::Timestamp>,
+    /// How long after a change a failing path is not trusted yet.
+    pub path_settle: Duration,
 }
+
+/// How long after a change of the endpoint a failing path is not trusted, by default: AWS can
+/// take a few minutes to apply a new policy or route everywhere.
+pub const DEFAULT_PATH_SETTLE: Duration = Duration::from_secs(180);
+/// How soon to probe after a pass that changed the endpoint.
+const AFTER_CHANGE: Duration = Duration::from_secs(10);
 
 /// The probe step: report a finished probe, else start one when due (never waits for it).
 pub fn step(
@@ -62,7 +75,7 @@ pub fn step(
         return Probed::default();
     };
     if let Some(done) = prober.take(subject.uid) {
-        let status = status(&done);
+        let status = status(&done, subject.changed_at, subject.path_settle);
         let event = flip_event(prev, &status);
         let since = super::elapsed(done.at, now);
         return Probed {
@@ -79,10 +92,24 @@ pub fn step(
             event,
         };
     }
-    if let Some(wait) = wait_until_due(plan, prev, now) {
+    // The selection changed since the probe that gave the verdict: look again now.
+    let reselected = prev.is_some_and(|p| {
+        p.route_table_id.as_ref().is_some_and(|t| {
+            p.route_table_selected != Some(subject.selected.contains(t))
+                && p.route_table_selected.is_some()
+        })
+    });
+    if let Some(wait) = wait_until_due(plan, prev, now).filter(|_| !reselected) {
         return Probed {
             status: prev.cloned(),
             next: Some(wait),
+            ..Default::default()
+        };
+    }
+    if subject.changed_now {
+        return Probed {
+            status: prev.cloned(),
+            next: Some(AFTER_CHANGE),
             ..Default::default()
         };
     }
@@ -121,8 +148,21 @@ fn flip_event(prev: Option<&ProbeStatus>, now: &ProbeStatus) -> Option<EngineEve
 }
 
 /// The status of a finished probe. Pure.
-pub fn status(done: &Finished) -> ProbeStatus {
-    let (path, path_message) = path(done.report.canary.as_ref(), &done.location);
+pub fn status(
+    done: &Finished,
+    changed_at: Option<jiff::Timestamp>,
+    settle: Duration,
+) -> ProbeStatus {
+    let (mut path, mut path_message) = path(done.report.canary.as_ref(), &done.location);
+    let failing = path == ProbePath::Bypass
+        || (path == ProbePath::OtherEndpoint && done.location.selected == Some(true));
+    if let Some(at) = changed_at.filter(|at| failing && super::elapsed(*at, done.at) < settle) {
+        path_message = format!(
+            "the endpoint changed {}s before this probe and AWS may take a few minutes to apply routes and policies, so this is not a verdict yet: {path_message}",
+            super::elapsed(at, done.at).as_secs()
+        );
+        path = ProbePath::Unverified;
+    }
     ProbeStatus {
         last_time: Some(Time(done.at)),
         result: done.report.result,

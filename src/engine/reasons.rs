@@ -30,6 +30,7 @@ pub const DELETING: &str = "Deleting";
 pub const INVALID_SPEC: &str = "InvalidSpec";
 pub const VPC_NOT_FOUND: &str = "VpcNotFound";
 pub const VPC_NOT_ALLOWED: &str = "VpcNotAllowed";
+pub const OWNERSHIP_LOST: &str = "OwnershipLost";
 pub const ROUTE_TABLE_NOT_FOUND: &str = "RouteTableNotFound";
 pub const SUBNET_NOT_FOUND: &str = "SubnetNotFound";
 pub const NO_ROUTE_TABLES: &str = "NoRouteTables";
@@ -78,6 +79,7 @@ pub const CONDITION_REASONS: &[&str] = &[
     INVALID_SPEC,
     VPC_NOT_FOUND,
     VPC_NOT_ALLOWED,
+    OWNERSHIP_LOST,
     ROUTE_TABLE_NOT_FOUND,
     SUBNET_NOT_FOUND,
     NO_ROUTE_TABLES,
@@ -122,6 +124,9 @@ pub const EV_RETAINED: &str = "Retained";
 pub const EV_DELETION_FAILED: &str = "DeletionFailed";
 
 /// Every event reason of its own.
+/// A deletion let go of an endpoint that lost its ownership tag (it cannot delete it).
+pub const EV_OWNERSHIP_LOST: &str = "OwnershipLost";
+
 pub const EVENT_REASONS: &[&str] = &[
     EV_CREATED,
     EV_ROUTE_TABLES_CHANGED,
@@ -137,6 +142,7 @@ pub const EVENT_REASONS: &[&str] = &[
     EV_DELETED,
     EV_RETAINED,
     EV_DELETION_FAILED,
+    EV_OWNERSHIP_LOST,
 ];
 
 /// The condition reason for an AWS error: a few codes have their own, the rest go by class.

@@ -855,7 +855,10 @@ EC2_DENIED = re.compile(
 
 
 def vpcgate_policy(allowed_vpc: str) -> dict:
-    """The least-privilege policy vpcgate documents, limited to one VPC."""
+    """A least-privilege policy in the style vpcgate generates (Allow-with-conditions and an
+    `ec2:Vpc` condition), to exercise the evaluator's operators and keys. The policy vpcgate
+    really generates (`vpcgate iam-policy`) is run through this emulator by the Rust tests
+    (tests/engine.rs `the_role_cannot_touch_endpoints_it_does_not_own`, tests/e2e.rs)."""
     return {"Version": "2012-10-17", "Statement": [
         {"Sid": "Describe", "Effect": "Allow", "Action": [
             "ec2:DescribeInstances", "ec2:DescribePrefixLists", "ec2:DescribeRouteTables",

@@ -197,8 +197,8 @@ async fn d3_token_mismatch_after_the_endpoint_vanished_moves_to_the_next_token()
 
 #[tokio::test]
 async fn d4_a_stripped_ownership_tag_is_restored_before_any_other_change() {
+    // A role that may tag any endpoint (a broader policy than vpcgate's own).
     let mut env = Env::new(&["rtb-a", "rtb-b"]);
-    env.aws.world().require_owner_tag = true;
     let mut obj = Obj::on(&["rtb-a"]);
     env.pass(&mut obj).await;
     let id = obj.endpoint_id();
@@ -220,6 +220,46 @@ async fn d4_a_stripped_ownership_tag_is_restored_before_any_other_change() {
     ));
     env.aws.settle();
     assert!(matches!(env.cleanup(&mut obj, 21).await, Cleanup::Gone));
+}
+
+#[tokio::test]
+async fn d4_under_the_least_privilege_policy_a_stripped_tag_is_reported_not_fought() {
+    // vpcgate's own policy: tags and changes only on endpoints carrying the uid tag.
+    let mut env = Env::new(&["rtb-a", "rtb-b"]);
+    env.aws.world().require_owner_tag = true;
+    let mut obj = Obj::on(&["rtb-a"]);
+    env.pass(&mut obj).await;
+    let id = obj.endpoint_id();
+    env.aws.world().endpoints.get_mut(&id).unwrap().tags.clear();
+    obj.edit(|s| s.route_tables.ids.push("rtb-b".into()));
+    env.aws.take_calls();
+    let out = env.pass(&mut obj).await;
+    let err = out.error.expect("the restore is refused");
+    assert_eq!(err.reason(), OWNERSHIP_LOST);
+    assert!(err.to_string().contains(&id), "{err}");
+    assert_eq!(
+        requeue::hint(&err),
+        RequeueHint::Resync,
+        "looked at again at resync, not in a loop"
+    );
+    assert_eq!(
+        mutations(&env.aws.take_calls()),
+        ["CreateTags"],
+        "no modify, no create"
+    );
+    assert_eq!(
+        obj.condition(READY),
+        ("False".into(), OWNERSHIP_LOST.into())
+    );
+    assert_eq!(env.aws.live().len(), 1, "no second endpoint");
+    // A deletion lets go with a warning instead of holding the finalizer forever.
+    let mut gone = env.cleanup(&mut obj, 21).await;
+    if let Cleanup::Pending(_) = gone {
+        env.aws.settle();
+        gone = env.cleanup(&mut obj, 22).await;
+    }
+    assert!(matches!(gone, Cleanup::Gone), "{gone:?}");
+    assert_eq!(env.aws.live().len(), 1, "the endpoint is left in place");
 }
 
 #[tokio::test]
@@ -349,8 +389,8 @@ async fn d8_a_failed_endpoint_is_replaced_under_the_next_token() {
     let mut obj = Obj::on(&["rtb-a"]);
     env.pass(&mut obj).await;
     let old = obj.endpoint_id();
-    // Failed, and its ownership tag stripped: the tag is restored before the delete.
-    env.aws.world().require_owner_tag = true;
+    // Failed, and its ownership tag stripped: the tag is restored before the delete (a role
+    // that may tag any endpoint; under vpcgate's own policy see d4_under_the_least_privilege…).
     {
         let mut w = env.aws.world();
         let ep = w.endpoints.get_mut(&old).unwrap();
