@@ -85,7 +85,7 @@ pub const MAX_PROBE_TIMEOUT: std::time::Duration = std::time::Duration::from_sec
 )]
 #[serde(rename_all = "camelCase")]
 #[schemars(extend("x-kubernetes-validations" = [
-    {"rule": "self.vpcId == oldSelf.vpcId", "message": "vpcId is immutable; create another GatewayEndpoint for another VPC"},
+    {"rule": "has(self.vpcId) == has(oldSelf.vpcId) && (!has(self.vpcId) || self.vpcId == oldSelf.vpcId)", "message": "vpcId is immutable (set or omitted); create another GatewayEndpoint for another VPC"},
     {"rule": "self.service == oldSelf.service", "message": "service is immutable; create another GatewayEndpoint for another service"},
     {"rule": "has(self.region) == has(oldSelf.region) && (!has(self.region) || self.region == oldSelf.region)", "message": "region is immutable; create another GatewayEndpoint for another region"}
 ]))]
@@ -101,12 +101,15 @@ pub struct GatewayEndpointSpec {
     #[schemars(pattern(r"^[a-z]{2}(-[a-z]+)+-[0-9]+$"))]
     pub region: Option<String>,
 
-    /// The VPC to create the endpoint in (`vpc-…`).
+    /// The VPC to create the endpoint in (`vpc-…`). Omitted: the single VPC that this cluster's
+    /// nodes run in (more than one: `MultipleVpcs`; none: `NoNodes`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(pattern(r"^vpc-([0-9a-f]{8}|[0-9a-f]{17})$"))]
-    pub vpc_id: String,
+    pub vpc_id: Option<String>,
 
-    /// Which route tables get the route to the endpoint. The union of all sources is used; at
-    /// least one source must be given.
+    /// Which route tables get the route to the endpoint: the union of all sources. Omitted (or
+    /// empty): the route tables of the subnets this cluster's nodes run in.
+    #[serde(default)]
     pub route_tables: RouteTableSelector,
 
     /// The endpoint policy. Omitted: AWS's default full-access policy.
@@ -161,10 +164,16 @@ impl Service {
 #[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 #[schemars(extend("x-kubernetes-validations" = [
-    {"rule": "(has(self.ids) && size(self.ids) > 0) || (has(self.subnetIds) && size(self.subnetIds) > 0) || (has(self.tags) && size(self.tags) > 0)",
-     "message": "routeTables: set at least one of ids, subnetIds or tags"}
+    {"rule": "!has(self.clusterNodeSubnets) || self.clusterNodeSubnets || (has(self.ids) && size(self.ids) > 0) || (has(self.subnetIds) && size(self.subnetIds) > 0) || (has(self.tags) && size(self.tags) > 0)",
+     "message": "routeTables: with clusterNodeSubnets false, set at least one of ids, subnetIds or tags"}
 ]))]
 pub struct RouteTableSelector {
+    /// The route tables of the subnets this cluster's nodes run in (each subnet's associated
+    /// table, else the VPC's main table), following nodes as they come and go. Default: true
+    /// when no other source is given, false otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cluster_node_subnets: Option<bool>,
+
     /// Explicit route table ids (`rtb-…`); each must belong to `vpcId`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(length(max = 200), inner(pattern(r"^rtb-([0-9a-f]{8}|[0-9a-f]{17})$")))]
@@ -333,10 +342,43 @@ pub struct GatewayEndpointStatus {
     /// AWS tag keys vpcgate set on the endpoint; only these are ever removed.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub managed_tag_keys: Vec<String>,
+    /// This cluster's nodes, when the object uses them (`vpcId` omitted or
+    /// `routeTables.clusterNodeSubnets`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cluster_nodes: Option<ClusterNodesStatus>,
     /// `EndpointAvailable`, `RoutesAssociated`, `DynamoDBReachable`, `Synced` and `Ready`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["type"]))]
     pub conditions: Vec<Condition>,
+}
+
+/// The cluster's nodes as vpcgate found them.
+#[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ClusterNodesStatus {
+    /// Nodes in the cluster.
+    #[schemars(with = "i64")]
+    pub nodes: u32,
+    /// The VPCs of the nodes' EC2 instances in the object's region.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub vpc_ids: Vec<String>,
+    /// The subnets of the nodes' EC2 instances in the endpoint's VPC.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub subnet_ids: Vec<String>,
+    /// Nodes that are not EC2 instances (Fargate, hybrid nodes): ignored.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    #[schemars(with = "i64")]
+    pub not_aws_count: u32,
+    /// Up to 20 of their names.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub not_aws: Vec<String>,
+    /// Nodes whose EC2 instance EC2 does not describe (terminated, or not visible yet).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    #[schemars(with = "i64")]
+    pub unresolved_count: u32,
+    /// Up to 20 of their names.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub unresolved: Vec<String>,
 }
 
 fn is_zero(n: &u32) -> bool {

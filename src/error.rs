@@ -30,6 +30,24 @@ pub enum Error {
     )]
     OwnershipLost { endpoint_id: String, uid: String },
 
+    /// `spec.vpcId` is omitted and the cluster's node list has not been read yet.
+    #[error(
+        "spec.vpcId: omitted, and this cluster's nodes are not listed yet; waiting for the node watch"
+    )]
+    NodesUnknown,
+
+    /// `spec.vpcId` is omitted and no node of the cluster is an EC2 instance in the region.
+    #[error(
+        "spec.vpcId: omitted, and no node of this cluster is an EC2 instance in {region} ({detail}); set spec.vpcId"
+    )]
+    NoNodes { region: String, detail: String },
+
+    /// `spec.vpcId` is omitted and the cluster's nodes are in more than one VPC.
+    #[error(
+        "spec.vpcId: omitted, and this cluster's nodes in {region} are in more than one VPC ({}); set spec.vpcId to one of them", vpcs.join(", ")
+    )]
+    MultipleVpcs { region: String, vpcs: Vec<String> },
+
     /// The region offers no gateway endpoint for the service.
     #[error(
         "spec.service: no prefix list {name} in {region}; the service has no gateway endpoint there"
@@ -67,6 +85,9 @@ impl Error {
             Error::VpcNotFound { .. } => reasons::VPC_NOT_FOUND,
             Error::VpcNotAllowed { .. } => reasons::VPC_NOT_ALLOWED,
             Error::OwnershipLost { .. } => reasons::OWNERSHIP_LOST,
+            Error::NodesUnknown => reasons::DISCOVERING_NODES,
+            Error::NoNodes { .. } => reasons::NO_NODES,
+            Error::MultipleVpcs { .. } => reasons::MULTIPLE_VPCS,
             Error::ServiceNotAvailable { .. } => reasons::SERVICE_NOT_AVAILABLE,
             Error::Aws(e) => reasons::for_aws(e),
             Error::Kube(_) => reasons::KUBERNETES_API_ERROR,

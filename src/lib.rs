@@ -122,9 +122,24 @@ mod tests {
         );
     }
 
-    /// The examples stay valid objects with a spec the engine accepts.
+    /// The examples stay valid objects with a spec the engine accepts (on a cluster with one
+    /// EC2 node, for `spec: {}`).
     #[test]
     fn examples_parse_and_validate() {
+        use crate::engine::discovery::{ClusterNodes, NodeInfo, Placement};
+        let nodes = ClusterNodes {
+            listed: true,
+            nodes: vec![NodeInfo {
+                name: "node-1".into(),
+                placement: Placement::Instance {
+                    id: "i-1".into(),
+                    region: "eu-west-1".into(),
+                    vpc_id: "vpc-0a1b2c3d4e5f60718".into(),
+                    subnet_id: "subnet-0123456789abcdef0".into(),
+                    security_groups: Vec::new(),
+                },
+            }],
+        };
         let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/examples");
         let mut seen = 0;
         for entry in std::fs::read_dir(dir).unwrap() {
@@ -133,7 +148,7 @@ mod tests {
             let mut obj: crate::api::GatewayEndpoint = serde_yaml_ng::from_str(&text)
                 .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
             obj.metadata.uid = Some("00000000-0000-4000-8000-000000000000".into());
-            crate::engine::desired::desired(&obj, Some("eu-west-1"), Some("111122223333"))
+            crate::engine::desired::desired(&obj, Some("eu-west-1"), Some("111122223333"), &nodes)
                 .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
             seen += 1;
         }

@@ -298,6 +298,11 @@ async fn plan(file: PathBuf, region: Option<String>) -> anyhow::Result<ExitCode>
     };
     let mut obj: GatewayEndpoint = serde_yaml_ng::from_str(&text)
         .with_context(|| format!("{} is not a GatewayEndpoint", file.display()))?;
+    anyhow::ensure!(
+        !vpcgate::engine::desired::uses_nodes(&obj.spec),
+        "{} takes its VPC or route tables from the cluster's nodes (vpcId or routeTables omitted, or clusterNodeSubnets); `vpcgate plan` does not read the cluster: set spec.vpcId and routeTables ids/subnetIds/tags to preview, or apply it and read status.clusterNodes",
+        file.display()
+    );
     // A manifest that was never applied has no uid; plan as if it were new.
     if obj.metadata.uid.is_none() {
         obj.metadata.uid = Some("00000000-0000-0000-0000-000000000000".into());

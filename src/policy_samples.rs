@@ -77,7 +77,7 @@ pub fn all() -> Vec<(String, Value)> {
             "sample",
             GatewayEndpointSpec {
                 service,
-                vpc_id: "vpc-0a1b2c3d4e5f60718".into(),
+                vpc_id: Some("vpc-0a1b2c3d4e5f60718".into()),
                 route_tables: crate::api::RouteTableSelector {
                     ids: vec!["rtb-0a1b2c3d4e5f60718".into()],
                     ..Default::default()
@@ -92,7 +92,8 @@ pub fn all() -> Vec<(String, Value)> {
         );
         obj.metadata.uid = Some(UID.into());
         for region in ["us-east-1", "cn-north-1"] {
-            let d = desired(&obj, Some(region), Some(ACCOUNT)).expect("a sample spec is valid");
+            let d = desired(&obj, Some(region), Some(ACCOUNT), &Default::default())
+                .expect("a sample spec is valid");
             if let Some(doc) = d.policy {
                 let suffix = if region == "us-east-1" { "" } else { "-aws-cn" };
                 out.push((format!("{name}{suffix}"), doc));

@@ -746,8 +746,8 @@ async fn bad_specs_rejected(env: &Env) -> TestResult {
     let cases: Vec<(Value, &str)> = vec![
         (json!({"vpcId": "vpc-XYZ"}), "spec.vpcId"),
         (
-            json!({"routeTables": {}}),
-            "set at least one of ids, subnetIds or tags",
+            json!({"routeTables": {"clusterNodeSubnets": false}}),
+            "with clusterNodeSubnets false, set at least one of ids, subnetIds or tags",
         ),
         (
             json!({"routeTables": {"ids": ["rtb-nothex!"]}}),
@@ -1227,6 +1227,149 @@ async fn probe_proves_the_path(env: &Env) -> TestResult {
     );
     s.delete_and_wait("bypass").await?;
     s.delete_and_wait("elsewhere").await?;
+    delete_all_nodes(env).await;
+    Ok(())
+}
+
+/// Deletes every Node object (scenarios create their own).
+async fn delete_all_nodes(env: &Env) {
+    let nodes: Api<k8s_openapi::api::core::v1::Node> =
+        Api::all(client_for(&env.cluster.admin_kubeconfig).await);
+    let _ = nodes
+        .delete_collection(&DeleteParams::default(), &ListParams::default())
+        .await;
+}
+
+/// `spec: {}`: the VPC and the route tables come from the cluster's nodes (Node objects whose
+/// providerIDs name instances launched in the emulator), follow a node joining a third subnet
+/// without an edit, ignore a Fargate-style node, and refuse two VPCs for a new object.
+async fn empty_spec_finds_the_clusters_vpc_and_subnets(env: &Env) -> TestResult {
+    delete_all_nodes(env).await;
+    let s = scenario(env, &[]).await;
+    let public = support::launch_instance(&s.ec2, &s.net.public_subnet).await;
+    let private = support::launch_instance(&s.ec2, &s.net.private_subnet).await;
+    create_node(env, "node-public", &public).await?;
+    create_node(env, "node-private", &private).await?;
+    let fargate = "fargate-ip-10-0-1-5.ec2.internal";
+    {
+        let nodes: Api<k8s_openapi::api::core::v1::Node> =
+            Api::all(client_for(&env.cluster.admin_kubeconfig).await);
+        let node: k8s_openapi::api::core::v1::Node = serde_json::from_value(json!({
+            "apiVersion": "v1", "kind": "Node", "metadata": {"name": fargate},
+            "spec": {"providerID": format!("aws:///us-east-1a/{fargate}")},
+        }))
+        .map_err(|e| fail(e.to_string()))?;
+        nodes
+            .create(&PostParams::default(), &node)
+            .await
+            .map_err(|e| fail(format!("create node: {e}")))?;
+    }
+    let mut op = Operator::start(env, &s.emulator, "discovery", &[]);
+    op.wait_ready()?;
+    s.create_raw(
+        json!({"apiVersion": "vpcgate.dev/v1alpha1", "kind": "GatewayEndpoint",
+        "metadata": {"name": "zero"}, "spec": {}}),
+    )
+    .await?;
+    let out = env
+        .cluster
+        .kubectl(&["wait", "--for=condition=Ready", "gwe/zero", "--timeout=90s"]);
+    ensure!(
+        out.status.success(),
+        "kubectl wait: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let o = s.api.get("zero").await.map_err(|e| fail(e.to_string()))?;
+    let st = o.status.clone().unwrap_or_default();
+    ensure!(st.vpc_id.as_deref() == Some(s.net.vpc.as_str()), "{st:?}");
+    let tables: std::collections::BTreeSet<String> =
+        st.route_tables.iter().map(|t| t.id.clone()).collect();
+    ensure!(
+        tables == [s.net.public_rtb.clone(), s.net.private_rtb.clone()].into(),
+        "the nodes' subnets' tables: {tables:?}"
+    );
+    let nodes = st.cluster_nodes.clone().unwrap_or_default();
+    ensure!(
+        nodes.nodes == 3 && nodes.not_aws_count == 1 && nodes.not_aws == [fargate],
+        "the Fargate node is counted and ignored: {nodes:?}"
+    );
+    ensure!(o.spec.vpc_id.is_none(), "nothing written into the spec");
+
+    // A node joins in a third subnet (no table of its own: the VPC's main table).
+    let bare = support::launch_instance(&s.ec2, &s.net.bare_subnet).await;
+    create_node(env, "node-bare", &bare).await?;
+    eventually(Duration::from_secs(60), "the main table joins", || async {
+        let o = s.api.get_opt("zero").await.ok()??;
+        let st = o.status?;
+        (st.routes.as_deref() == Some("3/3")
+            && st
+                .route_tables
+                .iter()
+                .any(|t| t.id == s.net.main_rtb && t.route_present))
+        .then_some(())
+    })
+    .await?;
+    ensure!(
+        s.route_target(&s.net.main_rtb).await.as_deref() == st.endpoint_id.as_deref(),
+        "the main table routes to the endpoint"
+    );
+
+    // Nodes in a second VPC: the existing object keeps its VPC; a new one is refused.
+    let other = s
+        .ec2
+        .create_vpc()
+        .cidr_block("10.8.0.0/16")
+        .send()
+        .await
+        .map_err(|e| fail(format!("{e:?}")))?
+        .vpc()
+        .and_then(|v| v.vpc_id())
+        .unwrap_or_default()
+        .to_owned();
+    let subnet = s
+        .ec2
+        .create_subnet()
+        .vpc_id(&other)
+        .cidr_block("10.8.1.0/24")
+        .send()
+        .await
+        .map_err(|e| fail(format!("{e:?}")))?
+        .subnet()
+        .and_then(|x| x.subnet_id())
+        .unwrap_or_default()
+        .to_owned();
+    let elsewhere = support::launch_instance(&s.ec2, &subnet).await;
+    create_node(env, "node-elsewhere", &elsewhere).await?;
+    s.create_raw(
+        json!({"apiVersion": "vpcgate.dev/v1alpha1", "kind": "GatewayEndpoint",
+        "metadata": {"name": "zero-two"}, "spec": {}}),
+    )
+    .await?;
+    let o = eventually(Duration::from_secs(60), "zero-two MultipleVpcs", || async {
+        let o = s.api.get_opt("zero-two").await.ok()??;
+        (condition(&o, "Ready").map(|c| c.1).as_deref() == Some("MultipleVpcs")).then_some(o)
+    })
+    .await?;
+    let message = o
+        .status
+        .as_ref()
+        .and_then(|st| st.conditions.iter().find(|c| c.type_ == "Ready"))
+        .map(|c| c.message.clone())
+        .unwrap_or_default();
+    ensure!(
+        message.contains(&s.net.vpc) && message.contains(&other),
+        "both VPCs named: {message}"
+    );
+    let o = s.api.get("zero").await.map_err(|e| fail(e.to_string()))?;
+    ensure!(
+        condition(&o, "Ready").map(|c| c.0).as_deref() == Some("True"),
+        "the existing object is unaffected: {:?}",
+        condition(&o, "Ready")
+    );
+    s.delete_and_wait("zero-two").await?;
+    s.delete_and_wait("zero").await?;
+    delete_all_nodes(env).await;
     Ok(())
 }
 
@@ -1505,6 +1648,10 @@ fn main() -> std::process::ExitCode {
         trial!(
             "works_under_its_own_iam_policy_and_nowhere_else",
             works_under_its_own_iam_policy
+        ),
+        trial!(
+            "empty_spec_finds_the_clusters_vpc_and_subnets",
+            empty_spec_finds_the_clusters_vpc_and_subnets
         ),
     ];
     let conclusion = libtest_mimic::run(&args, trials);

@@ -53,7 +53,7 @@ async fn world() -> World {
 
 fn spec(net: &Network) -> GatewayEndpointSpec {
     GatewayEndpointSpec {
-        vpc_id: net.vpc.clone(),
+        vpc_id: Some(net.vpc.clone()),
         route_tables: RouteTableSelector {
             subnet_ids: vec![net.public_subnet.clone(), net.private_subnet.clone()],
             ..Default::default()
@@ -755,7 +755,7 @@ async fn unknown_ids_get_their_reason_and_no_mutation() {
     let cases: Vec<(GatewayEndpointSpec, &str, &str)> = vec![
         (
             GatewayEndpointSpec {
-                vpc_id: "vpc-0123456789abcdef0".into(),
+                vpc_id: Some("vpc-0123456789abcdef0".into()),
                 ..spec(&w.net)
             },
             "VpcNotFound",
@@ -1154,7 +1154,7 @@ async fn an_endpoint_is_never_moved_across_vpcs() {
     // still refuses to touch the endpoint from another VPC.
     let other = walkthrough_network(&w.ec2).await;
     edit(&mut obj, |s| {
-        s.vpc_id = other.vpc.clone();
+        s.vpc_id = Some(other.vpc.clone());
         s.route_tables = RouteTableSelector {
             ids: vec![other.public_rtb.clone()],
             ..Default::default()

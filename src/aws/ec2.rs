@@ -7,8 +7,8 @@ use std::sync::Arc;
 
 use super::probe::{ProbeReport, ProbeRequest};
 use super::{
-    AwsError, CreateEndpoint, DeleteOutcome, Endpoint, ModifyEndpoint, Placement, PrefixList,
-    RouteTable,
+    AwsError, CreateEndpoint, DeleteOutcome, Endpoint, Instance, ModifyEndpoint, Placement,
+    PrefixList, RouteTable,
 };
 
 /// EC2 in one region.
@@ -26,6 +26,9 @@ pub trait Ec2: Send + Sync {
     ) -> Result<Option<String>, AwsError>;
     /// The subnet and VPC of an instance; `None` when AWS does not know it.
     async fn instance_placement(&self, instance_id: &str) -> Result<Option<Placement>, AwsError>;
+    /// The instances with these ids that EC2 describes (unknown ids are left out, not an
+    /// error): filtered by `instance-id` in batches, paginated.
+    async fn instances(&self, ids: &[String]) -> Result<Vec<Instance>, AwsError>;
     /// Every subnet id of the VPC, sorted.
     async fn subnet_ids(&self, vpc_id: &str) -> Result<Vec<String>, AwsError>;
     /// The AWS-managed prefix list named `com.amazonaws.<region>.<service>`.

@@ -328,6 +328,22 @@ impl Ec2 for FakeEc2 {
         })
     }
 
+    async fn instances(&self, ids: &[String]) -> Result<Vec<super::Instance>, AwsError> {
+        self.call("DescribeInstances", |w| {
+            Ok(ids
+                .iter()
+                .filter_map(|id| {
+                    w.instances.get(id).map(|p| super::Instance {
+                        id: id.clone(),
+                        vpc_id: p.vpc_id.clone(),
+                        subnet_id: p.subnet_id.clone(),
+                        security_groups: Vec::new(),
+                    })
+                })
+                .collect())
+        })
+    }
+
     async fn instance_placement(&self, instance_id: &str) -> Result<Option<Placement>, AwsError> {
         self.call("DescribeInstances", |w| {
             Ok(w.instances.get(instance_id).cloned())

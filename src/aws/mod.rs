@@ -139,6 +139,15 @@ pub struct Placement {
     pub vpc_id: String,
 }
 
+/// An EC2 instance as node discovery needs it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Instance {
+    pub id: String,
+    pub vpc_id: String,
+    pub subnet_id: String,
+    pub security_groups: Vec<String>,
+}
+
 /// A service's managed prefix list.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct PrefixList {

@@ -13,8 +13,8 @@ use aws_sdk_ec2::types::{
 
 use super::ec2::Ec2;
 use super::{
-    AwsError, CreateEndpoint, DeleteOutcome, Endpoint, EndpointState, ModifyEndpoint, Placement,
-    PolicyChange, PrefixList, RouteTable,
+    AwsError, CreateEndpoint, DeleteOutcome, Endpoint, EndpointState, Instance, ModifyEndpoint,
+    Placement, PolicyChange, PrefixList, RouteTable,
 };
 use crate::aws::CallObserver;
 
@@ -24,6 +24,9 @@ pub struct SdkEc2 {
     client: Client,
     observer: CallObserver,
 }
+
+/// Values per `instance-id` filter in one `DescribeInstances` call.
+const INSTANCE_IDS_PER_CALL: usize = 200;
 
 fn filter(name: &str, values: impl IntoIterator<Item = impl Into<String>>) -> Filter {
     Filter::builder()
@@ -194,6 +197,47 @@ impl Ec2 for SdkEc2 {
             ])
             .await?;
         Ok(main.first().map(|rt| rt.id.clone()))
+    }
+
+    /// Instances by id: the `instance-id` filter (unknown ids are simply absent, where the
+    /// `InstanceIds` parameter would fail the whole call), 200 values a call, paginated.
+    async fn instances(&self, ids: &[String]) -> Result<Vec<Instance>, AwsError> {
+        let mut found = Vec::new();
+        for chunk in ids.chunks(INSTANCE_IDS_PER_CALL) {
+            let mut token: Option<String> = None;
+            loop {
+                let req = self
+                    .client
+                    .describe_instances()
+                    .filters(filter("instance-id", chunk.iter().cloned()))
+                    .max_results(1000)
+                    .set_next_token(token.take())
+                    .send();
+                let out = self.call("DescribeInstances", req).await?;
+                for i in out.reservations().iter().flat_map(|r| r.instances()) {
+                    let (Some(id), Some(vpc), Some(subnet)) =
+                        (i.instance_id(), i.vpc_id(), i.subnet_id())
+                    else {
+                        continue;
+                    };
+                    found.push(Instance {
+                        id: id.to_owned(),
+                        vpc_id: vpc.to_owned(),
+                        subnet_id: subnet.to_owned(),
+                        security_groups: i
+                            .security_groups()
+                            .iter()
+                            .filter_map(|g| g.group_id().map(str::to_owned))
+                            .collect(),
+                    });
+                }
+                match out.next_token() {
+                    Some(t) if !t.is_empty() => token = Some(t.to_owned()),
+                    _ => break,
+                }
+            }
+        }
+        Ok(found)
     }
 
     /// The subnet and VPC of an instance; `None` when AWS does not know it.

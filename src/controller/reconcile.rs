@@ -35,9 +35,13 @@ pub struct Context {
     pub readiness: Arc<crate::readiness::Readiness>,
     /// Consecutive transient failures per object uid, for the exponential backoff.
     failures: Mutex<HashMap<String, u32>>,
-    /// Names of objects whose probe finished (sent by the engine's prober); the controller
-    /// reconciles them so the result reaches status.
+    /// Names of objects to reconcile now: their probe finished (sent by the engine's prober),
+    /// or the cluster's nodes changed under them. Taken by the running controller.
     probe_done: Mutex<Option<futures::channel::mpsc::UnboundedReceiver<String>>>,
+    /// The sending side of `probe_done`.
+    trigger: futures::channel::mpsc::UnboundedSender<String>,
+    /// Node discovery, waiting for the controller (leader only) to start it.
+    pub discovery: Mutex<Option<super::nodes::Discovery>>,
 }
 
 impl Context {
@@ -50,6 +54,7 @@ impl Context {
         readiness: Arc<crate::readiness::Readiness>,
     ) -> Self {
         let (tx, rx) = futures::channel::mpsc::unbounded();
+        let trigger = tx.clone();
         engine.prober().set_notify(Arc::new(move |name: &str| {
             let _ = tx.unbounded_send(name.to_owned());
         }));
@@ -62,7 +67,14 @@ impl Context {
             readiness,
             failures: Mutex::new(HashMap::new()),
             probe_done: Mutex::new(Some(rx)),
+            trigger,
+            discovery: Mutex::new(None),
         }
+    }
+
+    /// Asks the controller to reconcile the object `name` soon.
+    pub fn reconcile_soon(&self, name: &str) {
+        let _ = self.trigger.unbounded_send(name.to_owned());
     }
 
     /// The stream of objects whose probe finished; there is one, taken by the controller.

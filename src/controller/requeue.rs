@@ -34,7 +34,9 @@ pub fn hint(err: &Error) -> RequeueHint {
             (_, Some("IdempotentParameterMismatch" | "RouteAlreadyExists")) => RequeueHint::Settle,
             _ => RequeueHint::Resync,
         },
-        Error::DeletionPending(_) => RequeueHint::Settle,
+        Error::DeletionPending(_) | Error::NodesUnknown => RequeueHint::Settle,
+        // Node changes trigger a pass themselves; the resync is the fallback.
+        Error::NoNodes { .. } | Error::MultipleVpcs { .. } => RequeueHint::Resync,
         Error::Kube(_) => RequeueHint::Backoff,
         Error::Finalizer(inner) => match inner.as_ref() {
             kube::runtime::finalizer::Error::ApplyFailed(e)

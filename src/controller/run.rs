@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::StreamExt;
+use kube::ResourceExt;
 use kube::api::{Api, ListParams};
 use kube::runtime::events::Reporter;
 use kube::runtime::utils::{Predicate, predicates};
@@ -17,7 +18,9 @@ use super::{leader, reconcile};
 use crate::api::GatewayEndpoint;
 use crate::aws::AwsClients;
 use crate::engine::Engine;
-use crate::engine::prober::{ProbeOrigin, instance_from_provider_id};
+use crate::engine::discovery::ClusterNodes;
+use crate::engine::discovery::aws_provider_id;
+use crate::engine::prober::ProbeOrigin;
 use crate::metrics::Metrics;
 use crate::readiness::Readiness;
 use k8s_openapi::api::core::v1::Node;
@@ -97,8 +100,8 @@ async fn probe_origin(client: &kube::Client, node: Option<&str>) -> ProbeOrigin 
     match nodes.get(node).await {
         Ok(n) => {
             let provider = n.spec.and_then(|s| s.provider_id).unwrap_or_default();
-            match instance_from_provider_id(&provider) {
-                Some(id) => ProbeOrigin::Instance(id),
+            match aws_provider_id(&provider) {
+                Some((_, id)) => ProbeOrigin::Instance(id),
                 None => ProbeOrigin::Unknown(format!(
                     "node {node} is not an EC2 instance (providerID {provider:?})"
                 )),
@@ -167,7 +170,10 @@ pub async fn run(cfg: RunConfig) -> Result<(), RunError> {
             warn!(reason = %why, "the probe's subnet is unknown; paths from it are Unverified")
         }
     }
-    let engine = Engine::new(Arc::new(clients), region)
+    let cloud: Arc<dyn crate::aws::Cloud> = Arc::new(clients);
+    let (nodes_tx, nodes_rx) = watch::channel(ClusterNodes::default());
+    let engine = Engine::new(cloud.clone(), region.clone())
+        .with_cluster_nodes(nodes_rx)
         .with_describe_lag(cfg.describe_lag)
         .with_path_settle(cfg.path_settle)
         .with_allowed_vpcs(cfg.allowed_vpcs.clone())
@@ -187,6 +193,11 @@ pub async fn run(cfg: RunConfig) -> Result<(), RunError> {
         cfg.resync,
         ready.clone(),
     ));
+    *ctx.discovery.lock().unwrap_or_else(|e| e.into_inner()) = Some(super::nodes::Discovery {
+        cloud,
+        default_region: region,
+        view: nodes_tx,
+    });
 
     let result = if cfg.leader_election {
         leader::run_as_leader(&cfg, client, api, ctx, stop_rx.clone()).await
@@ -239,6 +250,28 @@ pub(crate) async fn run_controller(
                 .boxed()
         })
         .unwrap_or_else(|| futures::stream::empty().boxed());
+    // Node discovery runs while this replica controls (it reconciles objects on node changes).
+    let discovery = ctx
+        .discovery
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .take()
+        .map(|d| {
+            let (objects, trigger) = (reader.clone(), ctx.clone());
+            let on_change: super::nodes::OnChange = Box::new(move || {
+                for o in objects.state() {
+                    if crate::engine::desired::uses_nodes(&o.spec) {
+                        trigger.reconcile_soon(&o.name_any());
+                    }
+                }
+            });
+            tokio::spawn(super::nodes::run(
+                ctx.client.clone(),
+                d,
+                on_change,
+                std::future::pending::<()>(),
+            ))
+        });
     Controller::for_stream(stream, reader)
         .reconcile_on(probe_done)
         .with_config(kube::runtime::controller::Config::default().concurrency(concurrency))
@@ -255,5 +288,8 @@ pub(crate) async fn run_controller(
             }
         })
         .await;
+    if let Some(d) = discovery {
+        d.abort();
+    }
     info!("controller stopped");
 }

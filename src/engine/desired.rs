@@ -7,6 +7,7 @@ use std::time::Duration;
 use kube::ResourceExt;
 use serde_json::Value;
 
+use super::discovery::ClusterNodes;
 use super::policy;
 use crate::api::{
     DEFAULT_PROBE_INTERVAL, DEFAULT_PROBE_TIMEOUT, GatewayEndpoint, MAX_PROBE_TIMEOUT,
@@ -32,6 +33,8 @@ pub struct Desired {
     pub tags: BTreeMap<String, String>,
     /// `None` when probing is off or does not apply (S3).
     pub probe: Option<ProbePlan>,
+    /// The cluster's nodes as status reports them, when the object uses them.
+    pub cluster_nodes: Option<crate::api::ClusterNodesStatus>,
 }
 
 /// When and how to probe.
@@ -70,6 +73,18 @@ pub fn parse_duration(field: &str, text: &str) -> Result<Duration, Error> {
     })
 }
 
+/// Whether the object selects the route tables of the cluster's nodes' subnets: when it says
+/// so, or by default when it names no other source.
+pub fn node_subnets_wanted(sel: &RouteTableSelector) -> bool {
+    sel.cluster_node_subnets
+        .unwrap_or(sel.ids.is_empty() && sel.subnet_ids.is_empty() && sel.tags.is_empty())
+}
+
+/// Whether the object depends on the cluster's nodes (a node change is news for it).
+pub fn uses_nodes(spec: &crate::api::GatewayEndpointSpec) -> bool {
+    spec.vpc_id.is_none() || node_subnets_wanted(&spec.route_tables)
+}
+
 /// Whether the desired state needs the AWS account id: table ARNs in a generated policy, or
 /// the canary statement.
 pub fn needs_account(spec: &crate::api::GatewayEndpointSpec) -> bool {
@@ -96,11 +111,13 @@ pub fn verifies_path(spec: &crate::api::GatewayEndpointSpec) -> bool {
 }
 
 /// Builds the desired state, or says which field is wrong. `account` is the caller's AWS
-/// account, needed when [`needs_account`].
+/// account, needed when [`needs_account`]; `nodes` the cluster's nodes, used when `vpcId` is
+/// omitted or `routeTables.clusterNodeSubnets` is on.
 pub fn desired(
     obj: &GatewayEndpoint,
     default_region: Option<&str>,
     account: Option<&str>,
+    nodes: &ClusterNodes,
 ) -> Result<Desired, Error> {
     let spec = &obj.spec;
     let uid = obj.uid().ok_or_else(|| {
@@ -121,12 +138,51 @@ pub fn desired(
             )
         })?;
     let sel = &spec.route_tables;
-    if sel.ids.is_empty() && sel.subnet_ids.is_empty() && sel.tags.is_empty() {
+    let node_subnets = node_subnets_wanted(sel);
+    if !node_subnets && sel.ids.is_empty() && sel.subnet_ids.is_empty() && sel.tags.is_empty() {
         return Err(invalid(
             "spec.routeTables",
-            "select at least one route table through ids, subnetIds or tags",
+            "clusterNodeSubnets is false and no ids, subnetIds or tags are given; select at least one route table",
         ));
     }
+    // Omitted: the nodes' single VPC; once an endpoint was made there, that VPC stays (a node
+    // joining in another VPC later must not move or break it).
+    let settled = obj
+        .status
+        .as_ref()
+        .filter(|s| s.endpoint_id.is_some())
+        .and_then(|s| s.vpc_id.clone());
+    let vpc_id = match (&spec.vpc_id, settled) {
+        (Some(v), _) => v.clone(),
+        (None, Some(v)) => v,
+        (None, None) => nodes.single_vpc(&region)?,
+    };
+    let mut route_tables = sel.clone();
+    if node_subnets {
+        if !nodes.listed {
+            return Err(Error::NodesUnknown);
+        }
+        let found = nodes.subnets(&region, &vpc_id);
+        if found.is_empty()
+            && sel.ids.is_empty()
+            && sel.subnet_ids.is_empty()
+            && sel.tags.is_empty()
+        {
+            return Err(Error::NoNodes {
+                region: region.clone(),
+                detail: format!(
+                    "none in {vpc_id}, whose route tables routeTables.clusterNodeSubnets selects"
+                ),
+            });
+        }
+        for subnet in found {
+            if !route_tables.subnet_ids.contains(&subnet) {
+                route_tables.subnet_ids.push(subnet);
+            }
+        }
+    }
+    let cluster_nodes =
+        (spec.vpc_id.is_none() || node_subnets).then(|| nodes.status(&region, Some(&vpc_id)));
 
     let canary = verifies_path(spec).then(|| policy::canary_table(&uid));
     let canary_account = match (&canary, account) {
@@ -281,11 +337,12 @@ pub fn desired(
         service_name: format!("com.amazonaws.{region}.{}", spec.service.as_str()),
         uid,
         region,
-        vpc_id: spec.vpc_id.clone(),
-        route_tables: spec.route_tables.clone(),
+        vpc_id,
+        route_tables,
         policy,
         tags,
         probe,
+        cluster_nodes,
     })
 }
 
@@ -293,6 +350,7 @@ pub fn desired(
 mod tests {
     use super::*;
     use crate::api::{GatewayEndpointSpec, PolicyPreset, PolicySpec, ProbeSpec};
+    use crate::engine::discovery::ClusterNodes;
 
     fn obj(spec: GatewayEndpointSpec) -> GatewayEndpoint {
         let mut o = GatewayEndpoint::new("dynamodb", spec);
@@ -302,7 +360,7 @@ mod tests {
 
     fn base() -> GatewayEndpointSpec {
         GatewayEndpointSpec {
-            vpc_id: "vpc-12345678".into(),
+            vpc_id: Some("vpc-12345678".into()),
             route_tables: RouteTableSelector {
                 ids: vec!["rtb-12345678".into()],
                 ..Default::default()
@@ -320,7 +378,13 @@ mod tests {
 
     #[test]
     fn defaults() {
-        let d = desired(&obj(base()), Some("eu-west-1"), Some("111122223333")).unwrap();
+        let d = desired(
+            &obj(base()),
+            Some("eu-west-1"),
+            Some("111122223333"),
+            &ClusterNodes::default(),
+        )
+        .unwrap();
         assert_eq!(d.region, "eu-west-1");
         assert_eq!(d.service_name, "com.amazonaws.eu-west-1.dynamodb");
         // AWS's full access written out, plus the probe's canary for this object and account.
@@ -342,7 +406,15 @@ mod tests {
         // Without the account (not asked yet) the canary cannot be written: named, not guessed.
         assert!(needs_account(&base()));
         assert_eq!(
-            field_of(desired(&obj(base()), Some("eu-west-1"), None).unwrap_err()),
+            field_of(
+                desired(
+                    &obj(base()),
+                    Some("eu-west-1"),
+                    None,
+                    &ClusterNodes::default()
+                )
+                .unwrap_err()
+            ),
             "spec.probe.verifyPath"
         );
         assert_eq!(d.tags["Name"], "dynamodb");
@@ -357,16 +429,27 @@ mod tests {
     }
 
     fn d_token() -> String {
-        desired(&obj(base()), Some("eu-west-1"), Some("111122223333"))
-            .unwrap()
-            .client_token(12345)
+        desired(
+            &obj(base()),
+            Some("eu-west-1"),
+            Some("111122223333"),
+            &ClusterNodes::default(),
+        )
+        .unwrap()
+        .client_token(12345)
     }
 
     #[test]
     fn user_name_tag_wins_over_default_but_ownership_tags_do_not() {
         let mut s = base();
         s.tags = BTreeMap::from([("Name".into(), "ddb".into()), ("team".into(), "a".into())]);
-        let d = desired(&obj(s), Some("eu-west-1"), Some("111122223333")).unwrap();
+        let d = desired(
+            &obj(s),
+            Some("eu-west-1"),
+            Some("111122223333"),
+            &ClusterNodes::default(),
+        )
+        .unwrap();
         assert_eq!(d.tags["Name"], "ddb");
         assert_eq!(d.tags["team"], "a");
     }
@@ -376,11 +459,112 @@ mod tests {
         let mut s = base();
         s.region = Some("us-east-2".into());
         assert_eq!(
-            desired(&obj(s), Some("eu-west-1"), Some("111122223333"))
-                .unwrap()
-                .region,
+            desired(
+                &obj(s),
+                Some("eu-west-1"),
+                Some("111122223333"),
+                &ClusterNodes::default()
+            )
+            .unwrap()
+            .region,
             "us-east-2"
         );
+    }
+
+    fn nodes_in(vpcs_subnets: &[(&str, &str)]) -> ClusterNodes {
+        use crate::engine::discovery::{NodeInfo, Placement};
+        ClusterNodes {
+            listed: true,
+            nodes: vpcs_subnets
+                .iter()
+                .enumerate()
+                .map(|(i, (vpc, subnet))| NodeInfo {
+                    name: format!("node-{i}"),
+                    placement: Placement::Instance {
+                        id: format!("i-{i}"),
+                        region: "eu-west-1".into(),
+                        vpc_id: (*vpc).into(),
+                        subnet_id: (*subnet).into(),
+                        security_groups: Vec::new(),
+                    },
+                })
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn an_empty_spec_takes_the_nodes_vpc_and_subnets() {
+        let empty = GatewayEndpointSpec::default();
+        let nodes = nodes_in(&[("vpc-1", "subnet-a"), ("vpc-1", "subnet-b")]);
+        let d = desired(
+            &obj(empty.clone()),
+            Some("eu-west-1"),
+            Some("111122223333"),
+            &nodes,
+        )
+        .unwrap();
+        assert_eq!(d.vpc_id, "vpc-1");
+        assert_eq!(d.route_tables.subnet_ids, ["subnet-a", "subnet-b"]);
+        let status = d.cluster_nodes.unwrap();
+        assert_eq!(status.nodes, 2);
+        assert_eq!(status.subnet_ids, ["subnet-a", "subnet-b"]);
+        // Explicit sources replace the default; clusterNodeSubnets: true adds to them.
+        let mut explicit = empty.clone();
+        explicit.route_tables.ids = vec!["rtb-12345678".into()];
+        let d = desired(
+            &obj(explicit.clone()),
+            Some("eu-west-1"),
+            Some("111122223333"),
+            &nodes,
+        )
+        .unwrap();
+        assert!(d.route_tables.subnet_ids.is_empty());
+        explicit.route_tables.cluster_node_subnets = Some(true);
+        let d = desired(
+            &obj(explicit),
+            Some("eu-west-1"),
+            Some("111122223333"),
+            &nodes,
+        )
+        .unwrap();
+        assert_eq!(d.route_tables.subnet_ids, ["subnet-a", "subnet-b"]);
+        // Two VPCs, none, not listed yet.
+        let two = nodes_in(&[("vpc-1", "subnet-a"), ("vpc-2", "subnet-c")]);
+        let reason = |n: &ClusterNodes| {
+            desired(
+                &obj(empty.clone()),
+                Some("eu-west-1"),
+                Some("111122223333"),
+                n,
+            )
+            .unwrap_err()
+            .reason()
+        };
+        assert_eq!(reason(&two), "MultipleVpcs");
+        // Once an endpoint exists in the nodes' VPC, a node in a second VPC changes nothing.
+        let mut made = obj(empty.clone());
+        made.status = Some(crate::api::GatewayEndpointStatus {
+            vpc_id: Some("vpc-1".into()),
+            endpoint_id: Some("vpce-1".into()),
+            ..Default::default()
+        });
+        let d = desired(&made, Some("eu-west-1"), Some("111122223333"), &two).unwrap();
+        assert_eq!(d.vpc_id, "vpc-1");
+        assert_eq!(d.route_tables.subnet_ids, ["subnet-a"]);
+        assert_eq!(reason(&nodes_in(&[])), "NoNodes");
+        assert_eq!(reason(&ClusterNodes::default()), "DiscoveringNodes");
+        // A VPC named explicitly that has no node, and nothing else selected.
+        let mut elsewhere = empty.clone();
+        elsewhere.vpc_id = Some("vpc-9".into());
+        let err = desired(
+            &obj(elsewhere),
+            Some("eu-west-1"),
+            Some("111122223333"),
+            &nodes,
+        )
+        .unwrap_err();
+        assert_eq!(err.reason(), "NoNodes");
+        assert!(err.to_string().contains("vpc-9"), "{err}");
     }
 
     #[test]
@@ -389,7 +573,10 @@ mod tests {
             (base(), None, "spec.region"),
             (
                 GatewayEndpointSpec {
-                    route_tables: RouteTableSelector::default(),
+                    route_tables: RouteTableSelector {
+                        cluster_node_subnets: Some(false),
+                        ..Default::default()
+                    },
                     ..base()
                 },
                 Some("eu-west-1"),
@@ -531,14 +718,22 @@ mod tests {
             ),
         ];
         for (spec, region, field) in cases {
-            let err = desired(&obj(spec), region, Some("111122223333")).unwrap_err();
+            let err = desired(
+                &obj(spec),
+                region,
+                Some("111122223333"),
+                &ClusterNodes::default(),
+            )
+            .unwrap_err();
             assert!(err.to_string().contains(field), "{err}");
             assert_eq!(field_of(err), field);
         }
         let mut no_uid = obj(base());
         no_uid.metadata.uid = None;
         assert_eq!(
-            field_of(desired(&no_uid, Some("eu-west-1"), None).unwrap_err()),
+            field_of(
+                desired(&no_uid, Some("eu-west-1"), None, &ClusterNodes::default()).unwrap_err()
+            ),
             "metadata.uid"
         );
     }
@@ -549,7 +744,13 @@ mod tests {
             let mut s = base();
             s.policy = policy;
             s.probe = probe;
-            desired(&obj(s), Some("cn-north-1"), Some("111122223333")).unwrap()
+            desired(
+                &obj(s),
+                Some("cn-north-1"),
+                Some("111122223333"),
+                &ClusterNodes::default(),
+            )
+            .unwrap()
         };
         let custom = || {
             Some(PolicySpec {
@@ -608,19 +809,29 @@ mod tests {
             enabled: None,
             verify_path: None,
         });
-        let p = desired(&obj(s.clone()), Some("eu-west-1"), Some("111122223333"))
-            .unwrap()
-            .probe
-            .unwrap();
+        let p = desired(
+            &obj(s.clone()),
+            Some("eu-west-1"),
+            Some("111122223333"),
+            &ClusterNodes::default(),
+        )
+        .unwrap()
+        .probe
+        .unwrap();
         assert_eq!(p.interval, Duration::from_secs(90));
         assert_eq!(p.timeout, Duration::from_millis(500));
         assert_eq!(p.table.as_deref(), Some("Music"));
 
         s.probe.as_mut().unwrap().enabled = Some(false);
         assert_eq!(
-            desired(&obj(s.clone()), Some("eu-west-1"), Some("111122223333"))
-                .unwrap()
-                .probe,
+            desired(
+                &obj(s.clone()),
+                Some("eu-west-1"),
+                Some("111122223333"),
+                &ClusterNodes::default()
+            )
+            .unwrap()
+            .probe,
             None
         );
 
@@ -629,7 +840,13 @@ mod tests {
             service: Service::S3,
             ..base()
         };
-        let d = desired(&obj(s3), Some("eu-west-1"), Some("111122223333")).unwrap();
+        let d = desired(
+            &obj(s3),
+            Some("eu-west-1"),
+            Some("111122223333"),
+            &ClusterNodes::default(),
+        )
+        .unwrap();
         assert_eq!(d.probe, None);
         assert_eq!(d.service_name, "com.amazonaws.eu-west-1.s3");
 
@@ -641,7 +858,13 @@ mod tests {
             }),
             ..base()
         };
-        let d = desired(&obj(scoped), Some("eu-west-1"), Some("111122223333")).unwrap();
+        let d = desired(
+            &obj(scoped),
+            Some("eu-west-1"),
+            Some("111122223333"),
+            &ClusterNodes::default(),
+        )
+        .unwrap();
         assert_eq!(d.probe.unwrap().table.as_deref(), Some("Orders"));
         assert!(d.policy.is_some());
     }

@@ -11,6 +11,7 @@ pub mod act;
 pub mod cleanup;
 pub mod conditions;
 pub mod desired;
+pub mod discovery;
 pub mod events;
 pub mod observe;
 pub mod plan;
@@ -74,6 +75,8 @@ pub struct Engine {
     /// path right after a change).
     changed: Arc<Created>,
     path_settle: Duration,
+    /// The cluster's nodes, as the controller last resolved them.
+    nodes: tokio::sync::watch::Receiver<discovery::ClusterNodes>,
     /// VPCs the operator may change; empty: any.
     allowed_vpcs: Arc<std::collections::BTreeSet<String>>,
     prober: Arc<Prober>,
@@ -94,6 +97,7 @@ impl Engine {
             created: Arc::default(),
             changed: Arc::default(),
             path_settle: probe::DEFAULT_PATH_SETTLE,
+            nodes: tokio::sync::watch::channel(discovery::ClusterNodes::default()).1,
             allowed_vpcs: Arc::default(),
             prober,
         }
@@ -103,6 +107,15 @@ impl Engine {
     /// reported as not a verdict yet (AWS applies routes and policies with a delay).
     pub fn with_path_settle(mut self, settle: Duration) -> Self {
         self.path_settle = settle;
+        self
+    }
+
+    /// Reads the cluster's nodes from this view (kept current by the controller's node watch).
+    pub fn with_cluster_nodes(
+        mut self,
+        nodes: tokio::sync::watch::Receiver<discovery::ClusterNodes>,
+    ) -> Self {
+        self.nodes = nodes;
         self
     }
 
@@ -150,7 +163,12 @@ impl Engine {
     pub async fn preview(&self, obj: &GatewayEndpoint) -> Result<(Desired, Observed, Plan), Error> {
         let prev = obj.status.clone().unwrap_or_default();
         let account = self.account(obj).await?;
-        let desired = desired::desired(obj, self.default_region.as_deref(), account.as_deref())?;
+        let desired = desired::desired(
+            obj,
+            self.default_region.as_deref(),
+            account.as_deref(),
+            &self.nodes.borrow(),
+        )?;
         self.allowed(&desired)?;
         let ec2 = self.cloud.ec2(&desired.region);
         let seen = observe::observe(ec2.as_ref(), &desired, &prev).await?;
@@ -164,14 +182,29 @@ impl Engine {
         let now = whole_seconds(now);
         let prev = obj.status.clone().unwrap_or_default();
         let desired = match self.account(obj).await.and_then(|account| {
-            desired::desired(obj, self.default_region.as_deref(), account.as_deref())
+            desired::desired(
+                obj,
+                self.default_region.as_deref(),
+                account.as_deref(),
+                &self.nodes.borrow(),
+            )
         }) {
             Ok(d) => d,
             Err(e) => {
                 // A finished probe belongs to a spec that no longer holds.
                 self.prober
                     .forget(obj.metadata.uid.as_deref().unwrap_or_default());
-                return failed(obj, &prev, None, e, now);
+                let mut out = failed(obj, &prev, None, e, now);
+                // What the nodes say is the point of NoNodes and MultipleVpcs.
+                out.status.cluster_nodes = desired::uses_nodes(&obj.spec).then(|| {
+                    let region = obj
+                        .spec
+                        .region
+                        .as_deref()
+                        .or(self.default_region.as_deref());
+                    self.nodes.borrow().status(region.unwrap_or_default(), None)
+                });
+                return out;
             }
         };
         if let Err(e) = self.allowed(&desired) {
@@ -232,6 +265,8 @@ impl Engine {
             probe: probed.status.as_ref(),
         });
         events.extend(probed.event);
+        let mut status = status;
+        status.cluster_nodes = desired.cluster_nodes.clone();
         Outcome {
             status,
             events,

@@ -279,34 +279,3 @@ impl Prober {
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
-
-/// The instance id in a node's `spec.providerID` (`aws:///<zone>/i-…`); `None` for other
-/// providers (Fargate's and hybrid nodes have none of this form).
-pub fn instance_from_provider_id(provider_id: &str) -> Option<String> {
-    let rest = provider_id.strip_prefix("aws://")?;
-    let id = rest.rsplit('/').next()?;
-    (id.starts_with("i-") && id.len() > 2).then(|| id.to_owned())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn provider_ids() {
-        assert_eq!(
-            instance_from_provider_id("aws:///us-east-1a/i-0123456789abcdef0").as_deref(),
-            Some("i-0123456789abcdef0")
-        );
-        assert_eq!(
-            instance_from_provider_id("aws:///us-east-1a/").as_deref(),
-            None
-        );
-        assert_eq!(
-            instance_from_provider_id("aws:///us-east-1a/fargate-ip-10-0-1-2.ec2.internal"),
-            None
-        );
-        assert_eq!(instance_from_provider_id("gce://p/z/i-1"), None);
-        assert_eq!(instance_from_provider_id(""), None);
-    }
-}

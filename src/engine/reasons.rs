@@ -31,6 +31,9 @@ pub const INVALID_SPEC: &str = "InvalidSpec";
 pub const VPC_NOT_FOUND: &str = "VpcNotFound";
 pub const VPC_NOT_ALLOWED: &str = "VpcNotAllowed";
 pub const OWNERSHIP_LOST: &str = "OwnershipLost";
+pub const DISCOVERING_NODES: &str = "DiscoveringNodes";
+pub const NO_NODES: &str = "NoNodes";
+pub const MULTIPLE_VPCS: &str = "MultipleVpcs";
 pub const ROUTE_TABLE_NOT_FOUND: &str = "RouteTableNotFound";
 pub const SUBNET_NOT_FOUND: &str = "SubnetNotFound";
 pub const NO_ROUTE_TABLES: &str = "NoRouteTables";
@@ -80,6 +83,9 @@ pub const CONDITION_REASONS: &[&str] = &[
     VPC_NOT_FOUND,
     VPC_NOT_ALLOWED,
     OWNERSHIP_LOST,
+    DISCOVERING_NODES,
+    NO_NODES,
+    MULTIPLE_VPCS,
     ROUTE_TABLE_NOT_FOUND,
     SUBNET_NOT_FOUND,
     NO_ROUTE_TABLES,

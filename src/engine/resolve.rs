@@ -244,6 +244,7 @@ mod tests {
                 .iter()
                 .map(|(k, v)| (k.to_string(), v.to_string()))
                 .collect(),
+            cluster_node_subnets: None,
         };
         let cases = [
             (

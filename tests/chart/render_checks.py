@@ -43,8 +43,8 @@ def main(profile, release, namespace):
            "expected two Roles and two RoleBindings (events in default, leases in the release namespace)")
     cluster_role = one("ClusterRole")
     node_rules = [r for r in cluster_role.get("rules", []) if "nodes" in r["resources"]]
-    expect(node_rules == [{"apiGroups": [""], "resources": ["nodes"], "verbs": ["get"]}],
-           f"the ClusterRole's nodes rule is {node_rules}, want get only")
+    expect(node_rules == [{"apiGroups": [""], "resources": ["nodes"], "verbs": ["get", "list", "watch"]}],
+           f"the ClusterRole's nodes rule is {node_rules}, want get/list/watch only")
     one("ClusterRoleBinding")
     for d in docs:
         meta = d["metadata"]

@@ -23,7 +23,7 @@ impl Obj {
     pub(super) fn on(tables: &[&str]) -> Self {
         let spec = GatewayEndpointSpec {
             region: Some("eu-west-1".into()),
-            vpc_id: "vpc-1".into(),
+            vpc_id: Some("vpc-1".into()),
             route_tables: RouteTableSelector {
                 ids: tables.iter().map(|t| t.to_string()).collect(),
                 ..Default::default()
