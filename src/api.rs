@@ -72,6 +72,13 @@ pub const MAX_PROBE_TIMEOUT: std::time::Duration = std::time::Duration::from_sec
         description = "Ready condition"
     ),
     printcolumn(
+        name = "Coverage",
+        type_ = "string",
+        json_path = ".status.coverage.summary",
+        description = "Subnets (node subnets first) routed through the endpoint",
+        priority = 1
+    ),
+    printcolumn(
         name = "Probe",
         type_ = "string",
         json_path = ".status.probe.latency",
@@ -342,6 +349,10 @@ pub struct GatewayEndpointStatus {
     /// AWS tag keys vpcgate set on the endpoint; only these are ever removed.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub managed_tag_keys: Vec<String>,
+    /// Where every subnet of the VPC sends traffic for the service: through this endpoint,
+    /// another endpoint, or not at all; the cluster's node subnets first.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub coverage: Option<CoverageStatus>,
     /// This cluster's nodes, when the object uses them (`vpcId` omitted or
     /// `routeTables.clusterNodeSubnets`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -350,6 +361,62 @@ pub struct GatewayEndpointStatus {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["type"]))]
     pub conditions: Vec<Condition>,
+}
+
+/// Which subnets of the VPC use the endpoint.
+#[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CoverageStatus {
+    /// Subnets in the VPC.
+    #[schemars(with = "i64")]
+    pub subnets: u32,
+    /// Subnets whose route table routes the prefix list to this endpoint.
+    #[schemars(with = "i64")]
+    pub routed: u32,
+    /// The cluster's node subnets through this endpoint / all of them, e.g. `5/6`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub node_subnets: Option<String>,
+    /// Node subnets whose traffic bypasses this endpoint.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub bypassing: Vec<String>,
+    /// One line, e.g. `node subnets 5/6, all subnets 7/9 through vpce-…`.
+    pub summary: String,
+    /// Every subnet (up to 200), node subnets first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub details: Vec<SubnetCoverage>,
+}
+
+/// One subnet's route to the service.
+#[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SubnetCoverage {
+    /// The subnet.
+    pub subnet_id: String,
+    /// The table it uses: its association, else the VPC's main table.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub route_table_id: Option<String>,
+    /// `ThroughEndpoint`, `OtherEndpoint`, `Elsewhere` or `NotRouted`.
+    pub route: SubnetRoute,
+    /// The other target (`vpce-…`, `nat-…`, …) when not this endpoint.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target: Option<String>,
+    /// A subnet the cluster's nodes run in.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub cluster_node: bool,
+}
+
+/// Where a subnet's traffic to the service's prefix list goes.
+#[derive(Deserialize, Serialize, Clone, Copy, Debug, Default, PartialEq, Eq, JsonSchema)]
+pub enum SubnetRoute {
+    /// Through this object's endpoint.
+    ThroughEndpoint,
+    /// Through another gateway endpoint (`target`).
+    OtherEndpoint,
+    /// A prefix-list route to something else (a NAT gateway, an interface, …: `target`).
+    Elsewhere,
+    /// No route for the prefix list: over the default route (internet or NAT gateway).
+    #[default]
+    NotRouted,
 }
 
 /// The cluster's nodes as vpcgate found them.

@@ -1266,6 +1266,43 @@ async fn empty_spec_finds_the_clusters_vpc_and_subnets(env: &Env) -> TestResult 
     }
     let mut op = Operator::start(env, &s.emulator, "discovery", &[]);
     op.wait_ready()?;
+
+    // Coverage: an object on the public table only; the private node subnet bypasses it.
+    s.create_raw(json!({"apiVersion": "vpcgate.dev/v1alpha1", "kind": "GatewayEndpoint",
+        "metadata": {"name": "partial"},
+        "spec": {"routeTables": {"subnetIds": [s.net.public_subnet]}, "probe": {"enabled": false}}}))
+        .await?;
+    let o = s
+        .wait_condition("partial", "Ready", "True", Duration::from_secs(60))
+        .await?;
+    let c = o
+        .status
+        .as_ref()
+        .and_then(|st| st.coverage.clone())
+        .unwrap_or_default();
+    ensure!(
+        c.node_subnets.as_deref() == Some("1/2") && c.bypassing == [s.net.private_subnet.clone()],
+        "coverage: {c:?}"
+    );
+    ensure!(
+        c.summary
+            .starts_with("node subnets 1/2, all subnets 1/3 through vpce-"),
+        "{}",
+        c.summary
+    );
+    let events = env
+        .cluster
+        .events_json("regarding.name=partial,reason=NodeSubnetBypasses");
+    ensure!(
+        events.contains(&s.net.private_subnet) && events.contains(&s.net.private_rtb),
+        "a Warning names the bypassing node subnet and its table: {events}"
+    );
+    let wide = env
+        .cluster
+        .kubectl_ok(&["get", "gwe", "partial", "-o", "wide"]);
+    ensure!(wide.contains("node subnets 1/2"), "printer column: {wide}");
+    s.delete_and_wait("partial").await?;
+
     s.create_raw(
         json!({"apiVersion": "vpcgate.dev/v1alpha1", "kind": "GatewayEndpoint",
         "metadata": {"name": "zero"}, "spec": {}}),

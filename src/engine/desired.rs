@@ -35,6 +35,8 @@ pub struct Desired {
     pub probe: Option<ProbePlan>,
     /// The cluster's nodes as status reports them, when the object uses them.
     pub cluster_nodes: Option<crate::api::ClusterNodesStatus>,
+    /// The subnets of the VPC that the cluster's nodes run in (marked in coverage).
+    pub node_subnets: std::collections::BTreeSet<String>,
 }
 
 /// When and how to probe.
@@ -183,6 +185,7 @@ pub fn desired(
     }
     let cluster_nodes =
         (spec.vpc_id.is_none() || node_subnets).then(|| nodes.status(&region, Some(&vpc_id)));
+    let node_subnet_ids = nodes.subnets(&region, &vpc_id);
 
     let canary = verifies_path(spec).then(|| policy::canary_table(&uid));
     let canary_account = match (&canary, account) {
@@ -343,6 +346,7 @@ pub fn desired(
         tags,
         probe,
         cluster_nodes,
+        node_subnets: node_subnet_ids,
     })
 }
 

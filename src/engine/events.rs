@@ -151,6 +151,31 @@ pub fn retained(id: &str) -> EngineEvent {
     )
 }
 
+pub fn node_subnets_bypass(
+    coverage: &crate::api::CoverageStatus,
+    newly: &[&String],
+) -> EngineEvent {
+    let detail: Vec<String> = newly
+        .iter()
+        .map(|s| {
+            let d = coverage.details.iter().find(|d| &&d.subnet_id == s);
+            match d.and_then(|d| d.route_table_id.as_deref()) {
+                Some(t) => format!("{s} (route table {t})"),
+                None => (*s).clone(),
+            }
+        })
+        .collect();
+    warning(
+        EV_NODE_SUBNET_BYPASSES,
+        "DescribeRouteTables",
+        format!(
+            "the cluster's nodes in {} reach the service without this endpoint ({}); select those tables in spec.routeTables, or use clusterNodeSubnets",
+            detail.join(", "),
+            coverage.summary
+        ),
+    )
+}
+
 pub fn ownership_lost(id: &str, uid: &str) -> EngineEvent {
     warning(
         EV_OWNERSHIP_LOST,

@@ -10,6 +10,7 @@
 pub mod act;
 pub mod cleanup;
 pub mod conditions;
+pub mod coverage;
 pub mod desired;
 pub mod discovery;
 pub mod events;
@@ -267,6 +268,24 @@ impl Engine {
         events.extend(probed.event);
         let mut status = status;
         status.cluster_nodes = desired.cluster_nodes.clone();
+        let tables = verified.as_ref().map_or(&seen.tables, |v| &v.tables);
+        let coverage = coverage::coverage(
+            &seen.subnets,
+            tables,
+            &seen.prefix_list.id,
+            status.endpoint_id.as_deref(),
+            &desired.node_subnets,
+        );
+        let before: &[String] = prev.coverage.as_ref().map_or(&[], |c| &c.bypassing);
+        let newly: Vec<&String> = coverage
+            .bypassing
+            .iter()
+            .filter(|s| !before.contains(s))
+            .collect();
+        if !newly.is_empty() && status.endpoint_id.is_some() {
+            events.push(events::node_subnets_bypass(&coverage, &newly));
+        }
+        status.coverage = Some(coverage);
         Outcome {
             status,
             events,

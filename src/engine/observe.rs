@@ -13,6 +13,8 @@ use crate::error::Error;
 pub struct Observed {
     pub prefix_list: PrefixList,
     pub tables: Vec<RouteTable>,
+    /// Every subnet of the VPC.
+    pub subnets: Vec<String>,
     pub selection: Selection,
     pub ownership: Ownership,
 }
@@ -31,11 +33,8 @@ pub async fn observe(
         });
     }
     let tables = ec2.route_tables(&desired.vpc_id).await?;
-    let subnets = if desired.route_tables.subnet_ids.is_empty() {
-        Vec::new()
-    } else {
-        ec2.subnet_ids(&desired.vpc_id).await?
-    };
+    // Every subnet: for `routeTables.subnetIds` and for coverage.
+    let subnets = ec2.subnet_ids(&desired.vpc_id).await?;
     let prefix_list = ec2
         .prefix_list(&desired.service_name)
         .await?
@@ -75,5 +74,6 @@ pub async fn observe(
         ownership,
         prefix_list,
         tables,
+        subnets,
     })
 }

@@ -132,6 +132,8 @@ pub const EV_DELETION_FAILED: &str = "DeletionFailed";
 /// Every event reason of its own.
 /// A deletion let go of an endpoint that lost its ownership tag (it cannot delete it).
 pub const EV_OWNERSHIP_LOST: &str = "OwnershipLost";
+/// A subnet the cluster's nodes run in does not route the service through the endpoint.
+pub const EV_NODE_SUBNET_BYPASSES: &str = "NodeSubnetBypasses";
 
 pub const EVENT_REASONS: &[&str] = &[
     EV_CREATED,
@@ -149,6 +151,7 @@ pub const EVENT_REASONS: &[&str] = &[
     EV_RETAINED,
     EV_DELETION_FAILED,
     EV_OWNERSHIP_LOST,
+    EV_NODE_SUBNET_BYPASSES,
 ];
 
 /// The condition reason for an AWS error: a few codes have their own, the rest go by class.

@@ -288,3 +288,68 @@ mod probe_path {
         assert!(!env.engine.prober().running(UID));
     }
 }
+
+#[tokio::test]
+async fn coverage_names_a_node_subnet_that_bypasses_the_endpoint_once() {
+    use crate::api::SubnetRoute;
+    use crate::engine::discovery::{ClusterNodes, NodeInfo, Placement};
+    let mut env = Env::new(&["rtb-a", "rtb-b"]);
+    // An isolated subnet with no table of its own (it uses the main table).
+    env.aws
+        .world()
+        .subnets
+        .insert("subnet-iso".into(), "vpc-1".into());
+    let node = |name: &str, subnet: &str| NodeInfo {
+        name: name.into(),
+        placement: Placement::Instance {
+            id: format!("i-{name}"),
+            region: "eu-west-1".into(),
+            vpc_id: "vpc-1".into(),
+            subnet_id: subnet.into(),
+            security_groups: Vec::new(),
+        },
+    };
+    let (_tx, rx) = tokio::sync::watch::channel(ClusterNodes {
+        listed: true,
+        nodes: vec![node("a", "subnet-a"), node("iso", "subnet-iso")],
+    });
+    env.engine = env.engine.clone().with_cluster_nodes(rx);
+    let mut obj = Obj::on(&["rtb-a"]);
+    let out = env.pass(&mut obj).await;
+    let c = obj.status().coverage.clone().expect("coverage");
+    assert_eq!(c.node_subnets.as_deref(), Some("1/2"));
+    assert_eq!((c.subnets, c.routed), (3, 1));
+    assert_eq!(c.bypassing, ["subnet-iso"]);
+    let iso = c
+        .details
+        .iter()
+        .find(|d| d.subnet_id == "subnet-iso")
+        .unwrap();
+    assert_eq!(iso.route_table_id.as_deref(), Some("rtb-main"));
+    assert_eq!(iso.route, SubnetRoute::NotRouted);
+    assert!(iso.cluster_node);
+    assert!(
+        reasons_of(&out).contains(&EV_NODE_SUBNET_BYPASSES),
+        "{:?}",
+        reasons_of(&out)
+    );
+    let warning = out
+        .events
+        .iter()
+        .find(|e| e.reason == EV_NODE_SUBNET_BYPASSES)
+        .unwrap();
+    assert!(
+        warning.note.contains("subnet-iso (route table rtb-main)"),
+        "{}",
+        warning.note
+    );
+    // Unchanged: no second warning.
+    let out = env.pass(&mut obj).await;
+    assert!(!reasons_of(&out).contains(&EV_NODE_SUBNET_BYPASSES));
+    // Selecting the main table too covers it.
+    obj.edit(|s| s.route_tables.ids.push("rtb-main".into()));
+    env.pass(&mut obj).await;
+    let c = obj.status().coverage.clone().unwrap();
+    assert_eq!(c.node_subnets.as_deref(), Some("2/2"));
+    assert!(c.bypassing.is_empty());
+}
