@@ -123,6 +123,11 @@ pub struct GatewayEndpointSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub policy: Option<PolicySpec>,
 
+    /// Security groups whose egress to the service must be open (tcp/443 to its prefix list).
+    /// Omitted: none checked.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub security_groups: Option<SecurityGroupSelector>,
+
     /// The in-cluster connectivity probe.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub probe: Option<ProbeSpec>,
@@ -205,6 +210,33 @@ pub struct RouteTableSelector {
         ]
     ))]
     pub tags: BTreeMap<String, String>,
+}
+
+/// Security groups whose egress vpcgate checks.
+#[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SecurityGroupSelector {
+    /// Explicit security group ids (`sg-…`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 50), inner(pattern(r"^sg-([0-9a-f]{8}|[0-9a-f]{17})$")))]
+    pub ids: Vec<String>,
+
+    /// Also the security groups of this cluster's nodes' instances (in the endpoint's VPC).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cluster_node_groups: Option<bool>,
+
+    /// `Verify`: report, per group, whether its egress rules allow tcp/443 to the service
+    /// (condition `EgressAllowed`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mode: Option<SecurityGroupMode>,
+}
+
+/// What vpcgate does about security groups.
+#[derive(Deserialize, Serialize, Clone, Copy, Debug, Default, PartialEq, Eq, JsonSchema)]
+pub enum SecurityGroupMode {
+    /// Evaluate the egress rules and report; change nothing.
+    #[default]
+    Verify,
 }
 
 /// The endpoint policy: a preset, optionally restricted to tables, or a full custom document.
@@ -332,6 +364,9 @@ pub struct GatewayEndpointStatus {
     /// Route tables with the route present / selected, e.g. `2/2`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub routes: Option<String>,
+    /// Every selected security group and whether its egress reaches the service.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub security_groups: Vec<SecurityGroupStatus>,
     /// The last connectivity probe.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub probe: Option<ProbeStatus>,
@@ -361,6 +396,22 @@ pub struct GatewayEndpointStatus {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["type"]))]
     pub conditions: Vec<Condition>,
+}
+
+/// One selected security group.
+#[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SecurityGroupStatus {
+    /// The security group.
+    pub id: String,
+    /// Whether an egress rule allows tcp/443 to the service's prefix list.
+    pub allowed: bool,
+    /// The rule that allows it, e.g. `tcp/443 to pl-02cd2c6b` or `all traffic to 0.0.0.0/0`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rule: Option<String>,
+    /// Why no rule allows it (or that the group was not found).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
 }
 
 /// Which subnets of the VPC use the endpoint.

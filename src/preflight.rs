@@ -96,6 +96,20 @@ pub async fn check(
                 .await
                 .map(|_| ()),
             ("ec2", "DescribePrefixLists") => ec2.prefix_list(&service_name).await.map(|_| ()),
+            ("ec2", "GetManagedPrefixListEntries") => match ec2.prefix_list(&service_name).await {
+                Ok(Some(pl)) => ec2.prefix_list_cidrs(&pl.id).await.map(|_| ()),
+                Ok(None) => Err(AwsError::new(
+                    "ec2",
+                    "GetManagedPrefixListEntries",
+                    None,
+                    format!("no prefix list {service_name} to read"),
+                )),
+                Err(e) => Err(e),
+            },
+            ("ec2", "DescribeSecurityGroups") => ec2
+                .security_groups(&["sg-00000000".to_owned()])
+                .await
+                .map(|_| ()),
             ("ec2", "CreateVpcEndpoint") => {
                 ec2.dry_run(action.name, &vpc, table.as_deref(), &service_name, "")
                     .await

@@ -1333,6 +1333,79 @@ async fn empty_spec_finds_the_clusters_vpc_and_subnets(env: &Env) -> TestResult 
     );
     ensure!(o.spec.vpc_id.is_none(), "nothing written into the spec");
 
+    // Security groups: the nodes' groups (the VPC's default group: all traffic out) allow
+    // tcp/443; a group whose egress was revoked does not, and the message says how to fix it.
+    s.merge_spec(
+        "zero",
+        json!({"securityGroups": {"clusterNodeGroups": true}}),
+    )
+    .await?;
+    let o = s
+        .wait_condition("zero", "EgressAllowed", "True", Duration::from_secs(60))
+        .await?;
+    let groups = o.status.clone().unwrap_or_default().security_groups;
+    ensure!(
+        !groups.is_empty() && groups.iter().all(|g| g.allowed),
+        "the nodes' groups: {groups:?}"
+    );
+    let closed = s
+        .ec2
+        .create_security_group()
+        .group_name("closed")
+        .description("no egress")
+        .vpc_id(&s.net.vpc)
+        .send()
+        .await
+        .map_err(|e| fail(format!("{e:?}")))?
+        .group_id()
+        .unwrap_or_default()
+        .to_owned();
+    s.ec2
+        .revoke_security_group_egress()
+        .group_id(&closed)
+        .ip_permissions(
+            aws_sdk_ec2::types::IpPermission::builder()
+                .ip_protocol("-1")
+                .ip_ranges(
+                    aws_sdk_ec2::types::IpRange::builder()
+                        .cidr_ip("0.0.0.0/0")
+                        .build(),
+                )
+                .build(),
+        )
+        .send()
+        .await
+        .map_err(|e| fail(format!("{e:?}")))?;
+    s.merge_spec(
+        "zero",
+        json!({"securityGroups": {"ids": [closed], "clusterNodeGroups": true}}),
+    )
+    .await?;
+    let o = s
+        .wait_condition("zero", "EgressAllowed", "False", Duration::from_secs(60))
+        .await?;
+    let c = o
+        .status
+        .as_ref()
+        .and_then(|st| st.conditions.iter().find(|c| c.type_ == "EgressAllowed"))
+        .cloned()
+        .ok_or_else(|| fail("no EgressAllowed"))?;
+    ensure!(
+        c.reason == "EgressBlocked"
+            && c.message.contains(&closed)
+            && c.message.contains("authorize-security-group-egress"),
+        "{c:?}"
+    );
+    ensure!(
+        condition(&o, "Ready").map(|c| c.1).as_deref() == Some("EgressBlocked"),
+        "{:?}",
+        condition(&o, "Ready")
+    );
+    s.merge_spec("zero", json!({"securityGroups": null}))
+        .await?;
+    s.wait_condition("zero", "Ready", "True", Duration::from_secs(60))
+        .await?;
+
     // A node joins in a third subnet (no table of its own: the VPC's main table).
     let bare = support::launch_instance(&s.ec2, &s.net.bare_subnet).await;
     create_node(env, "node-bare", &bare).await?;

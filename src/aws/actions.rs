@@ -24,6 +24,8 @@ pub enum Probe {
 pub enum Grant {
     /// Describes and lists: these actions support no resource-level permissions (`*`).
     Describe,
+    /// The entries of AWS-managed prefix lists (supports the prefix-list resource type).
+    PrefixListEntries,
     /// `CreateVpcEndpoint` for a new endpoint in a VPC (every VPC, or only the allowed ones) on
     /// its route tables.
     CreateEndpoints,
@@ -43,8 +45,9 @@ pub enum Grant {
 
 impl Grant {
     /// Every statement, in policy order.
-    pub const ALL: [Grant; 8] = [
+    pub const ALL: [Grant; 9] = [
         Grant::Describe,
+        Grant::PrefixListEntries,
         Grant::CreateEndpoints,
         Grant::CreateOnlyTagged,
         Grant::TagOnCreate,
@@ -58,6 +61,7 @@ impl Grant {
     pub fn sid(self) -> &'static str {
         match self {
             Grant::Describe => "Describe",
+            Grant::PrefixListEntries => "PrefixListEntries",
             Grant::CreateEndpoints => "CreateEndpoints",
             Grant::CreateOnlyTagged => "CreateOnlyTagged",
             Grant::TagOnCreate => "TagOnCreate",
@@ -137,6 +141,20 @@ pub const ACTIONS: &[Action] = &[
         "find the endpoint by its vpcgate.dev/uid tag",
         Probe::Read,
         &[Grant::Describe],
+    ),
+    a(
+        "ec2",
+        "DescribeSecurityGroups",
+        "spec.securityGroups: their egress rules",
+        Probe::Read,
+        &[Grant::Describe],
+    ),
+    a(
+        "ec2",
+        "GetManagedPrefixListEntries",
+        "the prefix list's CIDRs, when an egress rule names CIDRs instead of the list",
+        Probe::Read,
+        &[Grant::PrefixListEntries],
     ),
     a(
         "ec2",
@@ -235,6 +253,7 @@ pub fn iam_policy(partition: &str, allowed_vpcs: &[String]) -> Value {
         actions.sort();
         let (resource, condition): (Value, Option<Value>) = match grant {
             Grant::Describe => (json!("*"), None),
+            Grant::PrefixListEntries => (json!(ec2("prefix-list/*")), None),
             Grant::CreateEndpoints => (
                 json!(
                     std::iter::once(&endpoints)

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use super::probe::{ProbeReport, ProbeRequest};
 use super::{
     AwsError, CreateEndpoint, DeleteOutcome, Endpoint, Instance, ModifyEndpoint, Placement,
-    PrefixList, RouteTable,
+    PrefixList, RouteTable, SecurityGroup,
 };
 
 /// EC2 in one region.
@@ -29,6 +29,10 @@ pub trait Ec2: Send + Sync {
     /// The instances with these ids that EC2 describes (unknown ids are left out, not an
     /// error): filtered by `instance-id` in batches, paginated.
     async fn instances(&self, ids: &[String]) -> Result<Vec<Instance>, AwsError>;
+    /// Security groups by id with their egress rules (unknown ids are left out).
+    async fn security_groups(&self, ids: &[String]) -> Result<Vec<SecurityGroup>, AwsError>;
+    /// The CIDRs of a managed prefix list.
+    async fn prefix_list_cidrs(&self, id: &str) -> Result<Vec<String>, AwsError>;
     /// Every subnet id of the VPC, sorted.
     async fn subnet_ids(&self, vpc_id: &str) -> Result<Vec<String>, AwsError>;
     /// The AWS-managed prefix list named `com.amazonaws.<region>.<service>`.

@@ -31,6 +31,8 @@ pub struct World {
     pub subnets: BTreeMap<String, String>,
     /// Instance id → where it runs.
     pub instances: BTreeMap<String, Placement>,
+    /// Security groups by id.
+    pub security_groups: BTreeMap<String, super::SecurityGroup>,
     pub tables: BTreeMap<String, RouteTable>,
     pub prefix_lists: Vec<PrefixList>,
     pub endpoints: BTreeMap<String, Endpoint>,
@@ -325,6 +327,25 @@ impl Ec2 for FakeEc2 {
     ) -> Result<Option<String>, AwsError> {
         self.call("DescribeRouteTables", |w| {
             Ok(w.route_table_of(vpc_id, subnet_id))
+        })
+    }
+
+    async fn security_groups(&self, ids: &[String]) -> Result<Vec<super::SecurityGroup>, AwsError> {
+        self.call("DescribeSecurityGroups", |w| {
+            Ok(ids
+                .iter()
+                .filter_map(|id| w.security_groups.get(id).cloned())
+                .collect())
+        })
+    }
+
+    async fn prefix_list_cidrs(&self, id: &str) -> Result<Vec<String>, AwsError> {
+        self.call("GetManagedPrefixListEntries", |w| {
+            Ok(w.prefix_lists
+                .iter()
+                .find(|p| p.id == id)
+                .map(|p| p.cidrs.clone())
+                .unwrap_or_default())
         })
     }
 

@@ -139,6 +139,24 @@ pub struct Placement {
     pub vpc_id: String,
 }
 
+/// A security group's egress rules.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct SecurityGroup {
+    pub id: String,
+    pub vpc_id: String,
+    pub egress: Vec<EgressRule>,
+}
+
+/// One egress permission: protocol (`tcp`, `-1` for all, …), port range, destinations.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct EgressRule {
+    pub protocol: String,
+    pub from_port: Option<i32>,
+    pub to_port: Option<i32>,
+    pub cidrs: Vec<String>,
+    pub prefix_lists: Vec<String>,
+}
+
 /// An EC2 instance as node discovery needs it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Instance {

@@ -13,8 +13,8 @@ use aws_sdk_ec2::types::{
 
 use super::ec2::Ec2;
 use super::{
-    AwsError, CreateEndpoint, DeleteOutcome, Endpoint, EndpointState, Instance, ModifyEndpoint,
-    Placement, PolicyChange, PrefixList, RouteTable,
+    AwsError, CreateEndpoint, DeleteOutcome, EgressRule, Endpoint, EndpointState, Instance,
+    ModifyEndpoint, Placement, PolicyChange, PrefixList, RouteTable, SecurityGroup,
 };
 use crate::aws::CallObserver;
 
@@ -238,6 +238,78 @@ impl Ec2 for SdkEc2 {
             }
         }
         Ok(found)
+    }
+
+    /// Security groups by id (the `group-id` filter: unknown ids are simply absent), paginated.
+    async fn security_groups(&self, ids: &[String]) -> Result<Vec<SecurityGroup>, AwsError> {
+        let mut found = Vec::new();
+        let mut token: Option<String> = None;
+        loop {
+            let req = self
+                .client
+                .describe_security_groups()
+                .filters(filter("group-id", ids.iter().cloned()))
+                .max_results(1000)
+                .set_next_token(token.take())
+                .send();
+            let out = self.call("DescribeSecurityGroups", req).await?;
+            for g in out.security_groups() {
+                let Some(id) = g.group_id() else { continue };
+                found.push(SecurityGroup {
+                    id: id.to_owned(),
+                    vpc_id: g.vpc_id().unwrap_or_default().to_owned(),
+                    egress: g
+                        .ip_permissions_egress()
+                        .iter()
+                        .map(|p| EgressRule {
+                            protocol: p.ip_protocol().unwrap_or("-1").to_owned(),
+                            from_port: p.from_port(),
+                            to_port: p.to_port(),
+                            cidrs: p
+                                .ip_ranges()
+                                .iter()
+                                .filter_map(|r| r.cidr_ip().map(str::to_owned))
+                                .collect(),
+                            prefix_lists: p
+                                .prefix_list_ids()
+                                .iter()
+                                .filter_map(|r| r.prefix_list_id().map(str::to_owned))
+                                .collect(),
+                        })
+                        .collect(),
+                });
+            }
+            match out.next_token() {
+                Some(t) if !t.is_empty() => token = Some(t.to_owned()),
+                _ => break,
+            }
+        }
+        Ok(found)
+    }
+
+    /// The CIDRs of a managed prefix list (paginated).
+    async fn prefix_list_cidrs(&self, id: &str) -> Result<Vec<String>, AwsError> {
+        let mut cidrs = Vec::new();
+        let mut token: Option<String> = None;
+        loop {
+            let req = self
+                .client
+                .get_managed_prefix_list_entries()
+                .prefix_list_id(id)
+                .set_next_token(token.take())
+                .send();
+            let out = self.call("GetManagedPrefixListEntries", req).await?;
+            cidrs.extend(
+                out.entries()
+                    .iter()
+                    .filter_map(|e| e.cidr().map(str::to_owned)),
+            );
+            match out.next_token() {
+                Some(t) if !t.is_empty() => token = Some(t.to_owned()),
+                _ => break,
+            }
+        }
+        Ok(cidrs)
     }
 
     /// The subnet and VPC of an instance; `None` when AWS does not know it.

@@ -306,6 +306,48 @@ fn dynamodb_reachable(probing: bool, probe: Option<&ProbeStatus>) -> Option<Cond
     })
 }
 
+/// `EgressAllowed`: every selected security group lets tcp/443 reach the service. Absent when
+/// no group is selected.
+fn egress_allowed(groups: &[crate::api::SecurityGroupStatus]) -> Option<ConditionUpdate> {
+    if groups.is_empty() {
+        return None;
+    }
+    let blocked: Vec<&crate::api::SecurityGroupStatus> =
+        groups.iter().filter(|g| !g.allowed).collect();
+    Some(if blocked.is_empty() {
+        let rules: Vec<String> = groups
+            .iter()
+            .map(|g| format!("{} ({})", g.id, g.rule.as_deref().unwrap_or("allowed")))
+            .collect();
+        cond(
+            EGRESS_ALLOWED,
+            true,
+            EGRESS_OPEN,
+            format!("tcp/443 to the service is allowed by {}", rules.join(", ")),
+        )
+    } else {
+        let not_found = blocked.iter().any(|g| {
+            g.message
+                .as_deref()
+                .is_some_and(|m| m.contains("not found"))
+        });
+        let why: Vec<String> = blocked
+            .iter()
+            .map(|g| g.message.clone().unwrap_or_else(|| g.id.clone()))
+            .collect();
+        cond(
+            EGRESS_ALLOWED,
+            false,
+            if not_found {
+                SECURITY_GROUP_NOT_FOUND
+            } else {
+                EGRESS_BLOCKED
+            },
+            why.join("; "),
+        )
+    })
+}
+
 /// Whether the probe proved that traffic from a route table this object selects does not use
 /// its endpoint.
 pub fn bypasses_endpoint(p: &ProbeStatus) -> bool {
@@ -364,17 +406,19 @@ pub fn conditions(pass: &Pass<'_>) -> Vec<ConditionUpdate> {
     let unverified = pass.facts.as_ref().is_none_or(|f| !f.verified);
     let kept = kept(
         &pass.prev.conditions,
-        &[ENDPOINT_AVAILABLE, ROUTES_ASSOCIATED],
+        &[ENDPOINT_AVAILABLE, ROUTES_ASSOCIATED, EGRESS_ALLOWED],
     );
     let mut list = match &pass.facts {
         // A passing failure before the facts could be (re)read: the last known statuses stand.
-        _ if transient && unverified && kept.len() == 2 => kept,
+        _ if transient && unverified && kept.len() >= 2 => kept,
         Some(f) => {
             let routes = routes_associated(f);
-            vec![
+            let mut list = vec![
                 or_error(endpoint_available(f, &routes), error),
                 or_error(routes, error),
-            ]
+            ];
+            list.extend(egress_allowed(f.egress));
+            list
         }
         None => {
             let e = error.expect("a pass without facts has an error");

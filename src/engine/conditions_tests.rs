@@ -62,6 +62,7 @@ fn conditions_from_facts() {
         replacing: None,
         awaiting: None,
         verified: true,
+        egress: &[],
     };
     let ok: &'static [RouteTableStatus] = Box::leak(ok.into_boxed_slice());
     let missing: &'static [RouteTableStatus] = Box::leak(missing.into_boxed_slice());

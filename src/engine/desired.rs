@@ -37,6 +37,8 @@ pub struct Desired {
     pub cluster_nodes: Option<crate::api::ClusterNodesStatus>,
     /// The subnets of the VPC that the cluster's nodes run in (marked in coverage).
     pub node_subnets: std::collections::BTreeSet<String>,
+    /// Security groups whose egress is checked, sorted; empty: none (no `EgressAllowed`).
+    pub security_groups: Vec<String>,
 }
 
 /// When and how to probe.
@@ -186,6 +188,16 @@ pub fn desired(
     let cluster_nodes =
         (spec.vpc_id.is_none() || node_subnets).then(|| nodes.status(&region, Some(&vpc_id)));
     let node_subnet_ids = nodes.subnets(&region, &vpc_id);
+    let mut security_groups: std::collections::BTreeSet<String> = std::collections::BTreeSet::new();
+    if let Some(sg) = &spec.security_groups {
+        security_groups.extend(sg.ids.iter().cloned());
+        if sg.cluster_node_groups == Some(true) {
+            if !nodes.listed {
+                return Err(Error::NodesUnknown);
+            }
+            security_groups.extend(nodes.security_groups(&region, &vpc_id));
+        }
+    }
 
     let canary = verifies_path(spec).then(|| policy::canary_table(&uid));
     let canary_account = match (&canary, account) {
@@ -347,6 +359,7 @@ pub fn desired(
         probe,
         cluster_nodes,
         node_subnets: node_subnet_ids,
+        security_groups: security_groups.into_iter().collect(),
     })
 }
 

@@ -60,6 +60,23 @@ impl ClusterNodes {
             .collect()
     }
 
+    /// The security groups of the nodes' instances in `region` and `vpc`.
+    pub fn security_groups(&self, region: &str, vpc: &str) -> BTreeSet<String> {
+        self.nodes
+            .iter()
+            .filter_map(|n| match &n.placement {
+                Placement::Instance {
+                    region: r,
+                    vpc_id,
+                    security_groups,
+                    ..
+                } if r == region && vpc_id == vpc => Some(security_groups.iter().cloned()),
+                _ => None,
+            })
+            .flatten()
+            .collect()
+    }
+
     fn instances<'a>(&'a self, region: &'a str) -> impl Iterator<Item = (&'a str, &'a str)> + 'a {
         self.nodes.iter().filter_map(move |n| match &n.placement {
             Placement::Instance {

@@ -13,6 +13,7 @@ pub mod conditions;
 pub mod coverage;
 pub mod desired;
 pub mod discovery;
+pub mod egress;
 pub mod events;
 pub mod observe;
 pub mod plan;
@@ -286,6 +287,7 @@ impl Engine {
             events.push(events::node_subnets_bypass(&coverage, &newly));
         }
         status.coverage = Some(coverage);
+        status.security_groups = seen.egress.clone();
         Outcome {
             status,
             events,

@@ -15,6 +15,8 @@ pub struct Observed {
     pub tables: Vec<RouteTable>,
     /// Every subnet of the VPC.
     pub subnets: Vec<String>,
+    /// The verdict for each selected security group (empty: none selected).
+    pub egress: Vec<crate::api::SecurityGroupStatus>,
     pub selection: Selection,
     pub ownership: Ownership,
 }
@@ -69,11 +71,56 @@ pub async fn observe(
             ownership.unseen.insert(id);
         }
     }
+    let egress = egress(ec2, desired, &prefix_list).await?;
     Ok(Observed {
         selection,
         ownership,
         prefix_list,
         tables,
         subnets,
+        egress,
     })
+}
+
+/// Each selected security group's egress verdict; the prefix list's CIDRs are read only when a
+/// rule naming CIDRs could decide.
+async fn egress(
+    ec2: &dyn Ec2,
+    desired: &Desired,
+    prefix_list: &PrefixList,
+) -> Result<Vec<crate::api::SecurityGroupStatus>, Error> {
+    if desired.security_groups.is_empty() {
+        return Ok(Vec::new());
+    }
+    let groups = ec2.security_groups(&desired.security_groups).await?;
+    let mut cidrs = prefix_list.cidrs.clone();
+    if cidrs.is_empty()
+        && groups
+            .iter()
+            .any(|g| super::egress::needs_cidrs(g, &prefix_list.id))
+    {
+        cidrs = ec2.prefix_list_cidrs(&prefix_list.id).await?;
+    }
+    Ok(desired
+        .security_groups
+        .iter()
+        .map(|id| match groups.iter().find(|g| &g.id == id) {
+            Some(g) if g.vpc_id != desired.vpc_id => crate::api::SecurityGroupStatus {
+                id: id.clone(),
+                allowed: false,
+                rule: None,
+                message: Some(format!(
+                    "{id} is in {}, not in the endpoint's VPC {}",
+                    g.vpc_id, desired.vpc_id
+                )),
+            },
+            Some(g) => super::egress::evaluate(g, &prefix_list.id, &cidrs),
+            None => crate::api::SecurityGroupStatus {
+                id: id.clone(),
+                allowed: false,
+                rule: None,
+                message: Some(format!("{id} not found in {}", desired.region)),
+            },
+        })
+        .collect())
 }

@@ -8,6 +8,7 @@ use crate::aws::{AwsError, ErrorClass};
 pub const ENDPOINT_AVAILABLE: &str = "EndpointAvailable";
 pub const ROUTES_ASSOCIATED: &str = "RoutesAssociated";
 pub const DYNAMODB_REACHABLE: &str = "DynamoDBReachable";
+pub const EGRESS_ALLOWED: &str = "EgressAllowed";
 pub const SYNCED: &str = "Synced";
 pub const READY: &str = "Ready";
 
@@ -15,6 +16,7 @@ pub const READY: &str = "Ready";
 pub const AVAILABLE: &str = "Available";
 pub const ROUTES_PRESENT: &str = "RoutesPresent";
 pub const PROBE_SUCCEEDED: &str = "ProbeSucceeded";
+pub const EGRESS_OPEN: &str = "EgressOpen";
 pub const RECONCILED: &str = "Reconciled";
 pub const READY_REASON: &str = "Ready";
 
@@ -28,6 +30,8 @@ pub const DELETING: &str = "Deleting";
 
 // The spec or the account needs a human.
 pub const INVALID_SPEC: &str = "InvalidSpec";
+pub const EGRESS_BLOCKED: &str = "EgressBlocked";
+pub const SECURITY_GROUP_NOT_FOUND: &str = "SecurityGroupNotFound";
 pub const VPC_NOT_FOUND: &str = "VpcNotFound";
 pub const VPC_NOT_ALLOWED: &str = "VpcNotAllowed";
 pub const OWNERSHIP_LOST: &str = "OwnershipLost";
@@ -71,6 +75,9 @@ pub const CONDITION_REASONS: &[&str] = &[
     AVAILABLE,
     ROUTES_PRESENT,
     PROBE_SUCCEEDED,
+    EGRESS_OPEN,
+    EGRESS_BLOCKED,
+    SECURITY_GROUP_NOT_FOUND,
     RECONCILED,
     READY_REASON,
     CREATING,

@@ -84,6 +84,8 @@ pub struct Facts<'a> {
     /// Whether the facts were read back after this pass's changes (false when that read
     /// failed: then they predate the changes and the conditions keep their statuses).
     pub verified: bool,
+    /// The selected security groups' egress verdicts (empty: none selected).
+    pub egress: &'a [crate::api::SecurityGroupStatus],
 }
 
 /// Everything the status of an apply pass is computed from.
@@ -285,6 +287,7 @@ pub fn from_pass(p: &PassInput<'_>) -> (GatewayEndpointStatus, Vec<EngineEvent>,
             replacing: plan.replacing.as_ref(),
             awaiting: plan.awaiting.as_deref(),
             verified: p.verified.is_some(),
+            egress: &seen.egress,
         }),
         error,
         probing: desired.probe.is_some(),

@@ -353,3 +353,76 @@ async fn coverage_names_a_node_subnet_that_bypasses_the_endpoint_once() {
     assert_eq!(c.node_subnets.as_deref(), Some("2/2"));
     assert!(c.bypassing.is_empty());
 }
+
+#[tokio::test]
+async fn egress_allowed_follows_the_selected_groups() {
+    use crate::api::SecurityGroupSelector;
+    use crate::aws::{EgressRule, SecurityGroup};
+    let mut env = Env::new(&["rtb-a"]);
+    {
+        let mut w = env.aws.world();
+        w.security_groups.insert(
+            "sg-open".into(),
+            SecurityGroup {
+                id: "sg-open".into(),
+                vpc_id: "vpc-1".into(),
+                egress: vec![EgressRule {
+                    protocol: "-1".into(),
+                    cidrs: vec!["0.0.0.0/0".into()],
+                    ..Default::default()
+                }],
+            },
+        );
+        w.security_groups.insert(
+            "sg-closed".into(),
+            SecurityGroup {
+                id: "sg-closed".into(),
+                vpc_id: "vpc-1".into(),
+                egress: Vec::new(),
+            },
+        );
+    }
+    let select = |ids: &[&str]| {
+        Some(SecurityGroupSelector {
+            ids: ids.iter().map(|s| s.to_string()).collect(),
+            ..Default::default()
+        })
+    };
+    // No group selected: no condition.
+    let mut obj = Obj::on(&["rtb-a"]);
+    env.pass(&mut obj).await;
+    assert!(
+        obj.status()
+            .conditions
+            .iter()
+            .all(|c| c.type_ != EGRESS_ALLOWED)
+    );
+    obj.edit(|s| s.security_groups = select(&["sg-open"]));
+    env.pass(&mut obj).await;
+    assert_eq!(
+        obj.condition(EGRESS_ALLOWED),
+        ("True".into(), EGRESS_OPEN.into())
+    );
+    assert_eq!(obj.condition(READY).0, "True");
+    assert_eq!(
+        obj.status().security_groups[0].rule.as_deref(),
+        Some("all traffic to 0.0.0.0/0")
+    );
+    obj.edit(|s| s.security_groups = select(&["sg-open", "sg-closed"]));
+    let out = env.pass(&mut obj).await;
+    assert!(out.error.is_none());
+    assert_eq!(
+        obj.condition(EGRESS_ALLOWED),
+        ("False".into(), EGRESS_BLOCKED.into())
+    );
+    assert_eq!(
+        obj.condition(READY),
+        ("False".into(), EGRESS_BLOCKED.into())
+    );
+    obj.edit(|s| s.security_groups = select(&["sg-gone"]));
+    env.pass(&mut obj).await;
+    assert_eq!(
+        obj.condition(EGRESS_ALLOWED),
+        ("False".into(), SECURITY_GROUP_NOT_FOUND.into())
+    );
+}
