@@ -1521,3 +1521,55 @@ async fn check_gives_the_right_answer_for_the_generated_role() {
         "AWS's encoded message is stripped: {detail}"
     );
 }
+
+/// Node discovery's instance lookups: one `DescribeInstances` per 200 ids (the `instance-id`
+/// filter, so a terminated instance never fails the batch), counted by the call log.
+#[tokio::test]
+async fn node_instances_are_described_in_batches() {
+    let w = world().await;
+    let image = w.ec2.describe_images().send().await.unwrap().images()[0]
+        .image_id()
+        .unwrap()
+        .to_owned();
+    // 500 instances over the three /24 subnets.
+    let mut ids: Vec<String> = Vec::new();
+    for subnet in [
+        &w.net.public_subnet,
+        &w.net.private_subnet,
+        &w.net.bare_subnet,
+    ] {
+        let out = w
+            .ec2
+            .run_instances()
+            .image_id(&image)
+            .min_count(170)
+            .max_count(170)
+            .subnet_id(subnet)
+            .send()
+            .await
+            .unwrap();
+        ids.extend(
+            out.instances()
+                .iter()
+                .filter_map(|i| i.instance_id().map(str::to_owned)),
+        );
+    }
+    assert!(ids.len() >= 500);
+    let ec2 = w.clients.sdk_ec2(support::REGION);
+    for n in [10, 500] {
+        w.log.clear();
+        let mut asked = ids[..n].to_vec();
+        asked.push("i-0000000000000dead".into());
+        let found = ec2.instances(&asked).await.unwrap();
+        assert_eq!(found.len(), n, "the unknown id is simply absent");
+        assert!(found.iter().all(|i| i.vpc_id == w.net.vpc));
+        let calls = w
+            .log
+            .operations()
+            .iter()
+            .filter(|op| *op == "DescribeInstances")
+            .count();
+        println!("discovery: {n} nodes → {calls} DescribeInstances call(s)");
+        assert_eq!(calls, (n + 1).div_ceil(200), "{n} nodes");
+    }
+}
