@@ -146,9 +146,21 @@ pub struct GatewayEndpointSpec {
     pub tags: BTreeMap<String, String>,
 
     /// What happens to the endpoint when this object is deleted: `Delete` removes it from AWS,
-    /// `Retain` keeps it and removes vpcgate's ownership tags.
+    /// `Retain` keeps it and removes vpcgate's ownership tag (`vpcgate.dev/name` stays, so a
+    /// later object can adopt it knowingly).
     #[serde(default)]
     pub deletion_policy: DeletionPolicy,
+
+    /// Whether to take over an endpoint that already exists instead of creating one: `Never`
+    /// [default]; `IfUnowned`: a gateway endpoint for the same VPC and service whose route
+    /// tables overlap the selection, that carries no `vpcgate.dev/uid` or one of no live
+    /// GatewayEndpoint (more than one: `AdoptionAmbiguous`, nothing touched); or a `vpce-…` id:
+    /// that endpoint, whatever its tags, unless another live GatewayEndpoint owns it. Only
+    /// consulted while the object owns no endpoint. The operator's IAM policy must allow it
+    /// (`vpcgate iam-policy --allow-adoption`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(pattern(r"^(Never|IfUnowned|vpce-([0-9a-f]{8}|[0-9a-f]{17}))$"))]
+    pub adopt: Option<String>,
 }
 
 /// The AWS services that offer gateway endpoints.

@@ -48,6 +48,22 @@ pub enum Error {
     )]
     MultipleVpcs { region: String, vpcs: Vec<String> },
 
+    /// `spec.adopt: IfUnowned` found more than one endpoint it could take: nothing is touched.
+    #[error(
+        "spec.adopt: {} endpoints could be adopted ({}); name one with spec.adopt: vpce-…, or remove the others", ids.len(), ids.join(", ")
+    )]
+    AdoptionAmbiguous { ids: Vec<String> },
+
+    /// `spec.adopt: vpce-…` names an endpoint that cannot be adopted.
+    #[error("spec.adopt: {id} cannot be adopted: {why}")]
+    AdoptionRefused { id: String, why: String },
+
+    /// The IAM policy does not allow tagging an endpoint vpcgate does not own yet.
+    #[error(
+        "spec.adopt: tagging {id} to adopt it was denied: vpcgate's default IAM policy changes only endpoints it created; attach `vpcgate iam-policy --allow-adoption` to adopt existing ones"
+    )]
+    AdoptionDenied { id: String },
+
     /// The region offers no gateway endpoint for the service.
     #[error(
         "spec.service: no prefix list {name} in {region}; the service has no gateway endpoint there"
@@ -86,6 +102,9 @@ impl Error {
             Error::VpcNotAllowed { .. } => reasons::VPC_NOT_ALLOWED,
             Error::OwnershipLost { .. } => reasons::OWNERSHIP_LOST,
             Error::NodesUnknown => reasons::DISCOVERING_NODES,
+            Error::AdoptionAmbiguous { .. } => reasons::ADOPTION_AMBIGUOUS,
+            Error::AdoptionRefused { .. } => reasons::ADOPTION_REFUSED,
+            Error::AdoptionDenied { .. } => reasons::ADOPTION_DENIED,
             Error::NoNodes { .. } => reasons::NO_NODES,
             Error::MultipleVpcs { .. } => reasons::MULTIPLE_VPCS,
             Error::ServiceNotAvailable { .. } => reasons::SERVICE_NOT_AVAILABLE,

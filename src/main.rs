@@ -59,6 +59,10 @@ enum Command {
         /// `--allowed-vpc` / Helm value `aws.allowedVpcs` should list the same). Default: any.
         #[arg(long = "allowed-vpc", value_name = "VPC_ID", value_parser = vpc_id)]
         allowed_vpcs: Vec<String>,
+        /// Add the statement that lets vpcgate adopt existing endpoints (`spec.adopt`): it may
+        /// put its `vpcgate.dev/uid` tag on any VPC endpoint, which makes that endpoint its own.
+        #[arg(long)]
+        allow_adoption: bool,
         /// Write every policy vpcgate generates (operator variants and endpoint policies) into
         /// this directory instead, for linting.
         #[arg(long, hide = true)]
@@ -205,13 +209,15 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::IamPolicy {
             partition,
             allowed_vpcs,
+            allow_adoption,
             samples_dir: None,
         } => {
             println!(
                 "{}",
-                serde_json::to_string_pretty(&vpcgate::aws::actions::iam_policy(
+                serde_json::to_string_pretty(&vpcgate::aws::actions::iam_policy_with(
                     &partition,
-                    &allowed_vpcs
+                    &allowed_vpcs,
+                    allow_adoption
                 ))?
             );
             Ok(ExitCode::SUCCESS)

@@ -30,6 +30,10 @@ pub fn all() -> Vec<(String, Value)> {
         ),
         ("operator-aws-cn".to_owned(), iam_policy("aws-cn", &[])),
         (
+            "operator-allow-adoption".to_owned(),
+            crate::aws::actions::iam_policy_with("aws", &[], true),
+        ),
+        (
             "operator-aws-us-gov".to_owned(),
             iam_policy("aws-us-gov", &[]),
         ),

@@ -1164,10 +1164,11 @@ async fn probe_proves_the_path(env: &Env) -> TestResult {
         &[("NODE_NAME", "node-public")],
     );
     op.wait_ready()?;
-    // Selects the public table (held by the other endpoint): the probe bypasses this object's.
+    // Selects the public table (held by the other endpoint): the probe bypasses this object
+    // (which gets no endpoint of its own: its only table is taken).
     s.create(s.manifest(
         "bypass",
-        json!({"routeTables": {"subnetIds": [s.net.public_subnet, s.net.private_subnet]}}),
+        json!({"routeTables": {"subnetIds": [s.net.public_subnet]}}),
     ))
     .await?;
     // Selects only the private table: the public subnet's probe says nothing about it.
@@ -1228,6 +1229,179 @@ async fn probe_proves_the_path(env: &Env) -> TestResult {
     s.delete_and_wait("bypass").await?;
     s.delete_and_wait("elsewhere").await?;
     delete_all_nodes(env).await;
+    Ok(())
+}
+
+/// An endpoint made outside vpcgate (the test's own key), on `rtb`.
+async fn foreign_endpoint(s: &Scenario, rtb: &str) -> Result<String, Failed> {
+    Ok(s.ec2
+        .create_vpc_endpoint()
+        .vpc_id(&s.net.vpc)
+        .service_name(format!("com.amazonaws.{}.dynamodb", support::REGION))
+        .vpc_endpoint_type(aws_sdk_ec2::types::VpcEndpointType::Gateway)
+        .route_table_ids(rtb)
+        .send()
+        .await
+        .map_err(|e| fail(format!("endpoint: {e:?}")))?
+        .vpc_endpoint()
+        .and_then(|e| e.vpc_endpoint_id())
+        .unwrap_or_default()
+        .to_owned())
+}
+
+/// The tags of an endpoint.
+async fn endpoint_tags(s: &Scenario, id: &str) -> std::collections::BTreeMap<String, String> {
+    let out = s
+        .ec2
+        .describe_vpc_endpoints()
+        .vpc_endpoint_ids(id)
+        .send()
+        .await
+        .expect("describe");
+    out.vpc_endpoints()[0]
+        .tags()
+        .iter()
+        .filter_map(|t| Some((t.key()?.to_owned(), t.value()?.to_owned())))
+        .collect()
+}
+
+/// `spec.adopt`: an untagged endpoint is adopted; two candidates touch nothing; one whose
+/// object is gone (its uid dead) is adopted; Retain then a new object adopts it again; an
+/// endpoint owned by a live object is refused.
+async fn adoption_takes_over_what_exists(env: &Env) -> TestResult {
+    let s = scenario(env, &[]).await;
+    let mut op = Operator::start(env, &s.emulator, "adoption", &[]);
+    op.wait_ready()?;
+    let quiet = json!({"enabled": false});
+
+    // An endpoint someone clicked, on the private table.
+    let clicked = foreign_endpoint(&s, &s.net.private_rtb).await?;
+    s.create(s.manifest(
+        "adopter",
+        json!({"routeTables": {"subnetIds": [s.net.private_subnet]}, "adopt": "IfUnowned", "probe": quiet}),
+    ))
+    .await?;
+    let o = s
+        .wait_condition("adopter", "Ready", "True", Duration::from_secs(60))
+        .await?;
+    ensure!(
+        o.status.as_ref().and_then(|st| st.endpoint_id.as_deref()) == Some(clicked.as_str()),
+        "adopted, not created: {:?}",
+        o.status
+    );
+    ensure!(s.live_endpoints().await.len() == 1, "no second endpoint");
+    let uid = o.metadata.uid.clone().unwrap_or_default();
+    ensure!(
+        endpoint_tags(&s, &clicked).await.get("vpcgate.dev/uid") == Some(&uid),
+        "tagged with the object's uid"
+    );
+    let events = env
+        .cluster
+        .events_json("regarding.name=adopter,reason=Adopted");
+    ensure!(events.contains(&clicked), "Adopted event: {events}");
+
+    // The object vanishes without cleanup (its uid is now dead); a second untagged endpoint
+    // sits on the main table (the bare subnet's): two candidates.
+    s.force_remove("adopter").await;
+    let second = foreign_endpoint(&s, &s.net.main_rtb).await?;
+    s.emulator.start_recording();
+    s.create(s.manifest(
+        "amb",
+        json!({"routeTables": {"subnetIds": [s.net.private_subnet, s.net.bare_subnet]},
+               "adopt": "IfUnowned", "probe": quiet}),
+    ))
+    .await?;
+    let o = eventually(Duration::from_secs(60), "amb AdoptionAmbiguous", || async {
+        let o = s.api.get_opt("amb").await.ok()??;
+        (condition(&o, "Ready").map(|c| c.1).as_deref() == Some("AdoptionAmbiguous")).then_some(o)
+    })
+    .await?;
+    let msg = o
+        .status
+        .as_ref()
+        .and_then(|st| st.conditions.iter().find(|c| c.type_ == "Ready"))
+        .map(|c| c.message.clone())
+        .unwrap_or_default();
+    ensure!(msg.contains(&clicked) && msg.contains(&second), "{msg}");
+    let mutations: Vec<String> = s
+        .emulator
+        .recorded_actions()
+        .into_iter()
+        .filter(|a| !a.starts_with("Describe") && !a.starts_with("Get") && a != "ListTables")
+        .collect();
+    ensure!(
+        mutations.is_empty(),
+        "ambiguity touches nothing: {mutations:?}"
+    );
+
+    // Narrowed to the private table: the dead object's endpoint is the one candidate.
+    s.merge_spec(
+        "amb",
+        json!({"routeTables": {"subnetIds": [s.net.private_subnet]}}),
+    )
+    .await?;
+    let o = s
+        .wait_condition("amb", "Ready", "True", Duration::from_secs(60))
+        .await?;
+    ensure!(
+        o.status.as_ref().and_then(|st| st.endpoint_id.as_deref()) == Some(clicked.as_str()),
+        "the dead uid's endpoint is adopted: {:?}",
+        o.status
+    );
+
+    // Retain, then a new object of the same name (a new uid): adopted again.
+    s.merge_spec("amb", json!({"deletionPolicy": "Retain"}))
+        .await?;
+    s.delete_and_wait("amb").await?;
+    let tags = endpoint_tags(&s, &clicked).await;
+    ensure!(
+        !tags.contains_key("vpcgate.dev/uid")
+            && tags.get("vpcgate.dev/name").map(String::as_str) == Some("amb"),
+        "Retain keeps the name tag only: {tags:?}"
+    );
+    s.create(s.manifest(
+        "amb",
+        json!({"routeTables": {"subnetIds": [s.net.private_subnet]}, "adopt": "IfUnowned", "probe": quiet}),
+    ))
+    .await?;
+    let o = s
+        .wait_condition("amb", "Ready", "True", Duration::from_secs(60))
+        .await?;
+    ensure!(
+        o.status.as_ref().and_then(|st| st.endpoint_id.as_deref()) == Some(clicked.as_str()),
+        "{:?}",
+        o.status
+    );
+
+    // Owned by a live object: refused by id.
+    s.create(s.manifest(
+        "thief",
+        json!({"routeTables": {"subnetIds": [s.net.private_subnet]}, "adopt": clicked, "probe": quiet}),
+    ))
+    .await?;
+    let o = eventually(Duration::from_secs(60), "thief AdoptionRefused", || async {
+        let o = s.api.get_opt("thief").await.ok()??;
+        (condition(&o, "Ready").map(|c| c.1).as_deref() == Some("AdoptionRefused")).then_some(o)
+    })
+    .await?;
+    ensure!(
+        condition(&o, "Ready").is_some_and(|c| c.0 == "False"),
+        "{:?}",
+        condition(&o, "Ready")
+    );
+    let amb_uid = s.api.get("amb").await.ok().and_then(|a| a.metadata.uid);
+    ensure!(
+        endpoint_tags(&s, &clicked).await.get("vpcgate.dev/uid") == amb_uid.as_ref(),
+        "still the live object's"
+    );
+    s.delete_and_wait("thief").await?;
+    s.delete_and_wait("amb").await?;
+    let _ = s
+        .ec2
+        .delete_vpc_endpoints()
+        .vpc_endpoint_ids(&second)
+        .send()
+        .await;
     Ok(())
 }
 
@@ -1762,6 +1936,10 @@ fn main() -> std::process::ExitCode {
         trial!(
             "empty_spec_finds_the_clusters_vpc_and_subnets",
             empty_spec_finds_the_clusters_vpc_and_subnets
+        ),
+        trial!(
+            "adoption_takes_over_what_exists",
+            adoption_takes_over_what_exists
         ),
     ];
     let conclusion = libtest_mimic::run(&args, trials);

@@ -41,11 +41,14 @@ pub enum Grant {
     ChangeOwnedEndpoints,
     /// `DescribeTable` for the probe (the canary and `spec.probe.table`).
     DescribeTables,
+    /// Opt-in (`--allow-adoption`): add the `vpcgate.dev/uid` tag, and only that tag, to an
+    /// endpoint vpcgate did not create, which makes it vpcgate's to change (`spec.adopt`).
+    AdoptEndpoints,
 }
 
 impl Grant {
     /// Every statement, in policy order.
-    pub const ALL: [Grant; 9] = [
+    pub const ALL: [Grant; 10] = [
         Grant::Describe,
         Grant::PrefixListEntries,
         Grant::CreateEndpoints,
@@ -55,6 +58,7 @@ impl Grant {
         Grant::ModifyOnlyOwned,
         Grant::ChangeOwnedEndpoints,
         Grant::DescribeTables,
+        Grant::AdoptEndpoints,
     ];
 
     /// The statement's `Sid`.
@@ -69,7 +73,13 @@ impl Grant {
             Grant::ModifyOnlyOwned => "ModifyOnlyOwned",
             Grant::ChangeOwnedEndpoints => "ChangeOwnedEndpoints",
             Grant::DescribeTables => "DescribeTables",
+            Grant::AdoptEndpoints => "AdoptEndpoints",
         }
+    }
+
+    /// Whether the statement is in the policy only on request (`--allow-adoption`).
+    pub fn optional(self) -> bool {
+        self == Grant::AdoptEndpoints
     }
 
     /// Whether the statement allows (else it is a Deny guard).
@@ -187,9 +197,13 @@ pub const ACTIONS: &[Action] = &[
     a(
         "ec2",
         "CreateTags",
-        "tag the endpoint at create, repair tag drift",
+        "tag the endpoint at create, repair tag drift, adopt an existing endpoint",
         Probe::DryRun,
-        &[Grant::TagOnCreate, Grant::ChangeOwnedEndpoints],
+        &[
+            Grant::TagOnCreate,
+            Grant::ChangeOwnedEndpoints,
+            Grant::AdoptEndpoints,
+        ],
     ),
     a(
         "ec2",
@@ -219,7 +233,12 @@ pub fn granted_by(service: &str, name: &str) -> Vec<&'static str> {
     ACTIONS
         .iter()
         .filter(|x| x.service == service && x.name == name)
-        .flat_map(|x| x.grants.iter().filter(|g| g.allows()).map(|g| g.sid()))
+        .flat_map(|x| {
+            x.grants
+                .iter()
+                .filter(|g| g.allows() && !g.optional())
+                .map(|g| g.sid())
+        })
         .collect()
 }
 
@@ -233,6 +252,11 @@ pub fn is_vpc_id(id: &str) -> bool {
 /// The least-privilege IAM policy document for the operator's role. `allowed_vpcs` (empty: any
 /// VPC of the account) limits where endpoints may be created.
 pub fn iam_policy(partition: &str, allowed_vpcs: &[String]) -> Value {
+    iam_policy_with(partition, allowed_vpcs, false)
+}
+
+/// [`iam_policy`], with the opt-in adoption statement when `adoption`.
+pub fn iam_policy_with(partition: &str, allowed_vpcs: &[String], adoption: bool) -> Value {
     let ec2 = |resource: &str| format!("arn:{partition}:ec2:*:*:{resource}");
     let endpoints = ec2("vpc-endpoint/*");
     let route_tables = ec2("route-table/*");
@@ -284,6 +308,13 @@ pub fn iam_policy(partition: &str, allowed_vpcs: &[String]) -> Value {
                 Some(json!({"Null": {"aws:ResourceTag/vpcgate.dev/uid": "false"}})),
             ),
             Grant::DescribeTables => (json!(format!("arn:{partition}:dynamodb:*:*:table/*")), None),
+            Grant::AdoptEndpoints => (
+                json!(endpoints),
+                Some(json!({
+                    "ForAllValues:StringEquals": {"aws:TagKeys": ["vpcgate.dev/uid"]},
+                    "Null": {"aws:RequestTag/vpcgate.dev/uid": "false"}
+                })),
+            ),
         };
         let action = match actions.as_slice() {
             [] => return None,
@@ -298,7 +329,11 @@ pub fn iam_policy(partition: &str, allowed_vpcs: &[String]) -> Value {
         }
         Some(s)
     };
-    let statements: Vec<Value> = Grant::ALL.into_iter().filter_map(statement).collect();
+    let statements: Vec<Value> = Grant::ALL
+        .into_iter()
+        .filter(|g| adoption || !g.optional())
+        .filter_map(statement)
+        .collect();
     json!({"Version": "2012-10-17", "Statement": statements})
 }
 
@@ -399,7 +434,12 @@ mod tests {
                 .filter(|s| list(&s["Action"]).contains(&name))
                 .map(|s| s["Sid"].as_str().unwrap().to_owned())
                 .collect();
-            let want: Vec<String> = x.grants.iter().map(|g| g.sid().to_owned()).collect();
+            let want: Vec<String> = x
+                .grants
+                .iter()
+                .filter(|g| !g.optional())
+                .map(|g| g.sid().to_owned())
+                .collect();
             assert_eq!(sids, want, "{name}");
         }
         assert!(
@@ -526,6 +566,25 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn adoption_is_opt_in_and_may_add_only_the_uid_tag() {
+        assert!(
+            !iam_policy("aws", &[])
+                .to_string()
+                .contains("AdoptEndpoints")
+        );
+        let p = iam_policy_with("aws", &[], true);
+        let adopt = statements(&p)
+            .into_iter()
+            .find(|s| s["Sid"] == "AdoptEndpoints")
+            .unwrap();
+        assert_eq!(list(&adopt["Action"]), ["ec2:CreateTags"]);
+        assert_eq!(
+            adopt["Condition"]["ForAllValues:StringEquals"]["aws:TagKeys"],
+            json!(["vpcgate.dev/uid"])
+        );
     }
 
     #[test]

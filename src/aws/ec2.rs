@@ -39,6 +39,12 @@ pub trait Ec2: Send + Sync {
     async fn prefix_list(&self, name: &str) -> Result<Option<PrefixList>, AwsError>;
     /// Endpoints carrying the tag `key=value`, in any state.
     async fn endpoints_by_tag(&self, key: &str, value: &str) -> Result<Vec<Endpoint>, AwsError>;
+    /// The gateway endpoints for a service in a VPC, in any state (adoption candidates).
+    async fn gateway_endpoints(
+        &self,
+        vpc_id: &str,
+        service_name: &str,
+    ) -> Result<Vec<Endpoint>, AwsError>;
     /// One endpoint by id; `None` when AWS does not describe it.
     async fn endpoint(&self, id: &str) -> Result<Option<Endpoint>, AwsError>;
     /// `CreateVpcEndpoint` (gateway) with tags and an idempotency token.

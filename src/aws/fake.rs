@@ -399,6 +399,22 @@ impl Ec2 for FakeEc2 {
         })
     }
 
+    async fn gateway_endpoints(
+        &self,
+        vpc_id: &str,
+        service_name: &str,
+    ) -> Result<Vec<Endpoint>, AwsError> {
+        self.call("DescribeVpcEndpoints", |w| {
+            let found = w
+                .endpoints
+                .values()
+                .filter(|e| e.vpc_id == vpc_id && e.service_name == service_name)
+                .cloned()
+                .collect();
+            Ok(w.visible(found))
+        })
+    }
+
     async fn endpoint(&self, id: &str) -> Result<Option<Endpoint>, AwsError> {
         self.call("DescribeVpcEndpoints", |w| {
             let found = w.endpoints.get(id).cloned().into_iter().collect();

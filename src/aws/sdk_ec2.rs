@@ -389,6 +389,20 @@ impl Ec2 for SdkEc2 {
             .await
     }
 
+    /// The gateway endpoints for a service in a VPC (filtered server-side).
+    async fn gateway_endpoints(
+        &self,
+        vpc_id: &str,
+        service_name: &str,
+    ) -> Result<Vec<Endpoint>, AwsError> {
+        self.describe_endpoints(vec![
+            filter("vpc-id", [vpc_id]),
+            filter("service-name", [service_name]),
+            filter("vpc-endpoint-type", ["Gateway"]),
+        ])
+        .await
+    }
+
     /// One endpoint by id; `None` when AWS says it does not exist.
     async fn endpoint(&self, id: &str) -> Result<Option<Endpoint>, AwsError> {
         match self

@@ -37,6 +37,10 @@ pub fn hint(err: &Error) -> RequeueHint {
         Error::DeletionPending(_) | Error::NodesUnknown => RequeueHint::Settle,
         // Node changes trigger a pass themselves; the resync is the fallback.
         Error::NoNodes { .. } | Error::MultipleVpcs { .. } => RequeueHint::Resync,
+        // AWS-side facts (other endpoints, other objects, IAM) can change without an edit.
+        Error::AdoptionAmbiguous { .. }
+        | Error::AdoptionRefused { .. }
+        | Error::AdoptionDenied { .. } => RequeueHint::Resync,
         Error::Kube(_) => RequeueHint::Backoff,
         Error::Finalizer(inner) => match inner.as_ref() {
             kube::runtime::finalizer::Error::ApplyFailed(e)

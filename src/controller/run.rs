@@ -250,6 +250,14 @@ pub(crate) async fn run_controller(
                 .boxed()
         })
         .unwrap_or_else(|| futures::stream::empty().boxed());
+    // Adoption never takes an endpoint that a live GatewayEndpoint owns.
+    let live = reader.clone();
+    ctx.engine.set_live_uids(Arc::new(move || {
+        live.state()
+            .iter()
+            .filter_map(|o| o.metadata.uid.clone())
+            .collect()
+    }));
     // Node discovery runs while this replica controls (it reconciles objects on node changes).
     let discovery = ctx
         .discovery

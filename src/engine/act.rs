@@ -65,9 +65,15 @@ pub async fn act(ec2: &dyn Ec2, desired: &Desired, plan: &Plan) -> Acted {
                     if e.class == crate::aws::ErrorClass::AccessDenied
                         && tags.get(TAG_UID) == Some(&desired.uid) =>
                 {
-                    acted.error = Some(Error::OwnershipLost {
-                        endpoint_id: endpoint_id.clone(),
-                        uid: desired.uid.clone(),
+                    acted.error = Some(if plan.adopting.as_ref() == Some(endpoint_id) {
+                        Error::AdoptionDenied {
+                            id: endpoint_id.clone(),
+                        }
+                    } else {
+                        Error::OwnershipLost {
+                            endpoint_id: endpoint_id.clone(),
+                            uid: desired.uid.clone(),
+                        }
                     });
                     break;
                 }

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use super::events::{self, EngineEvent};
-use crate::api::{DeletionPolicy, TAG_NAME, TAG_UID};
+use crate::api::{DeletionPolicy, TAG_UID};
 use crate::aws::{DeleteOutcome, Ec2, Endpoint, EndpointState};
 use crate::error::Error;
 
@@ -110,7 +110,8 @@ async fn run(
             {
                 continue;
             }
-            let keys = [TAG_UID.to_owned(), TAG_NAME.to_owned()];
+            // The name tag stays: a later object can adopt the endpoint knowing whose it was.
+            let keys = [TAG_UID.to_owned()];
             ec2.delete_tags(&ep.id, &keys).await.map_err(fail)?;
             events.push(events::retained(&ep.id));
         }

@@ -39,6 +39,8 @@ pub struct Desired {
     pub node_subnets: std::collections::BTreeSet<String>,
     /// Security groups whose egress is checked, sorted; empty: none (no `EgressAllowed`).
     pub security_groups: Vec<String>,
+    /// Whether to take over an existing endpoint.
+    pub adopt: super::resolve::Adopt,
 }
 
 /// When and how to probe.
@@ -360,6 +362,7 @@ pub fn desired(
         cluster_nodes,
         node_subnets: node_subnet_ids,
         security_groups: security_groups.into_iter().collect(),
+        adopt: super::resolve::Adopt::parse(spec.adopt.as_deref()),
     })
 }
 

@@ -176,6 +176,18 @@ pub fn node_subnets_bypass(
     )
 }
 
+pub fn adopted(id: &str, changes: &[String]) -> EngineEvent {
+    normal(
+        EV_ADOPTED,
+        "CreateTags",
+        if changes.is_empty() {
+            format!("adopted {id}; it already matches the spec")
+        } else {
+            format!("adopted {id}; to match the spec: {}", changes.join("; "))
+        },
+    )
+}
+
 pub fn ownership_lost(id: &str, uid: &str) -> EngineEvent {
     warning(
         EV_OWNERSHIP_LOST,

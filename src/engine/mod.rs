@@ -65,6 +65,9 @@ pub struct Outcome {
     pub probe_latency: Option<Duration>,
 }
 
+/// Where the uids of the cluster's live GatewayEndpoints come from.
+pub type LiveUids = Arc<dyn Fn() -> std::collections::BTreeSet<String> + Send + Sync>;
+
 /// Turns `GatewayEndpoint` objects into AWS reality.
 #[derive(Clone)]
 pub struct Engine {
@@ -79,6 +82,9 @@ pub struct Engine {
     path_settle: Duration,
     /// The cluster's nodes, as the controller last resolved them.
     nodes: tokio::sync::watch::Receiver<discovery::ClusterNodes>,
+    /// The uids of the GatewayEndpoints that exist in the cluster (adoption never takes an
+    /// endpoint one of them owns); installed by the controller.
+    live: Arc<std::sync::Mutex<Option<LiveUids>>>,
     /// VPCs the operator may change; empty: any.
     allowed_vpcs: Arc<std::collections::BTreeSet<String>>,
     prober: Arc<Prober>,
@@ -100,6 +106,7 @@ impl Engine {
             changed: Arc::default(),
             path_settle: probe::DEFAULT_PATH_SETTLE,
             nodes: tokio::sync::watch::channel(discovery::ClusterNodes::default()).1,
+            live: Arc::default(),
             allowed_vpcs: Arc::default(),
             prober,
         }
@@ -132,6 +139,18 @@ impl Engine {
     pub fn with_allowed_vpcs(mut self, vpcs: impl IntoIterator<Item = String>) -> Self {
         self.allowed_vpcs = Arc::new(vpcs.into_iter().collect());
         self
+    }
+
+    /// Installs where the uids of the cluster's live GatewayEndpoints come from.
+    pub fn set_live_uids(&self, f: LiveUids) {
+        *self.live.lock().unwrap_or_else(|e| e.into_inner()) = Some(f);
+    }
+
+    /// The uids of the cluster's live GatewayEndpoints (empty before the controller installed
+    /// its source: then every other uid counts as dead).
+    fn live_uids(&self) -> std::collections::BTreeSet<String> {
+        let f = self.live.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        f.map(|f| f()).unwrap_or_default()
     }
 
     /// The probe runner (the controller installs its notifier; tests wait on it).
@@ -173,7 +192,7 @@ impl Engine {
         )?;
         self.allowed(&desired)?;
         let ec2 = self.cloud.ec2(&desired.region);
-        let seen = observe::observe(ec2.as_ref(), &desired, &prev).await?;
+        let seen = observe::observe(ec2.as_ref(), &desired, &prev, &self.live_uids()).await?;
         let plan = plan::plan(&plan_input(&desired, &prev, obj, &seen))?;
         Ok((desired, seen, plan))
     }
@@ -214,7 +233,7 @@ impl Engine {
             return failed(obj, &prev, Some(&desired), e, now);
         }
         let ec2 = self.cloud.ec2(&desired.region);
-        let seen = match observe::observe(ec2.as_ref(), &desired, &prev).await {
+        let seen = match observe::observe(ec2.as_ref(), &desired, &prev, &self.live_uids()).await {
             Ok(seen) => seen,
             Err(e) => return failed(obj, &prev, Some(&desired), e, now),
         };
@@ -231,6 +250,15 @@ impl Engine {
             Err(e) => return failed(obj, &prev, Some(&desired), e, now),
         };
         let mut acted = act::act(ec2.as_ref(), &desired, &plan).await;
+        if let Some(id) = plan.adopting.as_ref().filter(|_| acted.error.is_none()) {
+            let changes: Vec<String> = plan
+                .actions
+                .iter()
+                .filter(|a| !matches!(a, plan::Action::Tag { tags, .. } if tags.contains_key(crate::api::TAG_UID) && tags.len() == 1))
+                .map(ToString::to_string)
+                .collect();
+            acted.events.insert(0, events::adopted(id, &changes));
+        }
         if acted.created.is_some() {
             self.created.record(&desired.uid, now);
         }

@@ -27,6 +27,7 @@ pub async fn observe(
     ec2: &dyn Ec2,
     desired: &Desired,
     prev: &GatewayEndpointStatus,
+    live_uids: &std::collections::BTreeSet<String>,
 ) -> Result<Observed, Error> {
     if !ec2.vpc_exists(&desired.vpc_id).await? {
         return Err(Error::VpcNotFound {
@@ -56,6 +57,26 @@ pub async fn observe(
     let selection = resolve::select_route_tables(&desired.route_tables, &tables, &subnets);
     let mut ownership =
         resolve::ownership(&desired.uid, tagged, prev.endpoint_id.as_deref(), recorded);
+    // Adoption, only while the object owns (and owned) nothing.
+    if desired.adopt != resolve::Adopt::Never
+        && ownership.own_ids.is_empty()
+        && prev.endpoint_id.is_none()
+    {
+        let candidates = ec2
+            .gateway_endpoints(&desired.vpc_id, &desired.service_name)
+            .await?;
+        if let Some(ep) = resolve::adoption(
+            &desired.adopt,
+            &desired.uid,
+            &candidates,
+            &selection.selected,
+            live_uids,
+        )? {
+            ownership.own_ids.insert(ep.id.clone());
+            ownership.adopted = Some(ep.id.clone());
+            ownership.current = Some(ep);
+        }
+    }
     // An endpoint that holds a selected table's route but that describes do not show at all is
     // most likely ours, created a moment ago (describe lag). Somebody else's endpoint is
     // always describable by id.

@@ -196,6 +196,8 @@ pub struct Plan {
     pub policy_held: bool,
     /// Whether a change is drift repair (the spec did not change since the last pass).
     pub repairs_drift: bool,
+    /// An existing endpoint being adopted this pass (`spec.adopt`).
+    pub adopting: Option<String>,
 }
 
 /// Everything [`plan`] decides from.
@@ -361,5 +363,6 @@ pub fn plan(input: &PlanInput<'_>) -> Result<Plan, Error> {
         replacing,
         policy_held,
         repairs_drift: prev.endpoint_id.is_some() && prev.observed_generation == input.generation,
+        adopting: ownership.adopted.clone(),
     })
 }

@@ -38,6 +38,9 @@ pub const OWNERSHIP_LOST: &str = "OwnershipLost";
 pub const DISCOVERING_NODES: &str = "DiscoveringNodes";
 pub const NO_NODES: &str = "NoNodes";
 pub const MULTIPLE_VPCS: &str = "MultipleVpcs";
+pub const ADOPTION_AMBIGUOUS: &str = "AdoptionAmbiguous";
+pub const ADOPTION_REFUSED: &str = "AdoptionRefused";
+pub const ADOPTION_DENIED: &str = "AdoptionDenied";
 pub const ROUTE_TABLE_NOT_FOUND: &str = "RouteTableNotFound";
 pub const SUBNET_NOT_FOUND: &str = "SubnetNotFound";
 pub const NO_ROUTE_TABLES: &str = "NoRouteTables";
@@ -93,6 +96,9 @@ pub const CONDITION_REASONS: &[&str] = &[
     DISCOVERING_NODES,
     NO_NODES,
     MULTIPLE_VPCS,
+    ADOPTION_AMBIGUOUS,
+    ADOPTION_REFUSED,
+    ADOPTION_DENIED,
     ROUTE_TABLE_NOT_FOUND,
     SUBNET_NOT_FOUND,
     NO_ROUTE_TABLES,
@@ -139,6 +145,8 @@ pub const EV_DELETION_FAILED: &str = "DeletionFailed";
 /// Every event reason of its own.
 /// A deletion let go of an endpoint that lost its ownership tag (it cannot delete it).
 pub const EV_OWNERSHIP_LOST: &str = "OwnershipLost";
+/// An existing endpoint was taken over (`spec.adopt`).
+pub const EV_ADOPTED: &str = "Adopted";
 /// A subnet the cluster's nodes run in does not route the service through the endpoint.
 pub const EV_NODE_SUBNET_BYPASSES: &str = "NodeSubnetBypasses";
 
@@ -159,6 +167,7 @@ pub const EVENT_REASONS: &[&str] = &[
     EV_DELETION_FAILED,
     EV_OWNERSHIP_LOST,
     EV_NODE_SUBNET_BYPASSES,
+    EV_ADOPTED,
 ];
 
 /// The condition reason for an AWS error: a few codes have their own, the rest go by class.

@@ -79,6 +79,8 @@ pub struct Ownership {
     pub unseen: BTreeSet<String>,
     /// The recorded endpoint, when it is among `unseen`.
     pub recorded_unseen: Option<String>,
+    /// An existing endpoint taken over this pass (`spec.adopt`); it is `current`.
+    pub adopted: Option<String>,
 }
 
 /// What describing the endpoint recorded in status by id returned, when the tag search did not
@@ -143,6 +145,91 @@ pub fn ownership(
     }
     own.duplicates = rest.collect();
     own
+}
+
+/// What `spec.adopt` asks for.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum Adopt {
+    #[default]
+    Never,
+    IfUnowned,
+    Id(String),
+}
+
+impl Adopt {
+    /// From `spec.adopt` (the schema allows only these forms).
+    pub fn parse(text: Option<&str>) -> Adopt {
+        match text {
+            None | Some("Never") => Adopt::Never,
+            Some("IfUnowned") => Adopt::IfUnowned,
+            Some(id) => Adopt::Id(id.to_owned()),
+        }
+    }
+}
+
+/// Which existing endpoint to adopt, if any (pure). `candidates` are the gateway endpoints for
+/// the service in the VPC; `live_uids` the uids of the GatewayEndpoints that exist in the
+/// cluster. `Ok(None)`: nothing to adopt (create as usual).
+pub fn adoption(
+    adopt: &Adopt,
+    uid: &str,
+    candidates: &[Endpoint],
+    selected: &BTreeSet<String>,
+    live_uids: &BTreeSet<String>,
+) -> Result<Option<Endpoint>, crate::error::Error> {
+    use crate::error::Error;
+    // Owned by a live object other than this one: never ours to take.
+    let owner = |e: &Endpoint| {
+        e.tags
+            .get(TAG_UID)
+            .filter(|u| u.as_str() != uid && live_uids.contains(*u))
+            .cloned()
+    };
+    match adopt {
+        Adopt::Never => Ok(None),
+        Adopt::Id(id) => {
+            let Some(ep) = candidates.iter().find(|e| &e.id == id) else {
+                return Err(Error::AdoptionRefused {
+                    id: id.clone(),
+                    why: "no gateway endpoint with that id for this service in this VPC".into(),
+                });
+            };
+            if ep.state.is_leaving() || ep.state.is_dead() {
+                return Err(Error::AdoptionRefused {
+                    id: id.clone(),
+                    why: format!("it is {}", ep.state),
+                });
+            }
+            if let Some(other) = owner(ep) {
+                return Err(Error::AdoptionRefused {
+                    id: id.clone(),
+                    why: format!("GatewayEndpoint uid {other} owns it"),
+                });
+            }
+            Ok(Some(ep.clone()))
+        }
+        Adopt::IfUnowned => {
+            let takeable: Vec<&Endpoint> = candidates
+                .iter()
+                .filter(|e| !e.state.is_leaving() && !e.state.is_dead())
+                .filter(|e| owner(e).is_none())
+                .filter(|e| e.route_table_ids.iter().any(|t| selected.contains(t)))
+                .collect();
+            match takeable.as_slice() {
+                [] => Ok(None),
+                [one] => Ok(Some((*one).clone())),
+                many => Err(Error::AdoptionAmbiguous {
+                    ids: many
+                        .iter()
+                        .map(|e| match e.tags.get(crate::api::TAG_NAME) {
+                            Some(name) => format!("{} (vpcgate.dev/name={name})", e.id),
+                            None => e.id.clone(),
+                        })
+                        .collect(),
+                }),
+            }
+        }
+    }
 }
 
 /// Who holds a selected table's route for the service's prefix list.

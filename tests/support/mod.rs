@@ -317,12 +317,46 @@ pub async fn launch_instance(ec2: &aws_sdk_ec2::Client, subnet: &str) -> String 
         .find_map(|i| i.image_id())
         .expect("the emulator knows an AMI")
         .to_owned();
+    // AWS gives an instance launched without groups its VPC's default group; moto gives it
+    // none, so name it.
+    let vpc = ec2
+        .describe_subnets()
+        .subnet_ids(subnet)
+        .send()
+        .await
+        .expect("DescribeSubnets")
+        .subnets()[0]
+        .vpc_id()
+        .expect("a VPC")
+        .to_owned();
+    let default_group = ec2
+        .describe_security_groups()
+        .filters(
+            aws_sdk_ec2::types::Filter::builder()
+                .name("vpc-id")
+                .values(&vpc)
+                .build(),
+        )
+        .filters(
+            aws_sdk_ec2::types::Filter::builder()
+                .name("group-name")
+                .values("default")
+                .build(),
+        )
+        .send()
+        .await
+        .expect("DescribeSecurityGroups")
+        .security_groups()[0]
+        .group_id()
+        .expect("a group id")
+        .to_owned();
     let out = ec2
         .run_instances()
         .image_id(ami)
         .min_count(1)
         .max_count(1)
         .subnet_id(subnet)
+        .security_group_ids(default_group)
         .send()
         .await
         .expect("RunInstances");
