@@ -237,8 +237,11 @@ pub struct SecurityGroupSelector {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cluster_node_groups: Option<bool>,
 
-    /// `Verify`: report, per group, whether its egress rules allow tcp/443 to the service
-    /// (condition `EgressAllowed`).
+    /// `Verify` [default]: report, per group, whether its egress rules allow tcp/443 to the
+    /// service (condition `EgressAllowed`). `Manage`: also add one egress rule (tcp/443 to the
+    /// prefix list, tagged `vpcgate.dev/uid`) where none allows it; on delete (`Delete`
+    /// policy) only rules carrying that tag are removed. Needs `vpcgate iam-policy
+    /// --allow-egress-rules`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mode: Option<SecurityGroupMode>,
 }
@@ -249,6 +252,8 @@ pub enum SecurityGroupMode {
     /// Evaluate the egress rules and report; change nothing.
     #[default]
     Verify,
+    /// Add the missing rule (tagged), remove it on delete.
+    Manage,
 }
 
 /// The endpoint policy: a preset, optionally restricted to tables, or a full custom document.

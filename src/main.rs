@@ -63,6 +63,10 @@ enum Command {
         /// put its `vpcgate.dev/uid` tag on any VPC endpoint, which makes that endpoint its own.
         #[arg(long)]
         allow_adoption: bool,
+        /// Add the statements that let vpcgate add (tagged) and revoke egress rules
+        /// (`securityGroups.mode: Manage`). Revoking cannot be limited by the rule's tag.
+        #[arg(long)]
+        allow_egress_rules: bool,
         /// Write every policy vpcgate generates (operator variants and endpoint policies) into
         /// this directory instead, for linting.
         #[arg(long, hide = true)]
@@ -210,6 +214,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             partition,
             allowed_vpcs,
             allow_adoption,
+            allow_egress_rules,
             samples_dir: None,
         } => {
             println!(
@@ -217,7 +222,10 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 serde_json::to_string_pretty(&vpcgate::aws::actions::iam_policy_with(
                     &partition,
                     &allowed_vpcs,
-                    allow_adoption
+                    vpcgate::aws::actions::PolicyOptions {
+                        adoption: allow_adoption,
+                        egress_rules: allow_egress_rules,
+                    }
                 ))?
             );
             Ok(ExitCode::SUCCESS)
@@ -383,6 +391,7 @@ async fn check(
                     Verdict::Denied(d) => ("DENIED", format!("  {d}")),
                     Verdict::Undetermined(d) => ("unknown", format!("  {d}")),
                     Verdict::NotYet(d) => ("not yet", format!("  {d}")),
+                    Verdict::Optional(d) => ("optional", format!("  {d}")),
                 };
                 println!("{word:<8} {:<36} ({}){detail}", l.action, l.how);
             }
@@ -392,9 +401,10 @@ async fn check(
     let denied = count(|v| matches!(v, Verdict::Denied(_)));
     if let Output::Text = output {
         println!(
-            "{} allowed, {denied} denied, {} not determinable yet, {} unknown",
+            "{} allowed, {denied} denied, {} not determinable yet, {} opt-in not granted, {} unknown",
             count(|v| matches!(v, Verdict::Allowed)),
             count(|v| matches!(v, Verdict::NotYet(_))),
+            count(|v| matches!(v, Verdict::Optional(_))),
             count(|v| matches!(v, Verdict::Undetermined(_))),
         );
     }

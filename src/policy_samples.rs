@@ -31,7 +31,25 @@ pub fn all() -> Vec<(String, Value)> {
         ("operator-aws-cn".to_owned(), iam_policy("aws-cn", &[])),
         (
             "operator-allow-adoption".to_owned(),
-            crate::aws::actions::iam_policy_with("aws", &[], true),
+            crate::aws::actions::iam_policy_with(
+                "aws",
+                &[],
+                crate::aws::actions::PolicyOptions {
+                    adoption: true,
+                    ..Default::default()
+                },
+            ),
+        ),
+        (
+            "operator-allow-egress-rules".to_owned(),
+            crate::aws::actions::iam_policy_with(
+                "aws",
+                &[],
+                crate::aws::actions::PolicyOptions {
+                    egress_rules: true,
+                    ..Default::default()
+                },
+            ),
         ),
         (
             "operator-aws-us-gov".to_owned(),

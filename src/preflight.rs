@@ -20,6 +20,8 @@ pub enum Verdict {
     Undetermined(String),
     /// Cannot be checked yet: the action only applies to endpoints vpcgate owns, and none exists.
     NotYet(String),
+    /// Not granted, and needed only for an opt-in feature (e.g. `securityGroups.mode: Manage`).
+    Optional(String),
 }
 
 /// One line of the report.
@@ -106,10 +108,18 @@ pub async fn check(
                 )),
                 Err(e) => Err(e),
             },
+            ("ec2", "DescribeSecurityGroupRules") => ec2
+                .tagged_egress_rules(crate::api::TAG_UID, "vpcgate-preflight")
+                .await
+                .map(|_| ()),
             ("ec2", "DescribeSecurityGroups") => ec2
                 .security_groups(&["sg-00000000".to_owned()])
                 .await
                 .map(|_| ()),
+            ("ec2", name @ ("AuthorizeSecurityGroupEgress" | "RevokeSecurityGroupEgress")) => {
+                let group = "sg-00000000000000000";
+                ec2.dry_run(name, &vpc, None, &service_name, group).await
+            }
             ("ec2", "CreateVpcEndpoint") => {
                 ec2.dry_run(action.name, &vpc, table.as_deref(), &service_name, "")
                     .await
@@ -142,7 +152,11 @@ pub async fn check(
 }
 
 fn line(action: &Action, verdict: Verdict) -> CheckLine {
+    let opt_in_only = action.grants.iter().all(|g| !g.allows() || g.optional());
     let verdict = match verdict {
+        Verdict::Denied(_) if opt_in_only => Verdict::Optional(
+            "not granted; only securityGroups.mode: Manage needs it (`vpcgate iam-policy --allow-egress-rules`)".into(),
+        ),
         Verdict::Denied(d) => Verdict::Denied(format!(
             "{d}; granted by statement {} of `vpcgate iam-policy`",
             granted_by(action.service, action.name).join(" + ")
@@ -196,6 +210,7 @@ mod tests {
                 Verdict::Denied(_) => "denied",
                 Verdict::Undetermined(_) => "undetermined",
                 Verdict::NotYet(_) => "not yet",
+                Verdict::Optional(_) => "optional",
             };
             assert_eq!(got, expected, "{probe:?} {result:?}");
         }

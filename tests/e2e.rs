@@ -1405,6 +1405,33 @@ async fn adoption_takes_over_what_exists(env: &Env) -> TestResult {
     Ok(())
 }
 
+/// A group's egress rules: (prefix list, tagged by vpcgate, from port).
+async fn egress_rules(s: &Scenario, group: &str) -> Vec<(Option<String>, bool, Option<i32>)> {
+    let out = s
+        .ec2
+        .describe_security_group_rules()
+        .filters(
+            aws_sdk_ec2::types::Filter::builder()
+                .name("group-id")
+                .values(group)
+                .build(),
+        )
+        .send()
+        .await
+        .expect("DescribeSecurityGroupRules");
+    out.security_group_rules()
+        .iter()
+        .filter(|r| r.is_egress() == Some(true))
+        .map(|r| {
+            (
+                r.prefix_list_id().map(str::to_owned),
+                r.tags().iter().any(|t| t.key() == Some("vpcgate.dev/uid")),
+                r.from_port(),
+            )
+        })
+        .collect()
+}
+
 /// Deletes every Node object (scenarios create their own).
 async fn delete_all_nodes(env: &Env) {
     let nodes: Api<k8s_openapi::api::core::v1::Node> =
@@ -1575,10 +1602,43 @@ async fn empty_spec_finds_the_clusters_vpc_and_subnets(env: &Env) -> TestResult 
         "{:?}",
         condition(&o, "Ready")
     );
-    s.merge_spec("zero", json!({"securityGroups": null}))
+    // Manage: vpcgate adds one tagged rule; a rule of the user's stays as it is.
+    s.ec2
+        .authorize_security_group_egress()
+        .group_id(&closed)
+        .ip_permissions(
+            aws_sdk_ec2::types::IpPermission::builder()
+                .ip_protocol("tcp")
+                .from_port(5432)
+                .to_port(5432)
+                .ip_ranges(
+                    aws_sdk_ec2::types::IpRange::builder()
+                        .cidr_ip("10.0.0.0/16")
+                        .build(),
+                )
+                .build(),
+        )
+        .send()
+        .await
+        .map_err(|e| fail(format!("{e:?}")))?;
+    s.merge_spec(
+        "zero",
+        json!({"securityGroups": {"ids": [closed], "mode": "Manage"}}),
+    )
+    .await?;
+    s.wait_condition("zero", "EgressAllowed", "True", Duration::from_secs(60))
         .await?;
     s.wait_condition("zero", "Ready", "True", Duration::from_secs(60))
         .await?;
+    let now = egress_rules(&s, &closed).await;
+    ensure!(
+        now.iter()
+            .filter(|r| r.1 && r.0.is_some() && r.2 == Some(443))
+            .count()
+            == 1
+            && now.iter().any(|r| r.2 == Some(5432) && !r.1),
+        "one tagged tcp/443 rule added, the user's kept: {now:?}"
+    );
 
     // A node joins in a third subnet (no table of its own: the VPC's main table).
     let bare = support::launch_instance(&s.ec2, &s.net.bare_subnet).await;
@@ -1653,6 +1713,11 @@ async fn empty_spec_finds_the_clusters_vpc_and_subnets(env: &Env) -> TestResult 
     );
     s.delete_and_wait("zero-two").await?;
     s.delete_and_wait("zero").await?;
+    let after = egress_rules(&s, &closed).await;
+    ensure!(
+        !after.iter().any(|r| r.1) && after.iter().any(|r| r.2 == Some(5432)),
+        "on delete only vpcgate's rule goes: {after:?}"
+    );
     delete_all_nodes(env).await;
     Ok(())
 }

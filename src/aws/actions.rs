@@ -44,11 +44,18 @@ pub enum Grant {
     /// Opt-in (`--allow-adoption`): add the `vpcgate.dev/uid` tag, and only that tag, to an
     /// endpoint vpcgate did not create, which makes it vpcgate's to change (`spec.adopt`).
     AdoptEndpoints,
+    /// Opt-in (`--allow-egress-rules`): add and revoke egress rules (`securityGroups.mode:
+    /// Manage`). Revoke cannot be limited by the rule's tag (IAM knows only the group there).
+    ManageEgress,
+    /// Opt-in, Deny: no egress rule is added without the `vpcgate.dev/uid` tag.
+    EgressRulesOnlyTagged,
+    /// Opt-in: `CreateTags` on a rule only as part of `AuthorizeSecurityGroupEgress`.
+    TagRulesOnCreate,
 }
 
 impl Grant {
     /// Every statement, in policy order.
-    pub const ALL: [Grant; 10] = [
+    pub const ALL: [Grant; 13] = [
         Grant::Describe,
         Grant::PrefixListEntries,
         Grant::CreateEndpoints,
@@ -59,6 +66,9 @@ impl Grant {
         Grant::ChangeOwnedEndpoints,
         Grant::DescribeTables,
         Grant::AdoptEndpoints,
+        Grant::ManageEgress,
+        Grant::EgressRulesOnlyTagged,
+        Grant::TagRulesOnCreate,
     ];
 
     /// The statement's `Sid`.
@@ -74,17 +84,60 @@ impl Grant {
             Grant::ChangeOwnedEndpoints => "ChangeOwnedEndpoints",
             Grant::DescribeTables => "DescribeTables",
             Grant::AdoptEndpoints => "AdoptEndpoints",
+            Grant::ManageEgress => "ManageEgress",
+            Grant::EgressRulesOnlyTagged => "EgressRulesOnlyTagged",
+            Grant::TagRulesOnCreate => "TagRulesOnCreate",
         }
     }
 
-    /// Whether the statement is in the policy only on request (`--allow-adoption`).
+    /// The opt-in a statement belongs to (`None`: always in the policy).
+    pub fn opt_in(self) -> Option<OptIn> {
+        match self {
+            Grant::AdoptEndpoints => Some(OptIn::Adoption),
+            Grant::ManageEgress | Grant::EgressRulesOnlyTagged | Grant::TagRulesOnCreate => {
+                Some(OptIn::EgressRules)
+            }
+            _ => None,
+        }
+    }
+
+    /// Whether the statement is in the policy only on request.
     pub fn optional(self) -> bool {
-        self == Grant::AdoptEndpoints
+        self.opt_in().is_some()
     }
 
     /// Whether the statement allows (else it is a Deny guard).
     pub fn allows(self) -> bool {
-        !matches!(self, Grant::CreateOnlyTagged | Grant::ModifyOnlyOwned)
+        !matches!(
+            self,
+            Grant::CreateOnlyTagged | Grant::ModifyOnlyOwned | Grant::EgressRulesOnlyTagged
+        )
+    }
+}
+
+/// Statements a policy carries only when asked for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OptIn {
+    /// `--allow-adoption` (`spec.adopt`).
+    Adoption,
+    /// `--allow-egress-rules` (`securityGroups.mode: Manage`).
+    EgressRules,
+}
+
+/// What a generated policy includes beyond the default.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PolicyOptions {
+    pub adoption: bool,
+    pub egress_rules: bool,
+}
+
+impl PolicyOptions {
+    fn includes(self, grant: Grant) -> bool {
+        match grant.opt_in() {
+            None => true,
+            Some(OptIn::Adoption) => self.adoption,
+            Some(OptIn::EgressRules) => self.egress_rules,
+        }
     }
 }
 
@@ -161,6 +214,27 @@ pub const ACTIONS: &[Action] = &[
     ),
     a(
         "ec2",
+        "DescribeSecurityGroupRules",
+        "find the egress rules vpcgate added (tagged with the uid) to remove them on delete",
+        Probe::Read,
+        &[Grant::Describe],
+    ),
+    a(
+        "ec2",
+        "AuthorizeSecurityGroupEgress",
+        "securityGroups.mode Manage: add tcp/443 to the prefix list, tagged",
+        Probe::DryRun,
+        &[Grant::ManageEgress, Grant::EgressRulesOnlyTagged],
+    ),
+    a(
+        "ec2",
+        "RevokeSecurityGroupEgress",
+        "on delete, remove the egress rules vpcgate added",
+        Probe::DryRun,
+        &[Grant::ManageEgress],
+    ),
+    a(
+        "ec2",
         "GetManagedPrefixListEntries",
         "the prefix list's CIDRs, when an egress rule names CIDRs instead of the list",
         Probe::Read,
@@ -203,6 +277,7 @@ pub const ACTIONS: &[Action] = &[
             Grant::TagOnCreate,
             Grant::ChangeOwnedEndpoints,
             Grant::AdoptEndpoints,
+            Grant::TagRulesOnCreate,
         ],
     ),
     a(
@@ -252,11 +327,11 @@ pub fn is_vpc_id(id: &str) -> bool {
 /// The least-privilege IAM policy document for the operator's role. `allowed_vpcs` (empty: any
 /// VPC of the account) limits where endpoints may be created.
 pub fn iam_policy(partition: &str, allowed_vpcs: &[String]) -> Value {
-    iam_policy_with(partition, allowed_vpcs, false)
+    iam_policy_with(partition, allowed_vpcs, PolicyOptions::default())
 }
 
-/// [`iam_policy`], with the opt-in adoption statement when `adoption`.
-pub fn iam_policy_with(partition: &str, allowed_vpcs: &[String], adoption: bool) -> Value {
+/// [`iam_policy`], with the opt-in statements `options` asks for.
+pub fn iam_policy_with(partition: &str, allowed_vpcs: &[String], options: PolicyOptions) -> Value {
     let ec2 = |resource: &str| format!("arn:{partition}:ec2:*:*:{resource}");
     let endpoints = ec2("vpc-endpoint/*");
     let route_tables = ec2("route-table/*");
@@ -315,6 +390,21 @@ pub fn iam_policy_with(partition: &str, allowed_vpcs: &[String], adoption: bool)
                     "Null": {"aws:RequestTag/vpcgate.dev/uid": "false"}
                 })),
             ),
+            Grant::ManageEgress => (
+                json!([ec2("security-group/*"), ec2("security-group-rule/*")]),
+                None,
+            ),
+            Grant::EgressRulesOnlyTagged => (
+                json!(ec2("security-group-rule/*")),
+                Some(json!({"Null": {"aws:RequestTag/vpcgate.dev/uid": "true"}})),
+            ),
+            Grant::TagRulesOnCreate => (
+                json!(ec2("security-group-rule/*")),
+                Some(json!({
+                    "StringEquals": {"ec2:CreateAction": "AuthorizeSecurityGroupEgress"},
+                    "Null": {"aws:RequestTag/vpcgate.dev/uid": "false"}
+                })),
+            ),
         };
         let action = match actions.as_slice() {
             [] => return None,
@@ -331,7 +421,7 @@ pub fn iam_policy_with(partition: &str, allowed_vpcs: &[String], adoption: bool)
     };
     let statements: Vec<Value> = Grant::ALL
         .into_iter()
-        .filter(|g| adoption || !g.optional())
+        .filter(|g| options.includes(*g))
         .filter_map(statement)
         .collect();
     json!({"Version": "2012-10-17", "Statement": statements})
@@ -575,7 +665,14 @@ mod tests {
                 .to_string()
                 .contains("AdoptEndpoints")
         );
-        let p = iam_policy_with("aws", &[], true);
+        let p = iam_policy_with(
+            "aws",
+            &[],
+            PolicyOptions {
+                adoption: true,
+                ..Default::default()
+            },
+        );
         let adopt = statements(&p)
             .into_iter()
             .find(|s| s["Sid"] == "AdoptEndpoints")

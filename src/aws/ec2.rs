@@ -31,6 +31,21 @@ pub trait Ec2: Send + Sync {
     async fn instances(&self, ids: &[String]) -> Result<Vec<Instance>, AwsError>;
     /// Security groups by id with their egress rules (unknown ids are left out).
     async fn security_groups(&self, ids: &[String]) -> Result<Vec<SecurityGroup>, AwsError>;
+    /// Adds one egress rule (tcp/443 to the prefix list) to a group, tagged with `tags`.
+    async fn authorize_egress(
+        &self,
+        group_id: &str,
+        prefix_list_id: &str,
+        tags: &BTreeMap<String, String>,
+    ) -> Result<(), AwsError>;
+    /// Egress rules carrying the tag `key=value`: (group id, rule id).
+    async fn tagged_egress_rules(
+        &self,
+        key: &str,
+        value: &str,
+    ) -> Result<Vec<(String, String)>, AwsError>;
+    /// Removes egress rules of a group by rule id.
+    async fn revoke_egress(&self, group_id: &str, rule_ids: &[String]) -> Result<(), AwsError>;
     /// The CIDRs of a managed prefix list.
     async fn prefix_list_cidrs(&self, id: &str) -> Result<Vec<String>, AwsError>;
     /// Every subnet id of the VPC, sorted.

@@ -33,6 +33,8 @@ pub struct World {
     pub instances: BTreeMap<String, Placement>,
     /// Security groups by id.
     pub security_groups: BTreeMap<String, super::SecurityGroup>,
+    /// Tagged egress rules: rule id → (group id, tags); the rule itself is in the group.
+    pub egress_rule_tags: BTreeMap<String, (String, BTreeMap<String, String>)>,
     pub tables: BTreeMap<String, RouteTable>,
     pub prefix_lists: Vec<PrefixList>,
     pub endpoints: BTreeMap<String, Endpoint>,
@@ -336,6 +338,65 @@ impl Ec2 for FakeEc2 {
                 .iter()
                 .filter_map(|id| w.security_groups.get(id).cloned())
                 .collect())
+        })
+    }
+
+    async fn authorize_egress(
+        &self,
+        group_id: &str,
+        prefix_list_id: &str,
+        tags: &BTreeMap<String, String>,
+    ) -> Result<(), AwsError> {
+        self.call("AuthorizeSecurityGroupEgress", |w| {
+            w.next_id += 1;
+            let rule_id = format!("sgr-{:04}", w.next_id);
+            let group = w.security_groups.get_mut(group_id).ok_or_else(|| {
+                err(
+                    "AuthorizeSecurityGroupEgress",
+                    "InvalidGroup.NotFound",
+                    group_id,
+                )
+            })?;
+            group.egress.push(super::EgressRule {
+                protocol: "tcp".into(),
+                from_port: Some(443),
+                to_port: Some(443),
+                cidrs: Vec::new(),
+                prefix_lists: vec![prefix_list_id.to_owned()],
+            });
+            w.egress_rule_tags
+                .insert(rule_id, (group_id.to_owned(), tags.clone()));
+            Ok(())
+        })
+    }
+
+    async fn tagged_egress_rules(
+        &self,
+        key: &str,
+        value: &str,
+    ) -> Result<Vec<(String, String)>, AwsError> {
+        self.call("DescribeSecurityGroupRules", |w| {
+            Ok(w.egress_rule_tags
+                .iter()
+                .filter(|(_, (_, tags))| tags.get(key).map(String::as_str) == Some(value))
+                .map(|(rule, (group, _))| (group.clone(), rule.clone()))
+                .collect())
+        })
+    }
+
+    async fn revoke_egress(&self, group_id: &str, rule_ids: &[String]) -> Result<(), AwsError> {
+        self.call("RevokeSecurityGroupEgress", |w| {
+            for id in rule_ids {
+                if w.egress_rule_tags.remove(id).is_some()
+                    && let Some(g) = w.security_groups.get_mut(group_id)
+                {
+                    // The fake keeps one rule per authorize; drop the last prefix-list rule.
+                    if let Some(i) = g.egress.iter().rposition(|r| !r.prefix_lists.is_empty()) {
+                        g.egress.remove(i);
+                    }
+                }
+            }
+            Ok(())
         })
     }
 

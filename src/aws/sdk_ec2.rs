@@ -505,6 +505,84 @@ impl Ec2 for SdkEc2 {
     }
 
     /// Removes tags (by key, whatever their value) from a resource.
+    async fn authorize_egress(
+        &self,
+        group_id: &str,
+        prefix_list_id: &str,
+        tags: &BTreeMap<String, String>,
+    ) -> Result<(), AwsError> {
+        let permission = aws_sdk_ec2::types::IpPermission::builder()
+            .ip_protocol("tcp")
+            .from_port(443)
+            .to_port(443)
+            .prefix_list_ids(
+                aws_sdk_ec2::types::PrefixListId::builder()
+                    .prefix_list_id(prefix_list_id)
+                    .description("vpcgate: tcp/443 to the gateway endpoint's service")
+                    .build(),
+            )
+            .build();
+        let spec = TagSpecification::builder()
+            .resource_type(ResourceType::SecurityGroupRule)
+            .set_tags(Some(
+                tags.iter()
+                    .map(|(k, v)| Tag::builder().key(k).value(v).build())
+                    .collect(),
+            ))
+            .build();
+        let req = self
+            .client
+            .authorize_security_group_egress()
+            .group_id(group_id)
+            .ip_permissions(permission)
+            .tag_specifications(spec)
+            .send();
+        self.call("AuthorizeSecurityGroupEgress", req).await?;
+        Ok(())
+    }
+
+    async fn tagged_egress_rules(
+        &self,
+        key: &str,
+        value: &str,
+    ) -> Result<Vec<(String, String)>, AwsError> {
+        let mut found = Vec::new();
+        let mut token: Option<String> = None;
+        loop {
+            let req = self
+                .client
+                .describe_security_group_rules()
+                .filters(filter(&format!("tag:{key}"), [value]))
+                .max_results(1000)
+                .set_next_token(token.take())
+                .send();
+            let out = self.call("DescribeSecurityGroupRules", req).await?;
+            found.extend(out.security_group_rules().iter().filter_map(|r| {
+                (r.is_egress() == Some(true)).then_some(())?;
+                Some((
+                    r.group_id()?.to_owned(),
+                    r.security_group_rule_id()?.to_owned(),
+                ))
+            }));
+            match out.next_token() {
+                Some(t) if !t.is_empty() => token = Some(t.to_owned()),
+                _ => break,
+            }
+        }
+        Ok(found)
+    }
+
+    async fn revoke_egress(&self, group_id: &str, rule_ids: &[String]) -> Result<(), AwsError> {
+        let req = self
+            .client
+            .revoke_security_group_egress()
+            .group_id(group_id)
+            .set_security_group_rule_ids(Some(rule_ids.to_vec()))
+            .send();
+        self.call("RevokeSecurityGroupEgress", req).await?;
+        Ok(())
+    }
+
     async fn delete_tags(&self, resource: &str, keys: &[String]) -> Result<(), AwsError> {
         let tags: Vec<Tag> = keys.iter().map(|k| Tag::builder().key(k).build()).collect();
         let req = self
@@ -630,6 +708,42 @@ impl SdkEc2 {
                     .tags(Tag::builder().key(crate::api::TAG_UID).build())
                     .send();
                 self.call("DeleteTags", req).await.map(|_| ())
+            }
+            "AuthorizeSecurityGroupEgress" => {
+                let req = self
+                    .client
+                    .authorize_security_group_egress()
+                    .dry_run(true)
+                    .group_id(endpoint_id)
+                    .ip_permissions(
+                        aws_sdk_ec2::types::IpPermission::builder()
+                            .ip_protocol("tcp")
+                            .from_port(443)
+                            .to_port(443)
+                            .build(),
+                    )
+                    .tag_specifications(
+                        TagSpecification::builder()
+                            .resource_type(ResourceType::SecurityGroupRule)
+                            .tags(tag)
+                            .build(),
+                    )
+                    .send();
+                self.call("AuthorizeSecurityGroupEgress", req)
+                    .await
+                    .map(|_| ())
+            }
+            "RevokeSecurityGroupEgress" => {
+                let req = self
+                    .client
+                    .revoke_security_group_egress()
+                    .dry_run(true)
+                    .group_id(endpoint_id)
+                    .security_group_rule_ids("sgr-00000000000000000")
+                    .send();
+                self.call("RevokeSecurityGroupEgress", req)
+                    .await
+                    .map(|_| ())
             }
             other => Err(AwsError::new(
                 "ec2",

@@ -24,6 +24,8 @@ pub struct Acted {
     pub events: Vec<EngineEvent>,
     /// The failure that stopped the actions.
     pub error: Option<Error>,
+    /// Egress rules were added (the groups are read again).
+    pub egress_changed: bool,
 }
 
 /// Runs the plan's actions.
@@ -79,6 +81,30 @@ pub async fn act(ec2: &dyn Ec2, desired: &Desired, plan: &Plan) -> Acted {
                 }
                 Err(e) => Err(e),
             },
+            Action::AuthorizeEgress {
+                group_id,
+                prefix_list_id,
+            } => {
+                let tags = std::collections::BTreeMap::from([
+                    (TAG_UID.to_owned(), desired.uid.clone()),
+                    (
+                        crate::api::TAG_NAME.to_owned(),
+                        desired
+                            .tags
+                            .get(crate::api::TAG_NAME)
+                            .cloned()
+                            .unwrap_or_default(),
+                    ),
+                ]);
+                ec2.authorize_egress(group_id, prefix_list_id, &tags)
+                    .await
+                    .map(|()| {
+                        acted.egress_changed = true;
+                        acted
+                            .events
+                            .push(events::egress_rule_added(group_id, prefix_list_id));
+                    })
+            }
             Action::Untag { endpoint_id, keys } => {
                 ec2.delete_tags(endpoint_id, keys).await.map(|()| {
                     changed(

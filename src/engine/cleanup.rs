@@ -59,6 +59,9 @@ pub struct CleanupInput<'a> {
     pub deleting_for: Duration,
     /// How long a fresh endpoint may stay invisible to describes.
     pub describe_lag: Duration,
+    /// The object selects security groups: egress rules it added (tagged with its uid) go too
+    /// (`Delete` policy).
+    pub egress_rules: bool,
 }
 
 /// One cleanup pass.
@@ -82,6 +85,21 @@ async fn run(
     input: &CleanupInput<'_>,
     events: &mut Vec<EngineEvent>,
 ) -> Result<Cleanup, Failure> {
+    // Egress rules vpcgate added carry the uid tag; only those are removed.
+    if input.egress_rules && input.policy == DeletionPolicy::Delete {
+        let mut by_group: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        for (group, rule) in ec2
+            .tagged_egress_rules(TAG_UID, input.uid)
+            .await
+            .map_err(fail)?
+        {
+            by_group.entry(group).or_default().push(rule);
+        }
+        for (group, rules) in by_group {
+            ec2.revoke_egress(&group, &rules).await.map_err(fail)?;
+            events.push(events::egress_rules_removed(&group, &rules));
+        }
+    }
     // Every endpoint that is or was ours: id → what describes say (`None`: not described).
     let mut ours: BTreeMap<String, Option<Endpoint>> = ec2
         .endpoints_by_tag(TAG_UID, input.uid)

@@ -41,6 +41,8 @@ pub struct Desired {
     pub security_groups: Vec<String>,
     /// Whether to take over an existing endpoint.
     pub adopt: super::resolve::Adopt,
+    /// `securityGroups.mode: Manage`: add the missing egress rules.
+    pub manage_egress: bool,
 }
 
 /// When and how to probe.
@@ -363,6 +365,10 @@ pub fn desired(
         node_subnets: node_subnet_ids,
         security_groups: security_groups.into_iter().collect(),
         adopt: super::resolve::Adopt::parse(spec.adopt.as_deref()),
+        manage_egress: spec
+            .security_groups
+            .as_ref()
+            .is_some_and(|g| g.mode == Some(crate::api::SecurityGroupMode::Manage)),
     })
 }
 

@@ -176,6 +176,27 @@ pub fn node_subnets_bypass(
     )
 }
 
+pub fn egress_rule_added(group: &str, prefix_list: &str) -> EngineEvent {
+    normal(
+        EV_EGRESS_RULE_ADDED,
+        "AuthorizeSecurityGroupEgress",
+        format!(
+            "allowed tcp/443 to {prefix_list} in {group}'s egress (rule tagged vpcgate.dev/uid)"
+        ),
+    )
+}
+
+pub fn egress_rules_removed(group: &str, rules: &[String]) -> EngineEvent {
+    normal(
+        EV_EGRESS_RULE_REMOVED,
+        "RevokeSecurityGroupEgress",
+        format!(
+            "removed vpcgate's egress rule(s) {} from {group}",
+            rules.join(", ")
+        ),
+    )
+}
+
 pub fn adopted(id: &str, changes: &[String]) -> EngineEvent {
     normal(
         EV_ADOPTED,

@@ -265,6 +265,19 @@ impl Engine {
         if acted.changed || acted.created.is_some() {
             self.changed.record(&desired.uid, now);
         }
+        let mut seen = seen;
+        if acted.egress_changed {
+            // What the groups allow now that rules were added.
+            match observe::egress(ec2.as_ref(), &desired, &seen.prefix_list).await {
+                Ok((egress, blocked)) => {
+                    seen.egress = egress;
+                    seen.egress_blocked = blocked;
+                }
+                Err(e) => {
+                    acted.error.get_or_insert(e);
+                }
+            }
+        }
         let verified = act::verify(ec2.as_ref(), &desired.vpc_id, &seen, &plan, &acted).await;
         let verified = verified.map_err(|e| acted.error.get_or_insert(e)).ok();
         let probed = probe::step(
@@ -375,6 +388,7 @@ impl Engine {
                 recorded_id: prev.endpoint_id.as_deref(),
                 deleting_for: since,
                 describe_lag: self.describe_lag,
+                egress_rules: obj.spec.security_groups.is_some(),
             },
         )
         .await;
@@ -401,6 +415,7 @@ fn plan_input<'a>(
         tables: &seen.tables,
         prefix_list_id: &seen.prefix_list.id,
         ownership: &seen.ownership,
+        egress_blocked: &seen.egress_blocked,
         unseen_young: &EMPTY,
     }
 }

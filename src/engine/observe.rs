@@ -17,6 +17,8 @@ pub struct Observed {
     pub subnets: Vec<String>,
     /// The verdict for each selected security group (empty: none selected).
     pub egress: Vec<crate::api::SecurityGroupStatus>,
+    /// Those groups, in the VPC, whose egress does not reach the service.
+    pub egress_blocked: Vec<String>,
     pub selection: Selection,
     pub ownership: Ownership,
 }
@@ -92,7 +94,7 @@ pub async fn observe(
             ownership.unseen.insert(id);
         }
     }
-    let egress = egress(ec2, desired, &prefix_list).await?;
+    let (egress, egress_blocked) = egress(ec2, desired, &prefix_list).await?;
     Ok(Observed {
         selection,
         ownership,
@@ -100,18 +102,20 @@ pub async fn observe(
         tables,
         subnets,
         egress,
+        egress_blocked,
     })
 }
 
-/// Each selected security group's egress verdict; the prefix list's CIDRs are read only when a
-/// rule naming CIDRs could decide.
-async fn egress(
+/// Each selected security group's egress verdict, and the groups (found, in the VPC) that do
+/// not reach the service; the prefix list's CIDRs are read only when a rule naming CIDRs could
+/// decide.
+pub async fn egress(
     ec2: &dyn Ec2,
     desired: &Desired,
     prefix_list: &PrefixList,
-) -> Result<Vec<crate::api::SecurityGroupStatus>, Error> {
+) -> Result<(Vec<crate::api::SecurityGroupStatus>, Vec<String>), Error> {
     if desired.security_groups.is_empty() {
-        return Ok(Vec::new());
+        return Ok((Vec::new(), Vec::new()));
     }
     let groups = ec2.security_groups(&desired.security_groups).await?;
     let mut cidrs = prefix_list.cidrs.clone();
@@ -122,7 +126,8 @@ async fn egress(
     {
         cidrs = ec2.prefix_list_cidrs(&prefix_list.id).await?;
     }
-    Ok(desired
+    let mut blocked = Vec::new();
+    let verdicts = desired
         .security_groups
         .iter()
         .map(|id| match groups.iter().find(|g| &g.id == id) {
@@ -135,7 +140,13 @@ async fn egress(
                     g.vpc_id, desired.vpc_id
                 )),
             },
-            Some(g) => super::egress::evaluate(g, &prefix_list.id, &cidrs),
+            Some(g) => {
+                let v = super::egress::evaluate(g, &prefix_list.id, &cidrs);
+                if !v.allowed {
+                    blocked.push(id.clone());
+                }
+                v
+            }
             None => crate::api::SecurityGroupStatus {
                 id: id.clone(),
                 allowed: false,
@@ -143,5 +154,6 @@ async fn egress(
                 message: Some(format!("{id} not found in {}", desired.region)),
             },
         })
-        .collect())
+        .collect();
+    Ok((verdicts, blocked))
 }

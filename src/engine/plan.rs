@@ -97,6 +97,12 @@ pub enum Action {
         endpoint_id: String,
         keys: Vec<String>,
     },
+    /// `AuthorizeSecurityGroupEgress`: tcp/443 to the prefix list, tagged with the uid
+    /// (`securityGroups.mode: Manage`).
+    AuthorizeEgress {
+        group_id: String,
+        prefix_list_id: String,
+    },
 }
 
 impl Action {
@@ -108,6 +114,7 @@ impl Action {
             Action::Tag { .. } => "CreateTags",
             Action::Modify(_) => "ModifyVpcEndpoint",
             Action::Untag { .. } => "DeleteTags",
+            Action::AuthorizeEgress { .. } => "AuthorizeSecurityGroupEgress",
         }
     }
 }
@@ -167,6 +174,13 @@ impl std::fmt::Display for Action {
             Action::Untag { endpoint_id, keys } => {
                 write!(f, "untag {endpoint_id}: {}", keys.join(", "))
             }
+            Action::AuthorizeEgress {
+                group_id,
+                prefix_list_id,
+            } => write!(
+                f,
+                "allow tcp/443 to {prefix_list_id} in {group_id}'s egress"
+            ),
         }
     }
 }
@@ -212,6 +226,8 @@ pub struct PlanInput<'a> {
     pub ownership: &'a Ownership,
     /// Those of `ownership.unseen` first missed less than the describe lag ago.
     pub unseen_young: &'a BTreeSet<String>,
+    /// Selected security groups (in the VPC) whose egress does not reach the service.
+    pub egress_blocked: &'a [String],
 }
 
 /// The actions that bring AWS in line with the spec. Never a create without a free route table
@@ -342,6 +358,15 @@ pub fn plan(input: &PlanInput<'_>) -> Result<Plan, Error> {
                     client_token: desired.client_token(recreations),
                 }));
             }
+        }
+    }
+    // Egress rules where missing (Manage), for an endpoint that exists or is being created.
+    if desired.manage_egress {
+        for group_id in input.egress_blocked {
+            actions.push(Action::AuthorizeEgress {
+                group_id: group_id.clone(),
+                prefix_list_id: input.prefix_list_id.to_owned(),
+            });
         }
     }
     // Duplicates last: one that cannot be deleted must not hold up repairs of the endpoint.

@@ -145,6 +145,10 @@ pub const EV_DELETION_FAILED: &str = "DeletionFailed";
 /// Every event reason of its own.
 /// A deletion let go of an endpoint that lost its ownership tag (it cannot delete it).
 pub const EV_OWNERSHIP_LOST: &str = "OwnershipLost";
+/// vpcgate added an egress rule (`securityGroups.mode: Manage`).
+pub const EV_EGRESS_RULE_ADDED: &str = "EgressRuleAdded";
+/// vpcgate removed the egress rules it added (on delete).
+pub const EV_EGRESS_RULE_REMOVED: &str = "EgressRuleRemoved";
 /// An existing endpoint was taken over (`spec.adopt`).
 pub const EV_ADOPTED: &str = "Adopted";
 /// A subnet the cluster's nodes run in does not route the service through the endpoint.
@@ -168,6 +172,8 @@ pub const EVENT_REASONS: &[&str] = &[
     EV_OWNERSHIP_LOST,
     EV_NODE_SUBNET_BYPASSES,
     EV_ADOPTED,
+    EV_EGRESS_RULE_ADDED,
+    EV_EGRESS_RULE_REMOVED,
 ];
 
 /// The condition reason for an AWS error: a few codes have their own, the rest go by class.

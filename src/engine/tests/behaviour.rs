@@ -588,3 +588,56 @@ mod adoption {
         assert_eq!(again.endpoint_id(), id);
     }
 }
+
+#[tokio::test]
+async fn manage_adds_one_tagged_rule_and_removes_only_that_on_delete() {
+    use crate::api::{SecurityGroupMode, SecurityGroupSelector};
+    use crate::aws::{EgressRule, SecurityGroup};
+    let mut env = Env::new(&["rtb-a"]);
+    let users_rule = EgressRule {
+        protocol: "tcp".into(),
+        from_port: Some(5432),
+        to_port: Some(5432),
+        cidrs: vec!["10.0.0.0/16".into()],
+        ..Default::default()
+    };
+    env.aws.world().security_groups.insert(
+        "sg-closed".into(),
+        SecurityGroup {
+            id: "sg-closed".into(),
+            vpc_id: "vpc-1".into(),
+            egress: vec![users_rule.clone()],
+        },
+    );
+    let mut obj = Obj::on(&["rtb-a"]).with(|s| {
+        s.security_groups = Some(SecurityGroupSelector {
+            ids: vec!["sg-closed".into()],
+            mode: Some(SecurityGroupMode::Manage),
+            ..Default::default()
+        })
+    });
+    let out = env.pass(&mut obj).await;
+    assert!(out.error.is_none(), "{:?}", out.error);
+    assert!(reasons_of(&out).contains(&EV_EGRESS_RULE_ADDED));
+    assert_eq!(
+        obj.condition(EGRESS_ALLOWED),
+        ("True".into(), EGRESS_OPEN.into())
+    );
+    assert_eq!(obj.condition(READY).0, "True");
+    assert_eq!(env.aws.world().security_groups["sg-closed"].egress.len(), 2);
+    // Converged: no second rule.
+    env.aws.take_calls();
+    env.pass(&mut obj).await;
+    assert!(!mutations(&env.aws.take_calls()).contains(&"AuthorizeSecurityGroupEgress"));
+    // Delete: our rule goes, the user's stays.
+    let mut gone = env.cleanup(&mut obj, 21).await;
+    if let Cleanup::Pending(_) = gone {
+        env.aws.settle();
+        gone = env.cleanup(&mut obj, 22).await;
+    }
+    assert!(matches!(gone, Cleanup::Gone), "{gone:?}");
+    assert_eq!(
+        env.aws.world().security_groups["sg-closed"].egress,
+        [users_rule]
+    );
+}
