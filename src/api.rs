@@ -92,7 +92,7 @@ pub const MAX_PROBE_TIMEOUT: std::time::Duration = std::time::Duration::from_sec
 )]
 #[serde(rename_all = "camelCase")]
 #[schemars(extend("x-kubernetes-validations" = [
-    {"rule": "has(self.vpcId) == has(oldSelf.vpcId) && (!has(self.vpcId) || self.vpcId == oldSelf.vpcId)", "message": "vpcId is immutable (set or omitted); create another GatewayEndpoint for another VPC"},
+    {"rule": "!has(oldSelf.vpcId) || (has(self.vpcId) && self.vpcId == oldSelf.vpcId)", "message": "vpcId is immutable once set; create another GatewayEndpoint for another VPC"},
     {"rule": "self.service == oldSelf.service", "message": "service is immutable; create another GatewayEndpoint for another service"},
     {"rule": "has(self.region) == has(oldSelf.region) && (!has(self.region) || self.region == oldSelf.region)", "message": "region is immutable; create another GatewayEndpoint for another region"}
 ]))]

@@ -38,7 +38,7 @@ pub enum Error {
 
     /// `spec.vpcId` is omitted and no node of the cluster is an EC2 instance in the region.
     #[error(
-        "spec.vpcId: omitted, and no node of this cluster is an EC2 instance in {region} ({detail}); set spec.vpcId"
+        "no node of this cluster is an EC2 instance in {region} where this object needs one ({detail}); set spec.vpcId and routeTables"
     )]
     NoNodes { region: String, detail: String },
 
@@ -122,7 +122,9 @@ impl Error {
     /// A passing failure (network, throttling, AWS 5xx): news about this pass, not about the
     /// endpoint, so the conditions keep their last known statuses.
     pub fn is_transient(&self) -> bool {
-        matches!(self, Error::Aws(e) if matches!(e.class, ErrorClass::Transient | ErrorClass::Throttled))
+        // The node list not read yet (the operator just started) is news about this process.
+        matches!(self, Error::NodesUnknown)
+            || matches!(self, Error::Aws(e) if matches!(e.class, ErrorClass::Transient | ErrorClass::Throttled))
     }
 
     /// The AWS error code, when AWS answered with one.

@@ -41,6 +41,17 @@ pub fn all() -> Vec<(String, Value)> {
             ),
         ),
         (
+            "operator-allow-egress-rules-allowed-vpc".to_owned(),
+            crate::aws::actions::iam_policy_with(
+                "aws",
+                &["vpc-0a1b2c3d4e5f60718".into()],
+                crate::aws::actions::PolicyOptions {
+                    egress_rules: true,
+                    adoption: true,
+                },
+            ),
+        ),
+        (
             "operator-allow-egress-rules".to_owned(),
             crate::aws::actions::iam_policy_with(
                 "aws",

@@ -1584,3 +1584,92 @@ async fn node_instances_are_described_in_batches() {
         assert_eq!(calls, (n + 1).div_ceil(200), "{n} nodes");
     }
 }
+
+/// Adoption under the generated policies: refused (AdoptionDenied, nothing recorded) without
+/// `--allow-adoption`; with it, the uid tag goes on alone first and the endpoint is reconciled.
+#[tokio::test]
+async fn adoption_works_under_its_opt_in_policy_only() {
+    let w = world().await;
+    let service = format!("com.amazonaws.{}.dynamodb", support::REGION);
+    let clicked = w
+        .ec2
+        .create_vpc_endpoint()
+        .vpc_id(&w.net.vpc)
+        .service_name(&service)
+        .vpc_endpoint_type(aws_sdk_ec2::types::VpcEndpointType::Gateway)
+        .route_table_ids(&w.net.private_rtb)
+        .tag_specifications(
+            aws_sdk_ec2::types::TagSpecification::builder()
+                .resource_type(aws_sdk_ec2::types::ResourceType::VpcEndpoint)
+                .tags(
+                    aws_sdk_ec2::types::Tag::builder()
+                        .key("Name")
+                        .value("clicked")
+                        .build(),
+                )
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap()
+        .vpc_endpoint()
+        .unwrap()
+        .vpc_endpoint_id()
+        .unwrap()
+        .to_owned();
+    let role = AwsClients::new(
+        support::sdk_config_as(&w.emulator.url, ROLE_KEY).await,
+        w.log.observer(),
+    );
+    let engine = Engine::new(Arc::new(role), Some(support::REGION.to_owned()));
+    let mut obj = object(
+        "dynamodb",
+        UID,
+        GatewayEndpointSpec {
+            adopt: Some("IfUnowned".into()),
+            route_tables: RouteTableSelector {
+                subnet_ids: vec![w.net.private_subnet.clone()],
+                ..Default::default()
+            },
+            ..quiet_spec(&w.net)
+        },
+    );
+    w.emulator
+        .iam(ROLE_KEY, ROLE_ARN, &generated_policy(&w.emulator.url, &[]));
+    let out = engine.apply(&obj, Timestamp::now()).await;
+    assert_eq!(
+        out.error.as_ref().map(|e| e.reason()),
+        Some("AdoptionDenied"),
+        "{:?}",
+        out.error
+    );
+    assert_eq!(out.status.endpoint_id, None);
+    obj.status = Some(out.status);
+
+    w.emulator.iam(
+        ROLE_KEY,
+        ROLE_ARN,
+        &generated_policy(&w.emulator.url, &["--allow-adoption"]),
+    );
+    let out = engine.apply(&obj, Timestamp::now()).await;
+    assert!(out.error.is_none(), "{:?}", out.error);
+    assert_eq!(out.status.endpoint_id.as_deref(), Some(clicked.as_str()));
+    let tags: BTreeMap<String, String> = w
+        .ec2
+        .describe_vpc_endpoints()
+        .vpc_endpoint_ids(&clicked)
+        .send()
+        .await
+        .unwrap()
+        .vpc_endpoints()[0]
+        .tags()
+        .iter()
+        .filter_map(|t| Some((t.key()?.to_owned(), t.value()?.to_owned())))
+        .collect();
+    assert_eq!(tags.get("vpcgate.dev/uid").map(String::as_str), Some(UID));
+    assert_eq!(
+        tags.get("vpcgate.dev/name").map(String::as_str),
+        Some("dynamodb")
+    );
+    assert_eq!(live_endpoints(&w).await.len(), 1, "adopted, not created");
+}

@@ -51,11 +51,14 @@ pub enum Grant {
     EgressRulesOnlyTagged,
     /// Opt-in: `CreateTags` on a rule only as part of `AuthorizeSecurityGroupEgress`.
     TagRulesOnCreate,
+    /// Opt-in, Deny, with an allow list only: no egress change to a group outside the allowed
+    /// VPCs (`ec2:Vpc`).
+    EgressOnlyInAllowedVpcs,
 }
 
 impl Grant {
     /// Every statement, in policy order.
-    pub const ALL: [Grant; 13] = [
+    pub const ALL: [Grant; 14] = [
         Grant::Describe,
         Grant::PrefixListEntries,
         Grant::CreateEndpoints,
@@ -69,6 +72,7 @@ impl Grant {
         Grant::ManageEgress,
         Grant::EgressRulesOnlyTagged,
         Grant::TagRulesOnCreate,
+        Grant::EgressOnlyInAllowedVpcs,
     ];
 
     /// The statement's `Sid`.
@@ -87,6 +91,7 @@ impl Grant {
             Grant::ManageEgress => "ManageEgress",
             Grant::EgressRulesOnlyTagged => "EgressRulesOnlyTagged",
             Grant::TagRulesOnCreate => "TagRulesOnCreate",
+            Grant::EgressOnlyInAllowedVpcs => "EgressOnlyInAllowedVpcs",
         }
     }
 
@@ -94,9 +99,10 @@ impl Grant {
     pub fn opt_in(self) -> Option<OptIn> {
         match self {
             Grant::AdoptEndpoints => Some(OptIn::Adoption),
-            Grant::ManageEgress | Grant::EgressRulesOnlyTagged | Grant::TagRulesOnCreate => {
-                Some(OptIn::EgressRules)
-            }
+            Grant::ManageEgress
+            | Grant::EgressRulesOnlyTagged
+            | Grant::TagRulesOnCreate
+            | Grant::EgressOnlyInAllowedVpcs => Some(OptIn::EgressRules),
             _ => None,
         }
     }
@@ -110,7 +116,10 @@ impl Grant {
     pub fn allows(self) -> bool {
         !matches!(
             self,
-            Grant::CreateOnlyTagged | Grant::ModifyOnlyOwned | Grant::EgressRulesOnlyTagged
+            Grant::CreateOnlyTagged
+                | Grant::ModifyOnlyOwned
+                | Grant::EgressRulesOnlyTagged
+                | Grant::EgressOnlyInAllowedVpcs
         )
     }
 }
@@ -224,14 +233,18 @@ pub const ACTIONS: &[Action] = &[
         "AuthorizeSecurityGroupEgress",
         "securityGroups.mode Manage: add tcp/443 to the prefix list, tagged",
         Probe::DryRun,
-        &[Grant::ManageEgress, Grant::EgressRulesOnlyTagged],
+        &[
+            Grant::ManageEgress,
+            Grant::EgressRulesOnlyTagged,
+            Grant::EgressOnlyInAllowedVpcs,
+        ],
     ),
     a(
         "ec2",
         "RevokeSecurityGroupEgress",
         "on delete, remove the egress rules vpcgate added",
         Probe::DryRun,
-        &[Grant::ManageEgress],
+        &[Grant::ManageEgress, Grant::EgressOnlyInAllowedVpcs],
     ),
     a(
         "ec2",
@@ -398,6 +411,19 @@ pub fn iam_policy_with(partition: &str, allowed_vpcs: &[String], options: Policy
                 json!(ec2("security-group-rule/*")),
                 Some(json!({"Null": {"aws:RequestTag/vpcgate.dev/uid": "true"}})),
             ),
+            Grant::EgressOnlyInAllowedVpcs => {
+                let allowed: Vec<String> = allowed_vpcs
+                    .iter()
+                    .map(|v| ec2(&format!("vpc/{v}")))
+                    .collect();
+                if allowed.is_empty() {
+                    return None;
+                }
+                (
+                    json!(ec2("security-group/*")),
+                    Some(json!({"ArnNotLike": {"ec2:Vpc": allowed}})),
+                )
+            }
             Grant::TagRulesOnCreate => (
                 json!(ec2("security-group-rule/*")),
                 Some(json!({

@@ -94,8 +94,10 @@ pub async fn run(
                         continue;
                     }
                 }
-                if listed && due.is_none() {
-                    due = Some(tokio::time::Instant::now() + DEBOUNCE);
+                if listed {
+                    // A change is looked at within the debounce, even when a retry is further off.
+                    let soon = tokio::time::Instant::now() + DEBOUNCE;
+                    due = Some(due.map_or(soon, |d| d.min(soon)));
                 }
             }
             _ = wait => {
@@ -135,6 +137,9 @@ struct Resolver {
     cloud: Arc<dyn Cloud>,
     default_region: Option<String>,
     cache: HashMap<String, Placement>,
+    /// Whether one resolve has completed without an EC2 error: before that the view says
+    /// "not listed" rather than publish nodes it could not place.
+    complete: bool,
 }
 
 impl Resolver {
@@ -143,6 +148,7 @@ impl Resolver {
             cloud,
             default_region,
             cache: HashMap::new(),
+            complete: false,
         }
     }
 
@@ -163,6 +169,7 @@ impl Resolver {
         }
         self.cache.retain(|id, _| wanted.contains_key(id));
         let mut retry = false;
+        let mut failed = false;
         let mut by_region: BTreeMap<&str, Vec<String>> = BTreeMap::new();
         for (id, region) in &wanted {
             if !self.cache.contains_key(id) {
@@ -195,11 +202,13 @@ impl Resolver {
                 Err(e) => {
                     warn!(region, error = %e, "cannot describe the nodes' instances; retrying");
                     retry = true;
+                    failed = true;
                 }
             }
         }
+        self.complete |= !failed;
         let view = ClusterNodes {
-            listed: true,
+            listed: self.complete,
             nodes: nodes
                 .iter()
                 .map(|(name, provider)| NodeInfo {

@@ -266,11 +266,11 @@ pub(crate) async fn run_controller(
         .take()
         .map(|d| {
             let (objects, trigger) = (reader.clone(), ctx.clone());
+            // Every object: those that use the nodes re-resolve, the others' coverage marks
+            // the node subnets anew (one pass each, debounced).
             let on_change: super::nodes::OnChange = Box::new(move || {
                 for o in objects.state() {
-                    if crate::engine::desired::uses_nodes(&o.spec) {
-                        trigger.reconcile_soon(&o.name_any());
-                    }
+                    trigger.reconcile_soon(&o.name_any());
                 }
             });
             tokio::spawn(super::nodes::run(

@@ -96,14 +96,22 @@ pub async fn act(ec2: &dyn Ec2, desired: &Desired, plan: &Plan) -> Acted {
                             .unwrap_or_default(),
                     ),
                 ]);
-                ec2.authorize_egress(group_id, prefix_list_id, &tags)
-                    .await
-                    .map(|()| {
+                match ec2.authorize_egress(group_id, prefix_list_id, &tags).await {
+                    Ok(()) => {
                         acted.egress_changed = true;
                         acted
                             .events
                             .push(events::egress_rule_added(group_id, prefix_list_id));
-                    })
+                        Ok(())
+                    }
+                    // Already there (describes lagged, or another object added it): the goal
+                    // holds; read the groups again.
+                    Err(e) if e.code.as_deref() == Some("InvalidPermission.Duplicate") => {
+                        acted.egress_changed = true;
+                        Ok(())
+                    }
+                    Err(e) => Err(e),
+                }
             }
             Action::Untag { endpoint_id, keys } => {
                 ec2.delete_tags(endpoint_id, keys).await.map(|()| {

@@ -90,7 +90,12 @@ pub fn node_subnets_wanted(sel: &RouteTableSelector) -> bool {
 
 /// Whether the object depends on the cluster's nodes (a node change is news for it).
 pub fn uses_nodes(spec: &crate::api::GatewayEndpointSpec) -> bool {
-    spec.vpc_id.is_none() || node_subnets_wanted(&spec.route_tables)
+    spec.vpc_id.is_none()
+        || node_subnets_wanted(&spec.route_tables)
+        || spec
+            .security_groups
+            .as_ref()
+            .is_some_and(|g| g.cluster_node_groups == Some(true))
 }
 
 /// Whether the desired state needs the AWS account id: table ARNs in a generated policy, or

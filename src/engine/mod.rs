@@ -309,7 +309,14 @@ impl Engine {
         });
         events.extend(probed.event);
         let mut status = status;
-        status.cluster_nodes = desired.cluster_nodes.clone();
+        // Until the node list is read (after a restart), the last view of the nodes stands:
+        // no flapping node marks, no warning repeated.
+        let nodes_listed = self.nodes.borrow().listed;
+        status.cluster_nodes = if nodes_listed {
+            desired.cluster_nodes.clone()
+        } else {
+            prev.cluster_nodes.clone()
+        };
         let tables = verified.as_ref().map_or(&seen.tables, |v| &v.tables);
         let coverage = coverage::coverage(
             &seen.subnets,
@@ -324,10 +331,14 @@ impl Engine {
             .iter()
             .filter(|s| !before.contains(s))
             .collect();
-        if !newly.is_empty() && status.endpoint_id.is_some() {
-            events.push(events::node_subnets_bypass(&coverage, &newly));
+        if nodes_listed {
+            if !newly.is_empty() && status.endpoint_id.is_some() {
+                events.push(events::node_subnets_bypass(&coverage, &newly));
+            }
+            status.coverage = Some(coverage);
+        } else {
+            status.coverage = prev.coverage.clone();
         }
-        status.coverage = Some(coverage);
         status.security_groups = seen.egress.clone();
         Outcome {
             status,
@@ -388,7 +399,9 @@ impl Engine {
                 recorded_id: prev.endpoint_id.as_deref(),
                 deleting_for: since,
                 describe_lag: self.describe_lag,
-                egress_rules: obj.spec.security_groups.is_some(),
+                // Looked up by the uid tag on every delete: a spec edited since (or a
+                // Manage object whose selector was removed) leaves no rule behind.
+                egress_rules: true,
             },
         )
         .await;

@@ -315,6 +315,15 @@ pub fn plan(input: &PlanInput<'_>) -> Result<Plan, Error> {
                 d.policy = None;
                 policy_held = true;
             }
+            // Ownership first, on its own: an adopted (or stripped) endpoint gets the uid tag
+            // in a call of its own, the only tag the adoption grant allows on an endpoint not
+            // yet vpcgate's; the other tags follow once it is.
+            if let Some(uid) = d.tag.remove(TAG_UID) {
+                actions.push(Action::Tag {
+                    endpoint_id: ep.id.clone(),
+                    tags: BTreeMap::from([(TAG_UID.to_owned(), uid)]),
+                });
+            }
             if !d.tag.is_empty() {
                 actions.push(Action::Tag {
                     endpoint_id: ep.id.clone(),

@@ -222,7 +222,12 @@ pub fn from_pass(p: &PassInput<'_>) -> (GatewayEndpointStatus, Vec<EngineEvent>,
         endpoint: acted.created.clone().or(plan.endpoint.clone()),
     };
     let verified = p.verified.unwrap_or(&fallback);
-    let endpoint = verified.endpoint.as_ref().filter(|e| !e.state.is_leaving());
+    // An adoption IAM refused is not ours: nothing is recorded, so the next pass adopts anew.
+    let adoption_denied = matches!(acted.error, Some(Error::AdoptionDenied { .. }));
+    let endpoint = verified
+        .endpoint
+        .as_ref()
+        .filter(|e| !e.state.is_leaving() && !adoption_denied);
     let mut own = plan.own_ids.clone();
     own.extend(acted.created.as_ref().map(|e| e.id.clone()));
     let holders = plan::holders(

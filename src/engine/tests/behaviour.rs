@@ -641,3 +641,39 @@ async fn manage_adds_one_tagged_rule_and_removes_only_that_on_delete() {
         [users_rule]
     );
 }
+
+#[tokio::test]
+async fn an_adoption_iam_refuses_records_nothing_and_is_tried_again() {
+    let mut env = Env::new(&["rtb-a"]);
+    env.aws.world().require_owner_tag = true;
+    {
+        let mut w = env.aws.world();
+        w.endpoints.insert(
+            "vpce-old".into(),
+            crate::aws::Endpoint {
+                id: "vpce-old".into(),
+                vpc_id: "vpc-1".into(),
+                service_name: "com.amazonaws.eu-west-1.dynamodb".into(),
+                state: EndpointState::Available,
+                route_table_ids: vec!["rtb-a".into()],
+                tags: [("Name".to_owned(), "clicked".to_owned())].into(),
+                ..Default::default()
+            },
+        );
+        w.tables
+            .get_mut("rtb-a")
+            .unwrap()
+            .prefix_list_routes
+            .insert("pl-ddb".into(), "vpce-old".into());
+    }
+    let mut obj = Obj::on(&["rtb-a"]).with(|s| s.adopt = Some("IfUnowned".into()));
+    let out = env.pass(&mut obj).await;
+    assert_eq!(out.error.map(|e| e.reason()), Some(ADOPTION_DENIED));
+    assert_eq!(obj.status().endpoint_id, None, "not recorded: not ours");
+    // The role gets --allow-adoption (here: tagging allowed): the next pass adopts.
+    env.aws.world().require_owner_tag = false;
+    let out = env.pass(&mut obj).await;
+    assert!(out.error.is_none(), "{:?}", out.error);
+    assert_eq!(obj.endpoint_id(), "vpce-old");
+    assert!(reasons_of(&out).contains(&EV_ADOPTED));
+}

@@ -207,9 +207,10 @@ async fn d4_a_stripped_ownership_tag_is_restored_before_any_other_change() {
     env.aws.take_calls();
     let out = env.pass(&mut obj).await;
     assert!(out.error.is_none(), "{:?}", out.error);
+    // The uid tag alone first (the only tag an endpoint not vpcgate's may get), then the rest.
     assert_eq!(
         mutations(&env.aws.take_calls()),
-        ["CreateTags", "ModifyVpcEndpoint"]
+        ["CreateTags", "CreateTags", "ModifyVpcEndpoint"]
     );
     assert_eq!(obj.condition(READY).0, "True");
     // Deletion the same way.
