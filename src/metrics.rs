@@ -47,6 +47,7 @@ pub struct Metrics {
     probe_latency: Histogram,
     objects: Family<ReadyLabels, Gauge>,
     status_writes: Counter,
+    yields: Counter,
     ready_by_object: Mutex<HashMap<String, String>>,
 }
 
@@ -66,6 +67,7 @@ impl Metrics {
         let probe_latency = Histogram::new(exponential_buckets(0.001, 2.0, 14));
         let objects = Family::<ReadyLabels, Gauge>::default();
         let status_writes = Counter::default();
+        let yields = Counter::default();
         registry.register(
             "reconciles",
             "Reconcile passes by result (ok, error)",
@@ -101,6 +103,11 @@ impl Metrics {
             "Status patches sent to the API server",
             status_writes.clone(),
         );
+        registry.register(
+            "yields",
+            "Periodic passes that yielded to an object waiting for its first pass",
+            yields.clone(),
+        );
         Metrics {
             registry,
             reconciles,
@@ -110,6 +117,7 @@ impl Metrics {
             probe_latency,
             objects,
             status_writes,
+            yields,
             ready_by_object: Mutex::new(HashMap::new()),
         }
     }
@@ -150,6 +158,10 @@ impl Metrics {
 
     pub fn probed(&self, latency: Duration) {
         self.probe_latency.observe(latency.as_secs_f64());
+    }
+
+    pub fn yielded(&self) {
+        self.yields.inc();
     }
 
     pub fn status_written(&self) {

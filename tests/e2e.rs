@@ -1232,6 +1232,49 @@ async fn probe_proves_the_path(env: &Env) -> TestResult {
     Ok(())
 }
 
+/// No object starves: one worker, every pass slowed (0.4 s per DescribeVpcs), 30 objects that
+/// requeue every 10 s (more work than the worker can do); a new object still gets its first
+/// pass promptly, because periodic passes yield to it.
+async fn a_new_object_is_not_starved_by_requeues(env: &Env) -> TestResult {
+    let s = scenario(env, &[]).await;
+    s.emulator
+        .faults(r#"{"action": "DescribeVpcs", "delaySeconds": 0.4, "count": -1}"#);
+    let mut op = Operator::start(env, &s.emulator, "fair", &["--concurrency", "1"]);
+    op.wait_ready()?;
+    let busy = json!({"vpcId": "vpc-0123456789abcdef0", "probe": {"enabled": false}});
+    for i in 0..30 {
+        s.create(s.manifest(&format!("busy-{i}"), busy.clone()))
+            .await?;
+    }
+    eventually(Duration::from_secs(120), "30 first passes", || async {
+        let all = s.api.list(&ListParams::default()).await.ok()?;
+        (all.items.iter().filter(|o| o.status.is_some()).count() >= 30).then_some(())
+    })
+    .await?;
+    // Saturated now: 30 × 0.4 s of work per 10 s resync on one worker.
+    tokio::time::sleep(Duration::from_secs(12)).await;
+    let asked = Instant::now();
+    s.create(s.manifest("late", busy.clone())).await?;
+    eventually(Duration::from_secs(30), "late's first pass", || async {
+        s.api.get_opt("late").await.ok()??.status.map(|_| ())
+    })
+    .await?;
+    let took = asked.elapsed();
+    println!(
+        "fairness: a new object's first pass came {took:?} after it was applied, under a requeue flood"
+    );
+    ensure!(
+        op.metric("vpcgate_yields_total") >= 1.0,
+        "periodic passes yielded: {}",
+        op.metrics()
+    );
+    for i in 0..30 {
+        s.force_remove(&format!("busy-{i}")).await;
+    }
+    s.force_remove("late").await;
+    Ok(())
+}
+
 /// An endpoint made outside vpcgate (the test's own key), on `rtb`.
 async fn foreign_endpoint(s: &Scenario, rtb: &str) -> Result<String, Failed> {
     Ok(s.ec2
@@ -2005,6 +2048,10 @@ fn main() -> std::process::ExitCode {
         trial!(
             "adoption_takes_over_what_exists",
             adoption_takes_over_what_exists
+        ),
+        trial!(
+            "a_new_object_is_not_starved_by_requeues",
+            a_new_object_is_not_starved_by_requeues
         ),
     ];
     let conclusion = libtest_mimic::run(&args, trials);

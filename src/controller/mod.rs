@@ -5,6 +5,7 @@
 //! is the engine's.
 
 pub mod events;
+pub mod fairness;
 pub mod leader;
 pub mod nodes;
 pub mod reconcile;

@@ -42,6 +42,11 @@ pub struct Context {
     trigger: futures::channel::mpsc::UnboundedSender<String>,
     /// Node discovery, waiting for the controller (leader only) to start it.
     pub discovery: Mutex<Option<super::nodes::Discovery>>,
+    /// The controller's cache of objects (set when the controller starts): who waits for a
+    /// first pass.
+    pub objects: std::sync::OnceLock<kube::runtime::reflector::Store<GatewayEndpoint>>,
+    /// First passes and spec changes before periodic ones.
+    pub fairness: super::fairness::Fairness,
 }
 
 impl Context {
@@ -69,6 +74,8 @@ impl Context {
             probe_done: Mutex::new(Some(rx)),
             trigger,
             discovery: Mutex::new(None),
+            objects: std::sync::OnceLock::new(),
+            fairness: super::fairness::Fairness::default(),
         }
     }
 
@@ -102,6 +109,24 @@ impl Context {
 /// One reconcile: the finalizer decides between apply and cleanup.
 #[instrument(skip_all, fields(object = %obj.name_any()))]
 pub async fn reconcile(obj: Arc<GatewayEndpoint>, ctx: Arc<Context>) -> Result<Action, Error> {
+    if let Some(objects) = ctx.objects.get() {
+        let state = objects.state();
+        let turn = ctx.fairness.turn(
+            &obj.uid().unwrap_or_default(),
+            obj.metadata.generation,
+            obj.metadata.deletion_timestamp.is_some(),
+            state.iter().map(|o| {
+                (
+                    o.metadata.uid.as_deref().unwrap_or_default(),
+                    o.metadata.generation,
+                )
+            }),
+        );
+        if let super::fairness::Turn::Yield(after) = turn {
+            ctx.metrics.yielded();
+            return Ok(Action::requeue(after));
+        }
+    }
     let started = Instant::now();
     let api: Api<GatewayEndpoint> = Api::all(ctx.client.clone());
     let result = finalizer(&api, FINALIZER, obj, |event| async {
@@ -140,6 +165,7 @@ pub fn error_policy(obj: Arc<GatewayEndpoint>, err: &Error, ctx: Arc<Context>) -
 
 async fn apply(obj: Arc<GatewayEndpoint>, ctx: &Context) -> Result<Action, Error> {
     let uid = obj.uid().unwrap_or_default();
+    ctx.fairness.applied(&uid, obj.metadata.generation);
     let outcome = ctx.engine.apply(&obj, jiff::Timestamp::now()).await;
     ctx.events.publish(&obj, &outcome.events).await;
     if obj.status.as_ref() != Some(&outcome.status) {

@@ -250,6 +250,8 @@ pub(crate) async fn run_controller(
                 .boxed()
         })
         .unwrap_or_else(|| futures::stream::empty().boxed());
+    // Fairness reads the cache: who still waits for a first pass.
+    let _ = ctx.objects.set(reader.clone());
     // Adoption never takes an endpoint that a live GatewayEndpoint owns.
     let live = reader.clone();
     ctx.engine.set_live_uids(Arc::new(move || {

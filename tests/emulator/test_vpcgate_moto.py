@@ -1508,3 +1508,21 @@ def test_network_control_rejects_bad_requests(emulator, ec2):
     assert status == 500 and "does not exist" in json.loads(body)["Message"]
     assert network_mode(emulator, "DELETE") == (200, {"callerSubnet": None})
     assert client(emulator, "dynamodb").list_tables()["TableNames"] == []
+
+
+def test_an_injected_delay_slows_the_action_and_changes_nothing_else(emulator, ec2):
+    """`delaySeconds` makes the next requests of an action slow, then moto answers them."""
+    import time as _time
+    status, _ = faults(emulator, "POST", {"action": "DescribeVpcs", "delaySeconds": 0.5, "count": 2})
+    assert status == 200
+    started = _time.monotonic()
+    ec2.describe_vpcs()
+    assert _time.monotonic() - started >= 0.5
+    ec2.describe_vpcs()
+    started = _time.monotonic()
+    ec2.describe_vpcs()
+    assert _time.monotonic() - started < 0.5, "count 2: the third is not delayed"
+    status, _ = faults(emulator, "POST", {"action": "DescribeVpcs", "delaySeconds": 0, "count": 1})
+    assert status == 400
+    status, _ = faults(emulator, "POST", {"action": "X", "delaySeconds": 1, "code": "Y"})
+    assert status == 400

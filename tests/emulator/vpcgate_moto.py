@@ -35,7 +35,9 @@ Fault injection (all off by default; not corrections, but AWS behaviour a client
   that error in EC2's XML error format without reaching moto (``count`` defaults to 1, -1 means
   until cleared, 0 removes it; ``status`` defaults to 503 for RequestLimitExceeded, else 400;
   ``message`` defaults to the code; a new POST for an action replaces its earlier error);
-  ``{"describeLagSeconds": 5}`` sets the describe lag (both may be in one body). ``DELETE``
+  ``{"action": "DescribeVpcs", "delaySeconds": 0.4, "count": -1}`` makes those requests slow
+  instead (they wait, then reach moto); ``{"describeLagSeconds": 5}`` sets the describe lag
+  (both may be in one body). ``DELETE``
   clears every injected error and restores the ``--describe-lag`` value; ``GET`` shows the
   state. Each answers the state as JSON; an invalid body is HTTP 400 and changes nothing.
   ``POST /moto-api/reset`` leaves all of this alone.
@@ -731,14 +733,27 @@ def _configure_faults(body: Any) -> None:
     global _DESCRIBE_LAG
     if not isinstance(body, dict) or not body:
         raise ValueError("expected a non-empty JSON object")
-    unknown = set(body) - {"describeLagSeconds", "action", "code", "message", "count", "status"}
+    unknown = set(body) - {
+        "describeLagSeconds", "action", "code", "message", "count", "status", "delaySeconds"
+    }
     if unknown:
         raise ValueError(f"unknown fields: {sorted(unknown)}")
     lag = body.get("describeLagSeconds")
     if lag is not None and (isinstance(lag, bool) or not isinstance(lag, (int, float)) or lag < 0):
         raise ValueError("describeLagSeconds must be a number >= 0")
     error = None
-    if set(body) - {"describeLagSeconds"}:
+    if "delaySeconds" in body:
+        # A slow answer, not an error: the request waits, then reaches moto.
+        action, delay = body.get("action"), body.get("delaySeconds")
+        count = body.get("count", 1)
+        if not isinstance(action, str) or not action or "code" in body:
+            raise ValueError("a delay needs a non-empty string 'action' and no 'code'")
+        if isinstance(delay, bool) or not isinstance(delay, (int, float)) or not 0 < delay <= 30:
+            raise ValueError("delaySeconds must be a number in (0, 30]")
+        if isinstance(count, bool) or not isinstance(count, int) or count < -1:
+            raise ValueError("count must be an integer: -1 (until cleared), 0 (remove) or more")
+        error = (action, {"delaySeconds": float(delay), "count": count})
+    elif set(body) - {"describeLagSeconds"}:
         action, code = body.get("action"), body.get("code")
         if not isinstance(action, str) or not action or not isinstance(code, str) or not code:
             raise ValueError("an injected error needs non-empty strings 'action' and 'code'")
@@ -855,7 +870,9 @@ class FaultInjection:
             return self.control(environ, start_response)
         if _INJECTED_ERRORS and not path.startswith("/moto-api"):
             spec = _take_injected_error(_request_action(environ))
-            if spec is not None:
+            if spec is not None and "delaySeconds" in spec:
+                time.sleep(spec["delaySeconds"])
+            elif spec is not None:
                 return _ec2_error_response(start_response, spec)
         return self.app(environ, start_response)
 
