@@ -1075,6 +1075,24 @@ async fn create_node(env: &Env, name: &str, instance: &str) -> TestResult {
     Ok(())
 }
 
+/// An operator whose node (a Node object named `node`) is an instance in `subnet`, where the
+/// emulator also routes its DynamoDB requests from.
+async fn operator_on_node(
+    env: &Env,
+    s: &Scenario,
+    name: &str,
+    node: &str,
+    subnet: &str,
+) -> Result<Operator, Failed> {
+    let instance = support::launch_instance(&s.ec2, subnet).await;
+    create_node(env, node, &instance).await?;
+    s.emulator
+        .network(&json!({"callerSubnet": subnet}).to_string());
+    let mut op = Operator::start_env(env, &s.emulator, name, &[], &[("NODE_NAME", node)]);
+    op.wait_ready()?;
+    Ok(op)
+}
+
 /// The probe status once a probe has reported the wanted path.
 async fn wait_path(
     s: &Scenario,
@@ -1101,18 +1119,7 @@ async fn probe_proves_the_path(env: &Env) -> TestResult {
     s.create_table("Music").await;
 
     // 1. The operator's node is in the private subnet; the object selects that subnet's table.
-    let private_instance = support::launch_instance(&s.ec2, &s.net.private_subnet).await;
-    create_node(env, "node-private", &private_instance).await?;
-    s.emulator
-        .network(&json!({"callerSubnet": s.net.private_subnet}).to_string());
-    let mut op = Operator::start_env(
-        env,
-        &s.emulator,
-        "path-1",
-        &[],
-        &[("NODE_NAME", "node-private")],
-    );
-    op.wait_ready()?;
+    let op = operator_on_node(env, &s, "path-1", "node-private", &s.net.private_subnet).await?;
     s.create(s.manifest(
         "through",
         json!({"routeTables": {"subnetIds": [s.net.private_subnet]}}),
@@ -1138,32 +1145,9 @@ async fn probe_proves_the_path(env: &Env) -> TestResult {
 
     // 2. Another endpoint (full access, no canary) holds the public table's route; the
     // operator's node is in the public subnet.
-    let foreign = s
-        .ec2
-        .create_vpc_endpoint()
-        .vpc_id(&s.net.vpc)
-        .service_name(format!("com.amazonaws.{}.dynamodb", support::REGION))
-        .vpc_endpoint_type(aws_sdk_ec2::types::VpcEndpointType::Gateway)
-        .route_table_ids(&s.net.public_rtb)
-        .send()
-        .await
-        .map_err(|e| fail(format!("foreign endpoint: {e:?}")))?
-        .vpc_endpoint()
-        .and_then(|e| e.vpc_endpoint_id())
-        .unwrap_or_default()
-        .to_owned();
-    let public_instance = support::launch_instance(&s.ec2, &s.net.public_subnet).await;
-    create_node(env, "node-public", &public_instance).await?;
-    s.emulator
-        .network(&json!({"callerSubnet": s.net.public_subnet}).to_string());
-    let mut op = Operator::start_env(
-        env,
-        &s.emulator,
-        "path-2",
-        &[],
-        &[("NODE_NAME", "node-public")],
-    );
-    op.wait_ready()?;
+    let foreign = foreign_endpoint(&s, &s.net.public_rtb).await?;
+    // Kept running to the end of the scenario.
+    let _op = operator_on_node(env, &s, "path-2", "node-public", &s.net.public_subnet).await?;
     // Selects the public table (held by the other endpoint): the probe bypasses this object
     // (which gets no endpoint of its own: its only table is taken).
     s.create(s.manifest(
@@ -1277,19 +1261,7 @@ async fn a_new_object_is_not_starved_by_requeues(env: &Env) -> TestResult {
 
 /// An endpoint made outside vpcgate (the test's own key), on `rtb`.
 async fn foreign_endpoint(s: &Scenario, rtb: &str) -> Result<String, Failed> {
-    Ok(s.ec2
-        .create_vpc_endpoint()
-        .vpc_id(&s.net.vpc)
-        .service_name(format!("com.amazonaws.{}.dynamodb", support::REGION))
-        .vpc_endpoint_type(aws_sdk_ec2::types::VpcEndpointType::Gateway)
-        .route_table_ids(rtb)
-        .send()
-        .await
-        .map_err(|e| fail(format!("endpoint: {e:?}")))?
-        .vpc_endpoint()
-        .and_then(|e| e.vpc_endpoint_id())
-        .unwrap_or_default()
-        .to_owned())
+    Ok(support::foreign_endpoint(&s.ec2, &s.net.vpc, rtb).await)
 }
 
 /// The tags of an endpoint.

@@ -1318,21 +1318,7 @@ async fn the_role_cannot_touch_endpoints_it_does_not_own() {
     let service = format!("com.amazonaws.{}.dynamodb", support::REGION);
 
     // Someone else's endpoint, untagged (made with the unrestricted test key).
-    let foreign = w
-        .ec2
-        .create_vpc_endpoint()
-        .vpc_id(&w.net.vpc)
-        .service_name(&service)
-        .vpc_endpoint_type(aws_sdk_ec2::types::VpcEndpointType::Gateway)
-        .route_table_ids(&w.net.main_rtb)
-        .send()
-        .await
-        .unwrap()
-        .vpc_endpoint()
-        .unwrap()
-        .vpc_endpoint_id()
-        .unwrap()
-        .to_owned();
+    let foreign = support::foreign_endpoint(&w.ec2, &w.net.vpc, &w.net.main_rtb).await;
     let uid_tag = aws_sdk_ec2::types::Tag::builder()
         .key("vpcgate.dev/uid")
         .value("someone")

@@ -307,6 +307,22 @@ pub async fn clients(url: &str, log: &CallLog) -> AwsClients {
     AwsClients::new(sdk_config(url).await, log.observer())
 }
 
+/// A DynamoDB gateway endpoint made outside vpcgate (the test's own key), on `rtb`; its id.
+pub async fn foreign_endpoint(ec2: &aws_sdk_ec2::Client, vpc: &str, rtb: &str) -> String {
+    ec2.create_vpc_endpoint()
+        .vpc_id(vpc)
+        .service_name(format!("com.amazonaws.{REGION}.dynamodb"))
+        .vpc_endpoint_type(aws_sdk_ec2::types::VpcEndpointType::Gateway)
+        .route_table_ids(rtb)
+        .send()
+        .await
+        .expect("CreateVpcEndpoint")
+        .vpc_endpoint()
+        .and_then(|e| e.vpc_endpoint_id())
+        .expect("an endpoint id")
+        .to_owned()
+}
+
 /// Launches one instance in `subnet` (an AMI moto knows) and returns its id: the EC2 side of a
 /// Kubernetes node.
 pub async fn launch_instance(ec2: &aws_sdk_ec2::Client, subnet: &str) -> String {
