@@ -11,6 +11,7 @@ pub mod errors;
 pub mod fake;
 pub mod probe;
 pub mod sdk_ec2;
+pub mod sdk_preflight;
 
 use std::collections::BTreeMap;
 

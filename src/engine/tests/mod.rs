@@ -1,9 +1,12 @@
 //! Every engine branch against the in-memory EC2 ([`crate::aws::fake`]): the fixtures here
 //! (an object builder and an engine on a fake account), the traced defects of the engine-v2
-//! issue in `defects` (each failing before its fix), everyday behaviour in `behaviour`.
+//! issue in `defects` (each failing before its fix), everyday behaviour in `behaviour`, the
+//! probe's path in `probe_path`, `spec.adopt` in `adoption`.
 
+mod adoption;
 mod behaviour;
 mod defects;
+mod probe_path;
 
 use std::sync::Arc;
 use std::time::Duration;
