@@ -1425,12 +1425,7 @@ async fn egress_rules(s: &Scenario, group: &str) -> Vec<(Option<String>, bool, O
     let out = s
         .ec2
         .describe_security_group_rules()
-        .filters(
-            aws_sdk_ec2::types::Filter::builder()
-                .name("group-id")
-                .values(group)
-                .build(),
-        )
+        .filters(support::filter("group-id", group))
         .send()
         .await
         .expect("DescribeSecurityGroupRules");
@@ -1675,17 +1670,7 @@ async fn empty_spec_finds_the_clusters_vpc_and_subnets(env: &Env) -> TestResult 
     );
 
     // Nodes in a second VPC: the existing object keeps its VPC; a new one is refused.
-    let other = s
-        .ec2
-        .create_vpc()
-        .cidr_block("10.8.0.0/16")
-        .send()
-        .await
-        .map_err(|e| fail(format!("{e:?}")))?
-        .vpc()
-        .and_then(|v| v.vpc_id())
-        .unwrap_or_default()
-        .to_owned();
+    let other = support::create_vpc(&s.ec2, "10.8.0.0/16").await;
     let subnet = s
         .ec2
         .create_subnet()
@@ -1782,17 +1767,7 @@ async fn works_under_its_own_iam_policy(env: &Env) -> TestResult {
     );
 
     // Another VPC: IAM refuses the create (the VPC is not in the policy's resources).
-    let other = s
-        .ec2
-        .create_vpc()
-        .cidr_block("10.9.0.0/16")
-        .send()
-        .await
-        .map_err(|e| fail(format!("{e:?}")))?
-        .vpc()
-        .and_then(|v| v.vpc_id())
-        .unwrap_or_default()
-        .to_owned();
+    let other = support::create_vpc(&s.ec2, "10.9.0.0/16").await;
     let other_rtb = s
         .ec2
         .create_route_table()

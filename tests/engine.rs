@@ -1368,18 +1368,7 @@ async fn the_role_cannot_touch_endpoints_it_does_not_own() {
             .await
     ));
     // No create outside the allowed VPCs, tagged or not.
-    let other = w
-        .ec2
-        .create_vpc()
-        .cidr_block("10.7.0.0/16")
-        .send()
-        .await
-        .unwrap()
-        .vpc()
-        .unwrap()
-        .vpc_id()
-        .unwrap()
-        .to_owned();
+    let other = support::create_vpc(&w.ec2, "10.7.0.0/16").await;
     let tagged = aws_sdk_ec2::types::TagSpecification::builder()
         .resource_type(aws_sdk_ec2::types::ResourceType::VpcEndpoint)
         .tags(uid_tag)

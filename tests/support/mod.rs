@@ -347,18 +347,8 @@ pub async fn launch_instance(ec2: &aws_sdk_ec2::Client, subnet: &str) -> String 
         .to_owned();
     let default_group = ec2
         .describe_security_groups()
-        .filters(
-            aws_sdk_ec2::types::Filter::builder()
-                .name("vpc-id")
-                .values(&vpc)
-                .build(),
-        )
-        .filters(
-            aws_sdk_ec2::types::Filter::builder()
-                .name("group-name")
-                .values("default")
-                .build(),
-        )
+        .filters(filter("vpc-id", &vpc))
+        .filters(filter("group-name", "default"))
         .send()
         .await
         .expect("DescribeSecurityGroups")
@@ -395,14 +385,29 @@ pub struct Network {
     pub main_rtb: String,
 }
 
-pub async fn walkthrough_network(ec2: &aws_sdk_ec2::Client) -> Network {
-    let vpc = ec2
-        .create_vpc()
-        .cidr_block("10.0.0.0/16")
+/// A new VPC; its id.
+pub async fn create_vpc(ec2: &aws_sdk_ec2::Client, cidr: &str) -> String {
+    ec2.create_vpc()
+        .cidr_block(cidr)
         .send()
         .await
-        .unwrap();
-    let vpc = vpc.vpc().unwrap().vpc_id().unwrap().to_owned();
+        .expect("CreateVpc")
+        .vpc()
+        .and_then(|v| v.vpc_id())
+        .expect("a VPC id")
+        .to_owned()
+}
+
+/// An EC2 describe filter with one value.
+pub fn filter(name: &str, value: &str) -> aws_sdk_ec2::types::Filter {
+    aws_sdk_ec2::types::Filter::builder()
+        .name(name)
+        .values(value)
+        .build()
+}
+
+pub async fn walkthrough_network(ec2: &aws_sdk_ec2::Client) -> Network {
+    let vpc = create_vpc(ec2, "10.0.0.0/16").await;
     let subnet = |cidr: &'static str| {
         let vpc = vpc.clone();
         async move {
@@ -461,18 +466,8 @@ pub async fn walkthrough_network(ec2: &aws_sdk_ec2::Client) -> Network {
     let private_rtb = table("private", private_subnet.clone()).await;
     let main_rtb = ec2
         .describe_route_tables()
-        .filters(
-            aws_sdk_ec2::types::Filter::builder()
-                .name("vpc-id")
-                .values(&vpc)
-                .build(),
-        )
-        .filters(
-            aws_sdk_ec2::types::Filter::builder()
-                .name("association.main")
-                .values("true")
-                .build(),
-        )
+        .filters(filter("vpc-id", &vpc))
+        .filters(filter("association.main", "true"))
         .send()
         .await
         .unwrap()
@@ -538,12 +533,7 @@ pub async fn live_endpoints(
     vpc: &str,
 ) -> Vec<aws_sdk_ec2::types::VpcEndpoint> {
     ec2.describe_vpc_endpoints()
-        .filters(
-            aws_sdk_ec2::types::Filter::builder()
-                .name("vpc-id")
-                .values(vpc)
-                .build(),
-        )
+        .filters(filter("vpc-id", vpc))
         .send()
         .await
         .unwrap()
