@@ -164,6 +164,29 @@ struct RunArgs {
     /// and route table it runs from.
     #[arg(long, env = "NODE_NAME")]
     node_name: Option<String>,
+    /// How long one read of a VPC's route tables, endpoints and subnets is shared by every
+    /// object in that VPC. vpcgate's own changes drop it at once; changes made outside vpcgate
+    /// are seen within this plus the resync. `0s`: only reads in flight are shared.
+    #[arg(long, env = "VPCGATE_AWS_VIEW_TTL", default_value = "30s")]
+    aws_view_ttl: String,
+    /// Tokens in the process's bucket for each endpoint mutation (Create/Modify/DeleteVpcEndpoint)
+    /// per region; AWS's own bucket holds 4.
+    #[arg(long, env = "VPCGATE_ENDPOINT_MUTATION_BURST", default_value_t = vpcgate::aws::pacing::DEFAULT_BURST, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    endpoint_mutation_burst: u32,
+    /// Tokens per second refilled into that bucket (AWS refills 0.3/s, shared with everything
+    /// else in the account). `0` turns pacing off.
+    #[arg(long, env = "VPCGATE_ENDPOINT_MUTATION_RATE", default_value_t = vpcgate::aws::pacing::DEFAULT_RATE, value_parser = mutation_rate)]
+    endpoint_mutation_rate: f64,
+}
+
+/// Parses a refill rate: a finite number of tokens per second, zero or more.
+fn mutation_rate(text: &str) -> Result<f64, String> {
+    match text.trim().parse::<f64>() {
+        Ok(r) if r.is_finite() && r >= 0.0 => Ok(r),
+        _ => Err(format!(
+            "{text:?} is not a rate: tokens per second, e.g. 0.25 (0 turns pacing off)"
+        )),
+    }
 }
 
 /// Parses a `vpc-…` id for the allow list.
@@ -263,6 +286,7 @@ async fn run_controller(args: RunArgs) -> anyhow::Result<ExitCode> {
     let describe_lag = parse("--describe-lag", &args.describe_lag)?;
     let path_settle = parse("--path-settle", &args.path_settle)?;
     let watch_unhealthy_after = parse("--watch-unhealthy-after", &args.watch_unhealthy_after)?;
+    let aws_view_ttl = parse("--aws-view-ttl", &args.aws_view_ttl)?;
     let identity = args.identity.unwrap_or_else(|| {
         let host = std::fs::read_to_string("/etc/hostname")
             .map(|h| h.trim().to_owned())
@@ -284,6 +308,11 @@ async fn run_controller(args: RunArgs) -> anyhow::Result<ExitCode> {
         identity,
         allowed_vpcs: args.allowed_vpcs,
         node_name: args.node_name.filter(|n| !n.is_empty()),
+        aws_view_ttl,
+        pacing: vpcgate::aws::pacing::PaceConfig {
+            burst: args.endpoint_mutation_burst,
+            rate: args.endpoint_mutation_rate,
+        },
     })
     .await?;
     Ok(ExitCode::SUCCESS)

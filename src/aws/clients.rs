@@ -6,6 +6,7 @@ use super::dynamodb::DynamoDb;
 use super::ec2::{Cloud, Ec2};
 use super::probe::{self, ProbeReport, ProbeRequest};
 use super::sdk_ec2::SdkEc2;
+use super::view::SharedView;
 use super::{AwsError, CallObserver};
 
 /// Builds EC2 and DynamoDB clients per region from one loaded SDK configuration (the default
@@ -16,6 +17,10 @@ pub struct AwsClients {
     observer: CallObserver,
     /// The caller's account, asked once (it cannot change for a set of credentials).
     account: Arc<tokio::sync::OnceCell<String>>,
+    /// How long the shared view keeps a VPC's describes (zero: only reads in flight are shared).
+    view_ttl: std::time::Duration,
+    /// EC2 behind the shared view, one per region, made on first use.
+    views: Arc<std::sync::Mutex<std::collections::HashMap<String, Arc<dyn Ec2>>>>,
 }
 
 impl AwsClients {
@@ -42,7 +47,15 @@ impl AwsClients {
             config,
             observer,
             account: Arc::default(),
+            view_ttl: std::time::Duration::ZERO,
+            views: Arc::default(),
         }
+    }
+
+    /// Shares each VPC's describes between objects for `ttl` (see [`super::view`]).
+    pub fn with_view_ttl(mut self, ttl: std::time::Duration) -> Self {
+        self.view_ttl = ttl;
+        self
     }
 
     /// The region of the loaded configuration, if any.
@@ -105,8 +118,18 @@ pub fn default_dynamodb_url(region: &str) -> String {
 
 #[async_trait::async_trait]
 impl Cloud for AwsClients {
+    /// EC2 in `region` behind the region's shared view (one per process and region).
     fn ec2(&self, region: &str) -> Arc<dyn Ec2> {
-        Arc::new(self.sdk_ec2(region))
+        let mut views = self.views.lock().unwrap_or_else(|e| e.into_inner());
+        views
+            .entry(region.to_owned())
+            .or_insert_with(|| {
+                Arc::new(SharedView::new(
+                    Arc::new(self.sdk_ec2(region)),
+                    self.view_ttl,
+                ))
+            })
+            .clone()
     }
 
     async fn probe(&self, region: &str, req: &ProbeRequest<'_>) -> ProbeReport {

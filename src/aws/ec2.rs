@@ -8,7 +8,7 @@ use std::sync::Arc;
 use super::probe::{ProbeReport, ProbeRequest};
 use super::{
     AwsError, CreateEndpoint, DeleteOutcome, Endpoint, Instance, ModifyEndpoint, Placement,
-    PrefixList, RouteTable, SecurityGroup,
+    PrefixList, RouteTable, SecurityGroup, VpcRouting,
 };
 
 /// EC2 in one region.
@@ -54,12 +54,19 @@ pub trait Ec2: Send + Sync {
     async fn prefix_list(&self, name: &str) -> Result<Option<PrefixList>, AwsError>;
     /// Endpoints carrying the tag `key=value`, in any state.
     async fn endpoints_by_tag(&self, key: &str, value: &str) -> Result<Vec<Endpoint>, AwsError>;
-    /// The gateway endpoints for a service in a VPC, in any state (adoption candidates).
-    async fn gateway_endpoints(
-        &self,
-        vpc_id: &str,
-        service_name: &str,
-    ) -> Result<Vec<Endpoint>, AwsError>;
+    /// Every gateway endpoint in a VPC, of any service, in any state.
+    async fn vpc_endpoints(&self, vpc_id: &str) -> Result<Vec<Endpoint>, AwsError>;
+    /// The VPC's route tables and gateway endpoints read together; `None` when the VPC does not
+    /// exist. A VPC always has a main route table, so only an empty answer asks about the VPC.
+    /// [`super::view::SharedView`] shares one such read between every object in the VPC.
+    async fn routing(&self, vpc_id: &str) -> Result<Option<Arc<VpcRouting>>, AwsError> {
+        let tables = self.route_tables(vpc_id).await?;
+        if tables.is_empty() && !self.vpc_exists(vpc_id).await? {
+            return Ok(None);
+        }
+        let endpoints = self.vpc_endpoints(vpc_id).await?;
+        Ok(Some(Arc::new(VpcRouting { tables, endpoints })))
+    }
     /// One endpoint by id; `None` when AWS does not describe it.
     async fn endpoint(&self, id: &str) -> Result<Option<Endpoint>, AwsError>;
     /// `CreateVpcEndpoint` (gateway) with tags and an idempotency token.

@@ -460,16 +460,12 @@ impl Ec2 for FakeEc2 {
         })
     }
 
-    async fn gateway_endpoints(
-        &self,
-        vpc_id: &str,
-        service_name: &str,
-    ) -> Result<Vec<Endpoint>, AwsError> {
+    async fn vpc_endpoints(&self, vpc_id: &str) -> Result<Vec<Endpoint>, AwsError> {
         self.call("DescribeVpcEndpoints", |w| {
             let found = w
                 .endpoints
                 .values()
-                .filter(|e| e.vpc_id == vpc_id && e.service_name == service_name)
+                .filter(|e| e.vpc_id == vpc_id)
                 .cloned()
                 .collect();
             Ok(w.visible(found))
@@ -628,6 +624,8 @@ pub struct FakeCloud {
     pub caller_subnet: Arc<Mutex<Option<String>>>,
     /// How long each probe takes.
     pub probe_delay: Arc<Mutex<Duration>>,
+    /// EC2 behind a shared view, when the test asks for one.
+    pub view: Option<Arc<dyn Ec2>>,
 }
 
 impl FakeCloud {
@@ -637,7 +635,18 @@ impl FakeCloud {
             probe_result: Arc::new(Mutex::new(ProbeResult::Succeeded)),
             caller_subnet: Arc::default(),
             probe_delay: Arc::default(),
+            view: None,
         }
+    }
+
+    /// Serves EC2 through one shared view ([`super::view::SharedView`]) with this freshness, as
+    /// the real clients do.
+    pub fn shared(mut self, ttl: Duration) -> Self {
+        self.view = Some(Arc::new(super::view::SharedView::new(
+            Arc::new(self.ec2.clone()),
+            ttl,
+        )));
+        self
     }
 }
 
@@ -651,7 +660,10 @@ impl Cloud for FakeCloud {
     }
 
     fn ec2(&self, _region: &str) -> Arc<dyn Ec2> {
-        Arc::new(self.ec2.clone())
+        match &self.view {
+            Some(view) => view.clone(),
+            None => Arc::new(self.ec2.clone()),
+        }
     }
 
     async fn probe(&self, _region: &str, req: &ProbeRequest<'_>) -> ProbeReport {

@@ -9,9 +9,11 @@ pub mod ec2;
 pub mod errors;
 #[cfg(test)]
 pub mod fake;
+pub mod pacing;
 pub mod probe;
 pub mod sdk_ec2;
 pub mod sdk_preflight;
+pub mod view;
 
 use std::collections::BTreeMap;
 
@@ -131,6 +133,25 @@ pub struct RouteTable {
     pub tags: BTreeMap<String, String>,
     /// Routes whose destination is a prefix list: `pl-…` → target (`vpce-…`, `igw-…`, …).
     pub prefix_list_routes: BTreeMap<String, String>,
+}
+
+/// A VPC's route tables and gateway endpoints, as one read saw them (shared between the
+/// objects in the VPC by [`view::SharedView`]).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct VpcRouting {
+    pub tables: Vec<RouteTable>,
+    pub endpoints: Vec<Endpoint>,
+}
+
+impl VpcRouting {
+    /// The route table a subnet uses: its explicit association, else the VPC's main table.
+    pub fn subnet_table(&self, subnet_id: &str) -> Option<String> {
+        self.tables
+            .iter()
+            .find(|t| t.subnet_ids.iter().any(|s| s == subnet_id))
+            .or_else(|| self.tables.iter().find(|t| t.main))
+            .map(|t| t.id.clone())
+    }
 }
 
 /// Where an instance is: its subnet and VPC.

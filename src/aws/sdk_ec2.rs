@@ -389,15 +389,10 @@ impl Ec2 for SdkEc2 {
             .await
     }
 
-    /// The gateway endpoints for a service in a VPC (filtered server-side).
-    async fn gateway_endpoints(
-        &self,
-        vpc_id: &str,
-        service_name: &str,
-    ) -> Result<Vec<Endpoint>, AwsError> {
+    /// Every gateway endpoint in a VPC (filtered server-side).
+    async fn vpc_endpoints(&self, vpc_id: &str) -> Result<Vec<Endpoint>, AwsError> {
         self.describe_endpoints(vec![
             filter("vpc-id", [vpc_id]),
-            filter("service-name", [service_name]),
             filter("vpc-endpoint-type", ["Gateway"]),
         ])
         .await

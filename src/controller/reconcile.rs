@@ -154,12 +154,14 @@ pub fn error_policy(obj: Arc<GatewayEndpoint>, err: &Error, ctx: Arc<Context>) -
     // A deletion waits on AWS or on a human: keep retrying with backoff, never only at resync.
     if matches!(err, Error::Finalizer(inner) if matches!(inner.as_ref(), kube::runtime::finalizer::Error::CleanupFailed(_)))
     {
-        return Action::requeue(requeue::backoff(failures));
+        return Action::requeue(requeue::jittered_backoff(failures, &uid));
     }
     match requeue::hint(err) {
         RequeueHint::AwaitChange => Action::await_change(),
         RequeueHint::Resync => Action::requeue(ctx.resync),
-        RequeueHint::Backoff | RequeueHint::Settle => Action::requeue(requeue::backoff(failures)),
+        RequeueHint::Backoff | RequeueHint::Settle => {
+            Action::requeue(requeue::jittered_backoff(failures, &uid))
+        }
     }
 }
 
@@ -180,10 +182,19 @@ async fn apply(obj: Arc<GatewayEndpoint>, ctx: &Context) -> Result<Action, Error
     if let Some(c) = ready.filter(|c| c.status != "True") {
         ctx.metrics.failed(&c.reason);
     }
+    if let Some(wait) = outcome.budget_wait {
+        // Its token in the request budget is due then: no failure, no backoff.
+        ctx.track_failure(&uid, false);
+        return Ok(Action::requeue(requeue::after_budget(wait, &uid)));
+    }
     let hint = outcome.error.as_ref().map(requeue::hint);
     let failures = ctx.track_failure(&uid, hint == Some(RequeueHint::Backoff));
     if let Some(e) = &outcome.error {
         info!(reason = e.reason(), error = %e, "not ready");
+    }
+    if hint == Some(RequeueHint::Backoff) {
+        // Objects throttled in one wave must not retry in one wave.
+        return Ok(Action::requeue(requeue::jittered_backoff(failures, &uid)));
     }
     Ok(
         match requeue::after_apply(

@@ -65,6 +65,35 @@ pub fn backoff(failures: u32) -> Duration {
     BACKOFF_BASE.saturating_mul(1u32 << exp).min(BACKOFF_MAX)
 }
 
+/// When an object waiting for the request budget comes back: when its token is due, plus up to
+/// 250ms of jitter by uid (never earlier: an early pass would only be told to wait again).
+pub fn after_budget(wait: Duration, uid: &str) -> Duration {
+    wait + Duration::from_millis(jitter_millis(uid, 0) % 250)
+}
+
+/// A stable spread for one object and attempt: a crowd that failed together does not come back
+/// together. FNV-1a over the uid and the attempt; no randomness needed, only dispersion.
+fn jitter_millis(uid: &str, attempt: u32) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in uid.bytes().chain(attempt.to_le_bytes()) {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    h
+}
+
+/// [`backoff`] spread by ±20% per object and attempt, so objects throttled in one wave retry
+/// apart.
+pub fn jittered_backoff(failures: u32, uid: &str) -> Duration {
+    let base = backoff(failures);
+    let spread = base.as_millis() as u64 * 2 / 5;
+    if spread == 0 {
+        return base;
+    }
+    let offset = jitter_millis(uid, failures) % (spread + 1);
+    (base - base / 5) + Duration::from_millis(offset)
+}
+
 /// The requeue after an apply pass; `None` means "wait for the object to change".
 pub fn after_apply(
     hint: Option<RequeueHint>,
@@ -133,6 +162,25 @@ mod tests {
         assert_eq!(secs, vec![5, 10, 20, 40, 80, 160, 300, 300, 300]);
         assert_eq!(backoff(0), BACKOFF_BASE);
         assert_eq!(backoff(u32::MAX), BACKOFF_MAX);
+    }
+
+    #[test]
+    fn backoff_is_spread_per_object_within_a_fifth() {
+        for failures in 1..=9 {
+            let base = backoff(failures);
+            let spread: std::collections::BTreeSet<Duration> = (0..50)
+                .map(|i| jittered_backoff(failures, &format!("uid-{i}")))
+                .inspect(|d| assert!(*d >= base - base / 5 && *d <= base + base / 5, "{d:?}"))
+                .collect();
+            assert!(spread.len() > 25, "{failures}: {} distinct", spread.len());
+            // Stable for one object and attempt.
+            assert_eq!(
+                jittered_backoff(failures, "a"),
+                jittered_backoff(failures, "a")
+            );
+        }
+        let w = Duration::from_secs(7);
+        assert!(after_budget(w, "a") >= w && after_budget(w, "a") < w + Duration::from_millis(250));
     }
 
     #[test]

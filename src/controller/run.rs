@@ -49,6 +49,10 @@ pub struct RunConfig {
     pub allowed_vpcs: Vec<String>,
     /// The node this pod runs on: where probes leave from.
     pub node_name: Option<String>,
+    /// How long one read of a VPC is shared between objects.
+    pub aws_view_ttl: Duration,
+    /// The budget for endpoint mutations.
+    pub pacing: crate::aws::pacing::PaceConfig,
 }
 
 /// Why `vpcgate run` stopped with an error.
@@ -154,7 +158,9 @@ pub async fn run(cfg: RunConfig) -> Result<(), RunError> {
         Err(e) => return Err(RunError::List(e)),
     }
 
-    let clients = AwsClients::from_env(metrics.aws_observer()).await;
+    let clients = AwsClients::from_env(metrics.aws_observer())
+        .await
+        .with_view_ttl(cfg.aws_view_ttl);
     let region = cfg.region.clone().or_else(|| clients.default_region());
     match &region {
         Some(r) => info!(region = %r, "default AWS region"),
@@ -177,6 +183,8 @@ pub async fn run(cfg: RunConfig) -> Result<(), RunError> {
         .with_describe_lag(cfg.describe_lag)
         .with_path_settle(cfg.path_settle)
         .with_allowed_vpcs(cfg.allowed_vpcs.clone())
+        .with_pacing(cfg.pacing)
+        .with_resync(cfg.resync)
         .with_probe_origin(origin);
     let events = super::events::Events::new(
         client.clone(),

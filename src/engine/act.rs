@@ -7,6 +7,7 @@ use super::observe::Observed;
 use super::plan::{Action, DeleteWhy, Plan};
 use super::reasons;
 use crate::api::TAG_UID;
+use crate::aws::pacing::Pacer;
 use crate::aws::{CreateEndpoint, DeleteOutcome, Ec2, Endpoint, RouteTable};
 use crate::error::Error;
 
@@ -26,15 +27,36 @@ pub struct Acted {
     pub error: Option<Error>,
     /// Egress rules were added (the groups are read again).
     pub egress_changed: bool,
+    /// The actions stopped before this endpoint mutation: the request budget has no token for
+    /// the object yet ([`crate::aws::pacing`]); its turn comes after the wait.
+    pub budget: Option<BudgetWait>,
 }
 
-/// Runs the plan's actions.
-pub async fn act(ec2: &dyn Ec2, desired: &Desired, plan: &Plan) -> Acted {
+/// An endpoint mutation waiting for the EC2 request budget.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BudgetWait {
+    pub operation: &'static str,
+    pub wait: std::time::Duration,
+}
+
+/// Runs the plan's actions; endpoint mutations only with a token from `pacer`.
+pub async fn act(ec2: &dyn Ec2, pacer: &Pacer, desired: &Desired, plan: &Plan) -> Acted {
     let mut acted = Acted {
         recreations: plan.recreations,
         ..Default::default()
     };
     for action in &plan.actions {
+        if matches!(
+            action,
+            Action::Create(_) | Action::Modify(_) | Action::Delete { .. }
+        ) && let Err(wait) = pacer.admit(&desired.region, action.operation(), &desired.uid)
+        {
+            acted.budget = Some(BudgetWait {
+                operation: action.operation(),
+                wait,
+            });
+            break;
+        }
         let result = match action {
             Action::Create(req) => create(ec2, desired, req, &mut acted).await,
             Action::Delete { ids, why } => delete(ec2, ids, *why, plan, &mut acted).await,
@@ -232,11 +254,19 @@ pub async fn verify(
             endpoint,
         });
     }
-    let tables = ec2.route_tables(vpc_id).await?;
-    let endpoint = match endpoint {
-        // Not visible yet right after a create (eventual consistency): keep what create said.
-        Some(ep) => Some(ec2.endpoint(&ep.id).await?.unwrap_or(ep)),
-        None => None,
-    };
-    Ok(Verified { tables, endpoint })
+    // The view dropped this VPC's routing when the change was made: this is a fresh read.
+    let routing = ec2.routing(vpc_id).await?.unwrap_or_default();
+    // Not visible yet right after a create (eventual consistency): keep what create said.
+    let endpoint = endpoint.map(|ep| {
+        routing
+            .endpoints
+            .iter()
+            .find(|e| e.id == ep.id)
+            .cloned()
+            .unwrap_or(ep)
+    });
+    Ok(Verified {
+        tables: routing.tables.clone(),
+        endpoint,
+    })
 }

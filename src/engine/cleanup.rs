@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use super::events::{self, EngineEvent};
 use crate::api::{DeletionPolicy, TAG_UID};
+use crate::aws::pacing::Pacer;
 use crate::aws::{DeleteOutcome, Ec2, Endpoint, EndpointState};
 use crate::error::Error;
 
@@ -62,6 +63,10 @@ pub struct CleanupInput<'a> {
     /// The object selects security groups: egress rules it added (tagged with its uid) go too
     /// (`Delete` policy).
     pub egress_rules: bool,
+    /// The region, for the request budget.
+    pub region: &'a str,
+    /// The budget `DeleteVpcEndpoints` is paced by.
+    pub pacer: &'a Pacer,
 }
 
 /// One cleanup pass.
@@ -186,6 +191,14 @@ async fn run(
             }));
             still
         };
+        // No token yet: the deletion waits (polled like any pending deletion), nothing is sent.
+        if input
+            .pacer
+            .admit(input.region, "DeleteVpcEndpoints", input.uid)
+            .is_err()
+        {
+            return Ok(Cleanup::Pending(blocked(&pending)));
+        }
         let outcomes = ec2
             .delete_endpoints(&to_delete)
             .await

@@ -39,7 +39,8 @@ fn or_error(c: ConditionUpdate, error: Option<&Error>) -> ConditionUpdate {
         Some(e)
             if c.status != "True"
                 && !e.is_transient()
-                && [CREATING, OUT_OF_SYNC, ROUTES_MISSING].contains(&c.reason.as_str()) =>
+                && [CREATING, UPDATING, OUT_OF_SYNC, ROUTES_MISSING]
+                    .contains(&c.reason.as_str()) =>
         {
             cond(c.type_, false, e.reason(), e.to_string())
         }
@@ -181,6 +182,9 @@ fn endpoint_available(f: &Facts<'_>, routes: &ConditionUpdate) -> ConditionUpdat
                 ),
             );
         }
+        if let Some(op) = f.budget {
+            return cond(ENDPOINT_AVAILABLE, false, CREATING, waiting_for_budget(op));
+        }
         let message = match (f.awaiting, f.replacing) {
             (Some(id), _) => format!(
                 "{id} was created but EC2's describes do not show it yet (eventual consistency)"
@@ -209,6 +213,14 @@ fn endpoint_available(f: &Facts<'_>, routes: &ConditionUpdate) -> ConditionUpdat
             ),
         );
     }
+    if let Some(op) = f.budget {
+        return cond(
+            ENDPOINT_AVAILABLE,
+            false,
+            UPDATING,
+            format!("{} is to be updated: {}", ep.id, waiting_for_budget(op)),
+        );
+    }
     if f.policy_not_converging {
         return cond(
             ENDPOINT_AVAILABLE,
@@ -233,6 +245,13 @@ fn endpoint_available(f: &Facts<'_>, routes: &ConditionUpdate) -> ConditionUpdat
         true,
         AVAILABLE,
         format!("{} is available with the declared policy and tags", ep.id),
+    )
+}
+
+/// Why a change waits: vpcgate's own pacing, not a failure (no event, no backoff).
+fn waiting_for_budget(operation: &str) -> String {
+    format!(
+        "waiting for the EC2 request budget before {operation} (vpcgate paces endpoint changes below AWS's request-rate limits; --endpoint-mutation-rate)"
     )
 }
 
@@ -437,6 +456,20 @@ pub fn conditions(pass: &Pass<'_>) -> Vec<ConditionUpdate> {
     list.extend(probe);
     let ready = ready(&list, error);
     list.push(synced(error));
+    list.push(ready);
+    list
+}
+
+/// The conditions after a pass that only reported a probe: what the last full pass found
+/// stands, the probe's condition and `Ready` are computed anew.
+pub fn after_probe(previous: &[Condition], probe: Option<&ProbeStatus>) -> Vec<ConditionUpdate> {
+    let mut list = kept(
+        previous,
+        &[ENDPOINT_AVAILABLE, ROUTES_ASSOCIATED, EGRESS_ALLOWED],
+    );
+    list.extend(dynamodb_reachable(true, probe));
+    let ready = ready(&list, None);
+    list.push(synced(None));
     list.push(ready);
     list
 }

@@ -63,6 +63,7 @@ fn conditions_from_facts() {
         awaiting: None,
         verified: true,
         egress: &[],
+        budget: None,
     };
     let ok: &'static [RouteTableStatus] = Box::leak(ok.into_boxed_slice());
     let missing: &'static [RouteTableStatus] = Box::leak(missing.into_boxed_slice());

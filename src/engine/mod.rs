@@ -63,6 +63,8 @@ pub struct Outcome {
     pub settling: bool,
     /// Latency of the probe this pass reported, when it succeeded.
     pub probe_latency: Option<Duration>,
+    /// An endpoint mutation waits for the request budget: look again after this long.
+    pub budget_wait: Option<Duration>,
 }
 
 /// Where the uids of the cluster's live GatewayEndpoints come from.
@@ -88,6 +90,14 @@ pub struct Engine {
     /// VPCs the operator may change; empty: any.
     allowed_vpcs: Arc<std::collections::BTreeSet<String>>,
     prober: Arc<Prober>,
+    /// The process's budget for endpoint mutations.
+    pacer: Arc<crate::aws::pacing::Pacer>,
+    /// The last clean full pass of each object: between them, a pass that only has a probe to
+    /// report or start reads nothing from EC2.
+    full: Arc<FullPasses>,
+    /// How often every object gets a full pass whatever the probes do (the resync); zero:
+    /// every pass is full.
+    full_every: Duration,
 }
 
 impl Engine {
@@ -109,7 +119,23 @@ impl Engine {
             live: Arc::default(),
             allowed_vpcs: Arc::default(),
             prober,
+            pacer: Arc::default(),
+            full: Arc::default(),
+            full_every: Duration::ZERO,
         }
+    }
+
+    /// Passes within `resync` of an object's last clean full pass, at the same generation and
+    /// with the same wishes, only report or start its probe: no EC2 call.
+    pub fn with_resync(mut self, resync: Duration) -> Self {
+        self.full_every = resync;
+        self
+    }
+
+    /// Paces Create/Modify/DeleteVpcEndpoint(s) with these buckets (default: not paced).
+    pub fn with_pacing(mut self, cfg: crate::aws::pacing::PaceConfig) -> Self {
+        self.pacer = Arc::new(crate::aws::pacing::Pacer::new(cfg));
+        self
     }
 
     /// Sets how long after a change of the endpoint a probe that finds traffic bypassing it is
@@ -192,7 +218,14 @@ impl Engine {
         )?;
         self.allowed(&desired)?;
         let ec2 = self.cloud.ec2(&desired.region);
-        let seen = observe::observe(ec2.as_ref(), &desired, &prev, &self.live_uids()).await?;
+        let seen = observe::observe(
+            ec2.as_ref(),
+            &desired,
+            &prev,
+            obj.metadata.generation,
+            &self.live_uids(),
+        )
+        .await?;
         let plan = plan::plan(&plan_input(&desired, &prev, obj, &seen))?;
         Ok((desired, seen, plan))
     }
@@ -230,10 +263,23 @@ impl Engine {
         };
         if let Err(e) = self.allowed(&desired) {
             self.prober.forget(&desired.uid);
+            self.full.forget(&desired.uid);
             return failed(obj, &prev, Some(&desired), e, now);
         }
+        if let Some(out) = self.probe_only(obj, &desired, &prev, now) {
+            return out;
+        }
+        self.full.forget(&desired.uid);
         let ec2 = self.cloud.ec2(&desired.region);
-        let seen = match observe::observe(ec2.as_ref(), &desired, &prev, &self.live_uids()).await {
+        let seen = match observe::observe(
+            ec2.as_ref(),
+            &desired,
+            &prev,
+            obj.metadata.generation,
+            &self.live_uids(),
+        )
+        .await
+        {
             Ok(seen) => seen,
             Err(e) => return failed(obj, &prev, Some(&desired), e, now),
         };
@@ -249,7 +295,7 @@ impl Engine {
             Ok(plan) => plan,
             Err(e) => return failed(obj, &prev, Some(&desired), e, now),
         };
-        let mut acted = act::act(ec2.as_ref(), &desired, &plan).await;
+        let mut acted = act::act(ec2.as_ref(), &self.pacer, &desired, &plan).await;
         if let Some(id) = plan.adopting.as_ref().filter(|_| acted.error.is_none()) {
             let changes: Vec<String> = plan
                 .actions
@@ -340,6 +386,16 @@ impl Engine {
             status.coverage = prev.coverage.clone();
         }
         status.security_groups = seen.egress.clone();
+        if acted.error.is_none() && acted.budget.is_none() && !settling && verified.is_some() {
+            self.full.record(
+                &desired.uid,
+                FullPass {
+                    at: now,
+                    wishes: fingerprint(&desired),
+                    selected: seen.selection.selected.clone(),
+                },
+            );
+        }
         Outcome {
             status,
             events,
@@ -347,7 +403,58 @@ impl Engine {
             next_probe: probed.next,
             settling,
             probe_latency: probed.latency,
+            budget_wait: acted.budget.map(|b| b.wait),
         }
+    }
+
+    /// A pass that only reports a finished probe or starts a due one, from the last clean full
+    /// pass's findings: `None` when a full pass is needed (another generation or other wishes,
+    /// e.g. the nodes changed; the resync is due; probing is off; the last pass was not clean).
+    fn probe_only(
+        &self,
+        obj: &GatewayEndpoint,
+        desired: &Desired,
+        prev: &GatewayEndpointStatus,
+        now: jiff::Timestamp,
+    ) -> Option<Outcome> {
+        let plan = desired.probe.as_ref()?;
+        let last = self.full.last(&desired.uid)?;
+        let fresh = elapsed(last.at, now) < self.full_every
+            && prev.observed_generation == obj.metadata.generation
+            && last.wishes == fingerprint(desired);
+        if !fresh {
+            return None;
+        }
+        let probed = probe::step(
+            &self.prober,
+            &probe::Subject {
+                uid: &desired.uid,
+                name: &obj.name_any(),
+                region: &desired.region,
+                vpc_id: &desired.vpc_id,
+                selected: &last.selected,
+                changed_now: false,
+                changed_at: self.changed.last(&desired.uid),
+                path_settle: self.path_settle,
+            },
+            Some(plan),
+            prev.probe.as_ref(),
+            now,
+        );
+        Some(Outcome {
+            status: report::after_probe(
+                prev,
+                probed.status.as_ref(),
+                obj.metadata.generation,
+                &Time(now),
+            ),
+            events: probed.event.into_iter().collect(),
+            error: None,
+            next_probe: probed.next,
+            settling: false,
+            probe_latency: probed.latency,
+            budget_wait: None,
+        })
     }
 
     /// The caller's account, when the spec needs it (table ARNs); asked once per process.
@@ -402,9 +509,12 @@ impl Engine {
                 // Looked up by the uid tag on every delete: a spec edited since (or a
                 // Manage object whose selector was removed) leaves no rule behind.
                 egress_rules: true,
+                region: &region,
+                pacer: &self.pacer,
             },
         )
         .await;
+        self.full.forget(uid);
         if matches!(outcome.result, Cleanup::Gone) {
             self.created.forget(uid);
             self.changed.forget(uid);
@@ -499,6 +609,46 @@ impl Created {
     }
 }
 
+/// What a clean full pass established for the passes that follow it.
+#[derive(Debug, Clone)]
+struct FullPass {
+    at: jiff::Timestamp,
+    /// The wishes it worked from (a hash of [`Desired`]).
+    wishes: u64,
+    /// The route tables the object selected.
+    selected: std::collections::BTreeSet<String>,
+}
+
+/// The last clean full pass per object (uid), in memory: after a restart every object gets a
+/// full pass first.
+#[derive(Debug, Default)]
+struct FullPasses(std::sync::Mutex<std::collections::HashMap<String, FullPass>>);
+
+impl FullPasses {
+    fn record(&self, uid: &str, pass: FullPass) {
+        let mut map = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        map.insert(uid.to_owned(), pass);
+    }
+
+    fn last(&self, uid: &str) -> Option<FullPass> {
+        let map = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        map.get(uid).cloned()
+    }
+
+    fn forget(&self, uid: &str) {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).remove(uid);
+    }
+}
+
+/// A hash of the wishes, to tell whether they changed since a pass (the spec, or the nodes
+/// they were derived from).
+fn fingerprint(desired: &Desired) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    format!("{desired:?}").hash(&mut h);
+    h.finish()
+}
+
 /// Time from `since` to `now`; zero when the clocks disagree and `now` is earlier.
 pub fn elapsed(since: jiff::Timestamp, now: jiff::Timestamp) -> Duration {
     Duration::try_from(now.duration_since(since)).unwrap_or_default()
@@ -550,5 +700,6 @@ fn failed(
         next_probe: None,
         settling: false,
         probe_latency: None,
+        budget_wait: None,
     }
 }

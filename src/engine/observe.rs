@@ -5,7 +5,7 @@
 use super::desired::Desired;
 use super::resolve::{self, Ownership, Recorded, Selection};
 use crate::api::{GatewayEndpointStatus, TAG_UID};
-use crate::aws::{Ec2, PrefixList, RouteTable};
+use crate::aws::{Ec2, Endpoint, PrefixList, RouteTable};
 use crate::error::Error;
 
 /// What AWS holds for one object, before any change.
@@ -25,19 +25,26 @@ pub struct Observed {
 
 /// Reads what the plan needs. Fails only when nothing can be planned (no VPC, no service, an
 /// AWS error); a missing route table or subnet is a fact in [`Selection`], not a failure.
+///
+/// The VPC's route tables, endpoints and subnets come from the shared view (one read per VPC
+/// per freshness window, see [`crate::aws::view`]). Only a pass at a new generation, or before
+/// an endpoint is recorded, also asks EC2 for every endpoint carrying the object's uid, in any
+/// VPC: the one read that is per object, and only while something changes.
 pub async fn observe(
     ec2: &dyn Ec2,
     desired: &Desired,
     prev: &GatewayEndpointStatus,
+    generation: Option<i64>,
     live_uids: &std::collections::BTreeSet<String>,
 ) -> Result<Observed, Error> {
-    if !ec2.vpc_exists(&desired.vpc_id).await? {
-        return Err(Error::VpcNotFound {
+    let routing = ec2
+        .routing(&desired.vpc_id)
+        .await?
+        .ok_or_else(|| Error::VpcNotFound {
             vpc_id: desired.vpc_id.clone(),
             region: desired.region.clone(),
-        });
-    }
-    let tables = ec2.route_tables(&desired.vpc_id).await?;
+        })?;
+    let tables = routing.tables.clone();
     // Every subnet: for `routeTables.subnetIds` and for coverage.
     let subnets = ec2.subnet_ids(&desired.vpc_id).await?;
     let prefix_list = ec2
@@ -47,13 +54,25 @@ pub async fn observe(
             name: desired.service_name.clone(),
             region: desired.region.clone(),
         })?;
-    let tagged = ec2.endpoints_by_tag(TAG_UID, &desired.uid).await?;
+    let in_vpc = |id: &str| routing.endpoints.iter().find(|e| e.id == id).cloned();
+    let steady = prev.endpoint_id.is_some() && prev.observed_generation == generation;
+    let tagged: Vec<Endpoint> = if steady {
+        routing
+            .endpoints
+            .iter()
+            .filter(|e| e.tags.get(TAG_UID) == Some(&desired.uid))
+            .cloned()
+            .collect()
+    } else {
+        ec2.endpoints_by_tag(TAG_UID, &desired.uid).await?
+    };
     // The endpoint recorded in status, should its tag have been stripped out of band.
     let recorded = match &prev.endpoint_id {
-        Some(id) if !tagged.iter().any(|e| &e.id == id) => match ec2.endpoint(id).await? {
-            Some(ep) => Recorded::Seen(ep),
-            None => Recorded::Unseen(id.clone()),
-        },
+        Some(id) if !tagged.iter().any(|e| &e.id == id) => match in_vpc(id) {
+            Some(ep) => Some(ep),
+            None => ec2.endpoint(id).await?,
+        }
+        .map_or_else(|| Recorded::Unseen(id.clone()), Recorded::Seen),
         _ => Recorded::NotAsked,
     };
     let selection = resolve::select_route_tables(&desired.route_tables, &tables, &subnets);
@@ -64,9 +83,12 @@ pub async fn observe(
         && ownership.own_ids.is_empty()
         && prev.endpoint_id.is_none()
     {
-        let candidates = ec2
-            .gateway_endpoints(&desired.vpc_id, &desired.service_name)
-            .await?;
+        let candidates: Vec<Endpoint> = routing
+            .endpoints
+            .iter()
+            .filter(|e| e.service_name == desired.service_name)
+            .cloned()
+            .collect();
         if let Some(ep) = resolve::adoption(
             &desired.adopt,
             &desired.uid,
@@ -81,19 +103,20 @@ pub async fn observe(
     }
     // An endpoint that holds a selected table's route but that describes do not show at all is
     // most likely ours, created a moment ago (describe lag). Somebody else's endpoint is
-    // always describable by id.
-    let strangers: std::collections::BTreeSet<String> = tables
-        .iter()
-        .filter(|t| selection.selected.contains(&t.id))
-        .filter_map(|t| t.prefix_list_routes.get(&prefix_list.id))
-        .filter(|target| target.starts_with("vpce-") && !ownership.own_ids.contains(*target))
-        .cloned()
-        .collect();
-    for id in strangers {
-        if ec2.endpoint(&id).await?.is_none() {
-            ownership.unseen.insert(id);
-        }
-    }
+    // always described with its VPC's endpoints.
+    ownership.unseen.extend(
+        tables
+            .iter()
+            .filter(|t| selection.selected.contains(&t.id))
+            .filter_map(|t| t.prefix_list_routes.get(&prefix_list.id))
+            .filter(|target| {
+                target.starts_with("vpce-")
+                    && !ownership.own_ids.contains(*target)
+                    && in_vpc(target).is_none()
+            })
+            .cloned()
+            .collect::<Vec<_>>(),
+    );
     let (egress, egress_blocked) = egress(ec2, desired, &prefix_list).await?;
     Ok(Observed {
         selection,

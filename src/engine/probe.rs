@@ -28,15 +28,51 @@ pub struct Probed {
     pub event: Option<EngineEvent>,
 }
 
-/// When the next probe is due: `None` now, else how long from `now`.
+/// When the next probe is due: `None` now, else how long from `now`. `last` is when the last
+/// probe ran.
 pub fn wait_until_due(
     plan: &ProbePlan,
-    prev: Option<&ProbeStatus>,
+    last: Option<jiff::Timestamp>,
     now: jiff::Timestamp,
 ) -> Option<Duration> {
-    let last = prev.and_then(|p| p.last_time.as_ref())?;
-    let elapsed = now.duration_since(last.0).unsigned_abs();
+    let elapsed = now.duration_since(last?).unsigned_abs();
     (elapsed < plan.interval).then(|| plan.interval - elapsed)
+}
+
+/// How long status keeps the time of an earlier probe whose findings are the same: one status
+/// write per object per this long in a steady world, not one per probe (every probe still
+/// lands in the metrics).
+pub const HEARTBEAT: Duration = Duration::from_secs(600);
+
+/// Whether a new probe status is news: its findings differ from `prev` (result, path, where it
+/// ran, the messages, the latency's bucket), or `prev` is a heartbeat old. Pure.
+pub fn worth_writing(prev: &ProbeStatus, new: &ProbeStatus) -> bool {
+    let old = |p: &ProbeStatus| p.last_time.as_ref().map(|t| t.0);
+    let aged = match (old(prev), old(new)) {
+        (Some(a), Some(b)) => super::elapsed(a, b) >= HEARTBEAT,
+        _ => true,
+    };
+    aged || prev.result != new.result
+        || prev.path != new.path
+        || prev.path_message != new.path_message
+        || prev.subnet_id != new.subnet_id
+        || prev.route_table_id != new.route_table_id
+        || prev.route_table_selected != new.route_table_selected
+        || prev.operation != new.operation
+        || prev.message != new.message
+        || latency_bucket(prev.latency.as_deref()) != latency_bucket(new.latency.as_deref())
+}
+
+/// The bucket of a reported latency (`12ms`, `1.3s`): a change of bucket is news, jitter within
+/// one is not.
+pub fn latency_bucket(latency: Option<&str>) -> Option<usize> {
+    const EDGES_MS: [f64; 9] = [5.0, 10.0, 25.0, 50.0, 100.0, 250.0, 500.0, 1000.0, 2500.0];
+    let text = latency?;
+    let ms = match text.strip_suffix("ms") {
+        Some(ms) => ms.parse::<f64>().ok()?,
+        None => text.strip_suffix('s')?.parse::<f64>().ok()? * 1000.0,
+    };
+    Some(EDGES_MS.iter().filter(|edge| ms >= **edge).count())
 }
 
 /// The object the probe step works for.
@@ -75,8 +111,13 @@ pub fn step(
         return Probed::default();
     };
     if let Some(done) = prober.take(subject.uid) {
-        let status = status(&done, subject.changed_at, subject.path_settle);
-        let event = flip_event(prev, &status);
+        let fresh = status(&done, subject.changed_at, subject.path_settle);
+        let event = flip_event(prev, &fresh);
+        // Same findings as the status holds: keep it (and its older time) until the heartbeat.
+        let status = match prev {
+            Some(p) if !worth_writing(p, &fresh) => p.clone(),
+            _ => fresh,
+        };
         let since = super::elapsed(done.at, now);
         return Probed {
             latency: done
@@ -99,7 +140,9 @@ pub fn step(
                 && p.route_table_selected.is_some()
         })
     });
-    if let Some(wait) = wait_until_due(plan, prev, now).filter(|_| !reselected) {
+    let reported = prev.and_then(|p| p.last_time.as_ref()).map(|t| t.0);
+    let last = reported.max(prober.last_ran(subject.uid));
+    if let Some(wait) = wait_until_due(plan, last, now).filter(|_| !reselected) {
         return Probed {
             status: prev.cloned(),
             next: Some(wait),

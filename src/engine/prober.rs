@@ -80,6 +80,9 @@ pub struct Prober {
     slots: Mutex<HashMap<String, Slot>>,
     placements: Mutex<HashMap<(String, String), Placement>>,
     notify: Mutex<Option<Notify>>,
+    /// When each object's last reported probe ran (status may keep an older `lastTime`: see
+    /// [`super::probe::HEARTBEAT`]).
+    ran: Mutex<HashMap<String, jiff::Timestamp>>,
     limit: Arc<Semaphore>,
     idle: tokio::sync::Notify,
 }
@@ -92,6 +95,7 @@ impl Prober {
             slots: Mutex::default(),
             placements: Mutex::default(),
             notify: Mutex::default(),
+            ran: Mutex::default(),
             limit: Arc::new(Semaphore::new(MAX_CONCURRENT)),
             idle: tokio::sync::Notify::new(),
         })
@@ -160,7 +164,10 @@ impl Prober {
     pub fn take(&self, uid: &str) -> Option<Finished> {
         let mut slots = lock(&self.slots);
         match slots.remove(uid) {
-            Some(Slot::Done(done)) => Some(*done),
+            Some(Slot::Done(done)) => {
+                lock(&self.ran).insert(uid.to_owned(), done.at);
+                Some(*done)
+            }
             Some(running) => {
                 slots.insert(uid.to_owned(), running);
                 None
@@ -171,9 +178,20 @@ impl Prober {
 
     /// Stops and forgets an object's probe (deleted, or probing turned off).
     pub fn forget(&self, uid: &str) {
+        lock(&self.ran).remove(uid);
         if let Some(Slot::Running(handle)) = lock(&self.slots).remove(uid) {
             handle.abort();
         }
+    }
+
+    /// When the object's last reported probe ran, in this process.
+    pub fn last_ran(&self, uid: &str) -> Option<jiff::Timestamp> {
+        lock(&self.ran).get(uid).copied()
+    }
+
+    /// Whether a finished probe waits to be reported for the object.
+    pub fn done(&self, uid: &str) -> bool {
+        matches!(lock(&self.slots).get(uid), Some(Slot::Done(_)))
     }
 
     /// Whether an object's probe is running.

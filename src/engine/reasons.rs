@@ -22,6 +22,8 @@ pub const READY_REASON: &str = "Ready";
 
 // Progress that needs no human.
 pub const CREATING: &str = "Creating";
+/// A change to the endpoint waits for the EC2 request budget.
+pub const UPDATING: &str = "Updating";
 pub const OUT_OF_SYNC: &str = "OutOfSync";
 pub const ROUTES_MISSING: &str = "RoutesMissing";
 pub const ROUTES_SETTLING: &str = "RoutesSettling";
@@ -84,6 +86,7 @@ pub const CONDITION_REASONS: &[&str] = &[
     RECONCILED,
     READY_REASON,
     CREATING,
+    UPDATING,
     OUT_OF_SYNC,
     ROUTES_MISSING,
     ROUTES_SETTLING,

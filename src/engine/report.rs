@@ -86,6 +86,8 @@ pub struct Facts<'a> {
     pub verified: bool,
     /// The selected security groups' egress verdicts (empty: none selected).
     pub egress: &'a [crate::api::SecurityGroupStatus],
+    /// The endpoint mutation that waits for the EC2 request budget.
+    pub budget: Option<&'static str>,
 }
 
 /// Everything the status of an apply pass is computed from.
@@ -293,6 +295,7 @@ pub fn from_pass(p: &PassInput<'_>) -> (GatewayEndpointStatus, Vec<EngineEvent>,
             awaiting: plan.awaiting.as_deref(),
             verified: p.verified.is_some(),
             egress: &seen.egress,
+            budget: acted.budget.map(|b| b.operation),
         }),
         error,
         probing: desired.probe.is_some(),
@@ -321,6 +324,22 @@ pub fn from_pass(p: &PassInput<'_>) -> (GatewayEndpointStatus, Vec<EngineEvent>,
             )
         });
     (status, all, settling)
+}
+
+/// The status of a pass that only reported a probe (see [`super::Engine::apply`]): the last
+/// full pass's findings with this probe. Pure.
+pub fn after_probe(
+    prev: &GatewayEndpointStatus,
+    probe: Option<&ProbeStatus>,
+    generation: Option<i64>,
+    now: &Time,
+) -> GatewayEndpointStatus {
+    let updates = super::conditions::after_probe(&prev.conditions, probe);
+    GatewayEndpointStatus {
+        probe: probe.cloned(),
+        conditions: merge(&prev.conditions, updates, generation, now),
+        ..prev.clone()
+    }
 }
 
 /// The status while AWS deletes the object's endpoints: `Ready=False, reason Deleting` with the

@@ -1526,3 +1526,259 @@ def test_an_injected_delay_slows_the_action_and_changes_nothing_else(emulator, e
     assert status == 400
     status, _ = faults(emulator, "POST", {"action": "X", "delaySeconds": 1, "code": "Y"})
     assert status == 400
+
+
+# ------------------------------------------------------------------------------- /vpcgate-throttle/
+# AWS's EC2 token buckets (vpcgate_throttle.py): the bucket arithmetic on a fake clock first, then
+# the control endpoint and the middleware end to end.
+
+import vpcgate_throttle as throttling  # noqa: E402
+
+SCOPE = f"{ACCOUNT}/{REGION}"
+VPCE_ACTIONS = ("CreateVpcEndpoint", "DeleteVpcEndpoints", "ModifyVpcEndpoint")
+THROTTLE_OFF = {
+    "enabled": False,
+    "scale": 1.0,
+    "buckets": {action: {"capacity": 4, "refill": 0.3} for action in VPCE_ACTIONS},
+    "nonMutating": {"capacity": 100, "refill": 20},
+    "default": {"capacity": 50, "refill": 5},
+    "counters": {},
+    "tokens": {},
+}
+
+
+def throttle_mode(emu, method: str = "GET", body=None) -> tuple[int, dict]:
+    return faults(emu, method, body, path="/vpcgate-throttle/")
+
+
+@pytest.fixture(autouse=True)
+def no_throttle(emulator, reset):
+    assert throttle_mode(emulator, "DELETE") == (200, THROTTLE_OFF)
+
+
+def throttle_on(emu, **body) -> dict:
+    status, state = throttle_mode(emu, "POST", {"enabled": True, **body})
+    assert status == 200, state
+    return state
+
+
+def outcome(call) -> str:
+    """The call's error code, or "ok": a sequence of calls then reads as one list."""
+    try:
+        call()
+        return "ok"
+    except ClientError as e:
+        return e.response["Error"]["Code"]
+
+
+def test_token_bucket_arithmetic_on_a_fake_clock():
+    now = [0.0]
+    t = throttling.Throttle(clock=lambda: now[0])
+    config = throttling.parse_config(
+        {"enabled": True, "scale": 2, "default": {"capacity": 3, "refill": 0.5}}
+    )
+    t.configure(config)
+    assert [t.admit("a/r", "CreateTags") for _ in range(4)] == [True, True, True, False]
+    assert t.admit("a/other-region", "CreateTags")  # each account and Region its own buckets
+    now[0] = 0.5  # refill 0.5/s x scale 2 = 1 token/s: half a token is not enough
+    assert not t.admit("a/r", "DeleteTags")  # CreateTags and DeleteTags share the default bucket
+    now[0] = 1.0
+    assert t.admit("a/r", "DeleteTags")
+    now[0] = 100.0
+    state = t.state()
+    assert state["tokens"]["a/r"] == {"default": 3}  # never above capacity
+    assert state["counters"] == {
+        "CreateTags": {"allowed": 4, "throttled": 1},
+        "DeleteTags": {"allowed": 1, "throttled": 1},
+    }
+    assert [throttling.bucket_of(config, a) for a in (
+        "DescribeVpcs", "GetManagedPrefixListEntries", "ListImagesInRecycleBin",
+        "SearchTransitGatewayRoutes", "CreateVpcEndpoint", "AuthorizeSecurityGroupEgress",
+    )] == ["nonMutating"] * 4 + ["CreateVpcEndpoint", "default"]
+    t.configure(throttling.parse_config({"enabled": False}))
+    assert t.admit("a/r", "CreateTags") and t.state()["counters"] == {}
+
+
+def test_throttle_off_by_default(emulator, ec2_once):
+    assert throttle_mode(emulator) == (200, THROTTLE_OFF)
+    for _ in range(30):
+        ec2_once.describe_vpcs()
+    assert throttle_mode(emulator) == (200, THROTTLE_OFF)  # nothing even counted
+
+
+def test_a_mutating_action_has_its_own_bucket(emulator, ec2_once):
+    ec2 = ec2_once
+    v = make_vpc(ec2)
+    state = throttle_on(emulator, buckets={"CreateVpcEndpoint": {"capacity": 2, "refill": 0.5}})
+    assert state["buckets"]["CreateVpcEndpoint"] == {"capacity": 2, "refill": 0.5}
+    assert state["buckets"]["ModifyVpcEndpoint"] == {"capacity": 4, "refill": 0.3}  # AWS's, kept
+    # A DryRun takes a token too.
+    assert outcome(lambda: create_gw(ec2, v["vpc"], [v["rt_private"]], DryRun=True)) == "DryRunOperation"
+    vpce = create_gw(ec2, v["vpc"], [v["rt_private"]])["VpcEndpointId"]
+    with pytest.raises(ClientError) as exc:
+        create_gw(ec2, v["vpc"], [v["rt_public"]])
+    assert error_of(exc) == ("RequestLimitExceeded", 503)
+    assert exc.value.response["Error"]["Message"] == "Request limit exceeded."
+    # The throttled request never reached moto; other actions draw from other buckets.
+    assert [e["VpcEndpointId"] for e in all_endpoints(ec2)] == [vpce]
+    ec2.modify_vpc_endpoint(VpcEndpointId=vpce, AddRouteTableIds=[v["rt_extra"]])
+    time.sleep(2.1)  # 0.5 tokens/s: one token again
+    assert outcome(lambda: create_gw(ec2, v["vpc"], [v["rt_public"]])) == "ok"
+    assert outcome(lambda: create_gw(ec2, v["vpc"], [v["rt_public"]])) == "RequestLimitExceeded"
+    state = throttle_mode(emulator)[1]
+    assert state["counters"]["CreateVpcEndpoint"] == {"allowed": 3, "throttled": 2}
+    assert state["counters"]["ModifyVpcEndpoint"] == {"allowed": 1, "throttled": 0}
+    assert 0 <= state["tokens"][SCOPE]["CreateVpcEndpoint"] < 1
+    assert state["tokens"][SCOPE]["ModifyVpcEndpoint"] >= 3
+
+
+def test_non_mutating_actions_share_one_bucket(emulator, ec2_once):
+    ec2 = ec2_once
+    v = make_vpc(ec2)
+    throttle_on(emulator, nonMutating={"capacity": 5, "refill": 0})
+    assert [outcome(ec2.describe_vpcs) for _ in range(3)] == ["ok"] * 3
+    assert [outcome(ec2.describe_route_tables) for _ in range(3)] == ["ok", "ok", "RequestLimitExceeded"]
+    assert outcome(ec2.describe_vpcs) == "RequestLimitExceeded"
+    assert outcome(lambda: ec2.get_managed_prefix_list_entries(PrefixListId="pl-1")) == (
+        "RequestLimitExceeded"
+    )
+    # Mutating actions draw from the default bucket; another Region has buckets of its own.
+    ec2.create_tags(Resources=[v["vpc"]], Tags=[{"Key": "k", "Value": "v"}])
+    other = boto3.client(
+        "ec2", endpoint_url=emulator.url, region_name="eu-west-1", aws_access_key_id="testing",
+        aws_secret_access_key="testing", config=Config(retries={"total_max_attempts": 1}),
+    )
+    assert outcome(other.describe_vpcs) == "ok"
+    state = throttle_mode(emulator)[1]
+    assert state["counters"] == {
+        "CreateTags": {"allowed": 1, "throttled": 0},
+        "DescribeRouteTables": {"allowed": 2, "throttled": 1},
+        "DescribeVpcs": {"allowed": 4, "throttled": 1},
+        "GetManagedPrefixListEntries": {"allowed": 0, "throttled": 1},
+    }
+    assert state["tokens"][SCOPE]["nonMutating"] == 0
+    assert 49 <= state["tokens"][SCOPE]["default"] <= 50
+    assert state["tokens"][f"{ACCOUNT}/eu-west-1"] == {"nonMutating": 4}
+
+
+def test_only_ec2_requests_are_throttled(emulator, ec2_once, ddb):
+    empty = {"capacity": 0, "refill": 0}
+    throttle_on(emulator, nonMutating=empty, default=empty)
+    assert outcome(ec2_once.describe_vpcs) == "RequestLimitExceeded"
+    assert outcome(lambda: ec2_once.create_tags(
+        Resources=["vpc-12345678"], Tags=[{"Key": "k", "Value": "v"}])) == "RequestLimitExceeded"
+    # DynamoDB (JSON protocol), STS (another query API) and the control endpoints pass.
+    for _ in range(20):
+        assert ddb.list_tables()["TableNames"] == []
+    sts = client(emulator, "sts")
+    for _ in range(3):
+        assert sts.get_caller_identity()["Account"] == ACCOUNT
+    assert json.loads(post(f"{emulator.url}/moto-api/reset"))["status"] == "ok"
+    assert faults(emulator) == (200, NO_FAULTS)
+    assert iam_mode(emulator) == (200, {"principals": {}})
+    # Unsigned EC2 query requests too, answered in EC2's XML error format.
+    req = urllib.request.Request(
+        emulator.url + "/", method="POST", data=b"Action=DescribeVpcs&Version=2016-11-15",
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+    )
+    with pytest.raises(urllib.error.HTTPError) as http_error:
+        urllib.request.urlopen(req)
+    assert http_error.value.code == 503
+    assert http_error.value.headers["Content-Type"] == "text/xml"
+    assert re.fullmatch(
+        r'<\?xml version="1.0" encoding="UTF-8"\?>\n<Response><Errors><Error>'
+        r"<Code>RequestLimitExceeded</Code><Message>Request limit exceeded\.</Message>"
+        r"</Error></Errors><RequestID>[0-9a-f-]{36}</RequestID></Response>",
+        http_error.value.read().decode(),
+    )
+    assert throttle_mode(emulator)[1]["counters"] == {
+        "CreateTags": {"allowed": 0, "throttled": 1},
+        "DescribeVpcs": {"allowed": 0, "throttled": 2},
+    }
+
+
+def test_throttling_comes_before_fault_injection_and_iam(emulator, ec2_once):
+    faults(emulator, "POST", {"action": "DescribeVpcs", "code": "InternalError", "count": 1})
+    register(emulator, {"Version": "2012-10-17", "Statement": [
+        {"Effect": "Deny", "Action": "*", "Resource": "*"}]})
+    throttle_on(emulator, nonMutating={"capacity": 0, "refill": 0})
+    assert outcome(ec2_once.describe_vpcs) == "RequestLimitExceeded"
+    me = principal_client(emulator, "ec2")
+    assert outcome(me.describe_vpcs) == "RequestLimitExceeded"
+    # Neither reached the injected error, which is still there.
+    assert faults(emulator)[1]["errors"]["DescribeVpcs"]["count"] == 1
+
+
+def test_throttle_control_rejects_bad_requests(emulator):
+    bucket = {"capacity": 2, "refill": 1}
+    bad = [
+        (b"not json", "JSON"), ([], "object"), ({}, "enabled"), ({"enabled": "yes"}, "enabled"),
+        ({"enabled": True, "scale": 0}, "scale"), ({"enabled": True, "scale": "2"}, "scale"),
+        (b'{"enabled": true, "scale": NaN}', "scale"),
+        ({"enabled": True, "bucket": {}}, "bucket"),
+        ({"enabled": True, "buckets": []}, "buckets"),
+        ({"enabled": True, "buckets": {"createVpcEndpoint": bucket}}, "createVpcEndpoint"),
+        ({"enabled": True, "buckets": {"CreateVpcEndpoint": {"capacity": 2}}},
+         "buckets.CreateVpcEndpoint.refill"),
+        ({"enabled": True, "buckets": {"CreateVpcEndpoint": {"capacity": 1.5, "refill": 1}}},
+         "buckets.CreateVpcEndpoint.capacity"),
+        ({"enabled": True, "buckets": {"CreateTags": bucket}, "nonMutating": {"capacity": 5, "refill": -1}},
+         "nonMutating.refill"),  # nothing applied, not even the valid bucket
+        ({"enabled": True, "default": {**bucket, "burst": 2}}, "default"),
+        ({"enabled": True, "default": 5}, "default"),
+    ]
+    for body, field in bad:
+        status, answer = throttle_mode(emulator, "POST", body)
+        assert status == 400 and field in answer["error"], (body, answer)
+    assert throttle_mode(emulator) == (200, THROTTLE_OFF)
+    assert throttle_mode(emulator, "PUT", b"{}")[0] == 405
+    # Both spellings of the path; "enabled" alone is AWS's sizes.
+    status, state = faults(emulator, "POST", {"enabled": True, "scale": 0.5}, path="/vpcgate-throttle")
+    assert (status, state) == (200, {**THROTTLE_OFF, "enabled": True, "scale": 0.5})
+
+
+def test_delete_turns_throttling_off_and_clears_counters(emulator, ec2_once):
+    ec2 = ec2_once
+    vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
+    throttle_on(emulator, default={"capacity": 1, "refill": 0})
+    tags = {"Resources": [vpc], "Tags": [{"Key": "k", "Value": "v"}]}
+    assert outcome(lambda: ec2.create_tags(**tags)) == "ok"
+    # CreateTags and DeleteTags share the default bucket.
+    assert outcome(lambda: ec2.delete_tags(**tags)) == "RequestLimitExceeded"
+    assert throttle_mode(emulator)[1]["counters"] == {
+        "CreateTags": {"allowed": 1, "throttled": 0},
+        "DeleteTags": {"allowed": 0, "throttled": 1},
+    }
+    assert throttle_mode(emulator, "DELETE") == (200, THROTTLE_OFF)
+    assert [outcome(lambda: ec2.create_tags(**tags)) for _ in range(5)] == ["ok"] * 5
+    assert throttle_mode(emulator) == (200, THROTTLE_OFF)
+
+
+def test_buckets_hold_under_concurrent_requests(emulator, ec2_once):
+    from concurrent.futures import ThreadPoolExecutor
+
+    throttle_on(emulator, nonMutating={"capacity": 10, "refill": 0})
+    with ThreadPoolExecutor(12) as pool:  # botocore clients are thread-safe
+        results = list(pool.map(lambda _: outcome(ec2_once.describe_vpcs), range(24)))
+    assert sorted(results) == ["RequestLimitExceeded"] * 14 + ["ok"] * 10
+    assert throttle_mode(emulator)[1]["counters"] == {"DescribeVpcs": {"allowed": 10, "throttled": 14}}
+
+
+def test_throttle_flag_starts_with_aws_sizes():
+    emu = start_emulator("--throttle")
+    try:
+        assert throttle_mode(emu) == (200, {**THROTTLE_OFF, "enabled": True})
+        ec2 = boto3.client(
+            "ec2", endpoint_url=emu.url, region_name=REGION, aws_access_key_id="testing",
+            aws_secret_access_key="testing", config=Config(retries={"total_max_attempts": 1}),
+        )
+
+        def create() -> None:
+            ec2.create_vpc_endpoint(
+                VpcId="vpc-12345678", ServiceName=DDB, VpcEndpointType="Gateway", DryRun=True
+            )
+
+        results = [outcome(create) for _ in range(5)]
+        assert "RequestLimitExceeded" not in results[:4] and results[4] == "RequestLimitExceeded"
+    finally:
+        assert emu.stop() == 0

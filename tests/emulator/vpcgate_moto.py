@@ -5,7 +5,7 @@ behaviour brought in line with the documented AWS EC2 API.
 Usage (this is how the Rust test harness starts it):
 
     .venv/bin/python tests/emulator/vpcgate_moto.py --host 127.0.0.1 --port 0 [--verbose]
-        [--create-response-delay SECONDS] [--describe-lag SECONDS]
+        [--create-response-delay SECONDS] [--describe-lag SECONDS] [--throttle]
 
 The first line on stdout is exactly ``READY <port>`` (the port actually bound; ``--port 0`` lets
 the OS pick a free one). After it, nothing else is written to stdout (fd 1 is pointed at stderr),
@@ -41,6 +41,23 @@ Fault injection (all off by default; not corrections, but AWS behaviour a client
   clears every injected error and restores the ``--describe-lag`` value; ``GET`` shows the
   state. Each answers the state as JSON; an invalid body is HTTP 400 and changes nothing.
   ``POST /moto-api/reset`` leaves all of this alone.
+
+Request throttling (off by default; EC2 Developer Guide, "Request throttling for the Amazon EC2
+API"; the token buckets are in ``vpcgate_throttle.py``): ``/vpcgate-throttle/`` on the same port,
+trailing slash optional. ``POST`` ``{"enabled": true, "buckets": {"CreateVpcEndpoint":
+{"capacity": 4, "refill": 0.3}}, "nonMutating": {"capacity": 100, "refill": 20}, "default":
+{"capacity": 50, "refill": 5}, "scale": 1}`` (only ``enabled`` required; an omitted bucket keeps
+AWS's size shown here, CreateVpcEndpoint/ModifyVpcEndpoint/DeleteVpcEndpoints each have their
+own; ``scale`` multiplies every refill rate) replaces the config, fills every bucket and zeroes
+the counters. Per account (as moto works it out) and Region, each EC2 request (SigV4 service
+``ec2``, or unsigned with ``Version=2016-11-15``) takes a token from its action's own bucket, else
+the shared ``nonMutating`` bucket (Describe*/Get*/List*/Search*), else the shared ``default``
+bucket; DryRun counts. An empty bucket answers HTTP 503 ``RequestLimitExceeded`` "Request limit
+exceeded." in EC2's XML error format before fault injection, access evaluation or moto see the
+request. DynamoDB, STS, ``/moto-api/`` and ``/vpcgate-*`` are never throttled. ``GET``: the
+config plus ``"counters": {"<Action>": {"allowed": n, "throttled": n}}`` and ``"tokens":
+{"<account>/<region>": {"<bucket>": level}}``; ``DELETE``: off, AWS's sizes, counters cleared.
+``--throttle`` starts it on with AWS's sizes. ``POST /moto-api/reset`` leaves it alone.
 
 Access evaluation (two independent test modes, both off by default; the policy language is in
 ``vpcgate_iam.py``, pure functions; each control endpoint is on the same port, trailing slash
@@ -120,9 +137,11 @@ from xml.sax.saxutils import escape as xml_escape
 
 try:
     import vpcgate_iam as iam
+    import vpcgate_throttle as throttle
 except ImportError:  # imported from elsewhere than this directory
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
     import vpcgate_iam as iam
+    import vpcgate_throttle as throttle
 
 MOTO_VERSION = "5.2.5"
 
@@ -852,7 +871,7 @@ def _ec2_error_response(start_response: Any, spec: dict[str, Any]) -> list:
 
 
 class FaultInjection:
-    """WSGI middleware in front of moto's DomainDispatcherApplication.
+    """WSGI middleware in front of moto's DomainDispatcherApplication (behind RequestThrottling).
 
     ``/vpcgate-faults`` (with or without the trailing slash) is the control endpoint: GET shows
     the state, POST sets (see _configure_faults), DELETE clears the errors and restores the
@@ -883,9 +902,10 @@ class FaultInjection:
 def _json_control(
     environ: dict[str, Any], start_response: Any, configure: Any, clear: Any, state: Any
 ) -> list:
-    """A JSON control endpoint (/vpcgate-faults, /vpcgate-iam, /vpcgate-network): GET shows the
-    state, POST passes the JSON body to ``configure`` (ValueError: HTTP 400 {"error": ...},
-    nothing changed), DELETE calls ``clear``; each success answers ``state()`` as JSON."""
+    """A JSON control endpoint (/vpcgate-faults, /vpcgate-iam, /vpcgate-network,
+    /vpcgate-throttle): GET shows the state, POST passes the JSON body to ``configure``
+    (ValueError: HTTP 400 {"error": ...}, nothing changed), DELETE calls ``clear``; each
+    success answers ``state()`` as JSON."""
     method = environ.get("REQUEST_METHOD", "GET")
     try:
         if method == "POST":
@@ -1553,6 +1573,69 @@ class AccessEvaluation:
 
 
 # --------------------------------------------------------------------------------------------
+# Request throttling (off by default): AWS's EC2 token buckets, vpcgate_throttle.py, in front of
+# everything else, so a throttled request is seen by nothing behind it.
+# --------------------------------------------------------------------------------------------
+
+THROTTLE_PATH = "/vpcgate-throttle"
+EC2_API_VERSION = "2016-11-15"  # the Version= every EC2 query request carries
+_THROTTLE = throttle.Throttle()
+
+
+def _configure_throttle(body: Any) -> None:
+    """Apply one POST /vpcgate-throttle/ body; ValueError (nothing changed) if it is invalid."""
+    _THROTTLE.configure(throttle.parse_config(body))
+
+
+def _account_of(request: AwsRequest, environ: dict[str, Any]) -> str:
+    """The account moto serves the request as (BaseResponse.get_current_account): EC2 throttles
+    per account and Region."""
+    if os.environ.get("MOTO_ACCOUNT_ID"):
+        return os.environ["MOTO_ACCOUNT_ID"]
+    if environ.get("HTTP_X_MOTO_ACCOUNT_ID"):
+        return environ["HTTP_X_MOTO_ACCOUNT_ID"]
+    from moto.iam.models import get_account_id_from
+
+    return get_account_id_from(request.access_key or "")
+
+
+def ec2_throttle_scope(request: AwsRequest, environ: dict[str, Any]) -> str | None:
+    """The "<account>/<region>" of an EC2 query request; None for anything else (DynamoDB's
+    JSON protocol, STS and other query APIs), which EC2's buckets do not cover."""
+    if request.protocol != "query" or not request.operation:
+        return None
+    if request.service != "ec2" and not (
+        request.access_key is None and request.params.get("Version") == EC2_API_VERSION
+    ):
+        return None
+    return f"{_account_of(request, environ)}/{request.region}"
+
+
+class RequestThrottling:
+    """Outermost WSGI middleware: the /vpcgate-throttle control endpoint (trailing slash
+    optional), and while throttling is on a token for every EC2 request, else EC2's
+    RequestLimitExceeded without passing it on. While off, requests pass through untouched
+    (the body is not even read); /moto-api/... and /vpcgate-*/... always do."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
+        path = environ.get("PATH_INFO", "")
+        if path.rstrip("/") == THROTTLE_PATH:
+            return _json_control(
+                environ, start_response, _configure_throttle, _THROTTLE.clear, _THROTTLE.state
+            )
+        if not _THROTTLE.enabled or path.startswith(("/moto-api", "/vpcgate-")):
+            return self.app(environ, start_response)
+        request = parse_aws_request(environ)
+        scope = ec2_throttle_scope(request, environ)
+        if scope is not None and not _THROTTLE.admit(scope, request.operation):
+            return _ec2_error_response(start_response, throttle.THROTTLED)
+        return self.app(environ, start_response)
+
+
+# --------------------------------------------------------------------------------------------
 # Server
 # --------------------------------------------------------------------------------------------
 
@@ -1583,12 +1666,19 @@ def main(argv: list[str] | None = None) -> int:
         help="fault injection: leave endpoints created less than SECONDS ago out of "
         "DescribeVpcEndpoints (EC2 eventual consistency)",
     )
+    parser.add_argument(
+        "--throttle",
+        action="store_true",
+        help="start with EC2 request throttling on, AWS's bucket sizes (see /vpcgate-throttle/)",
+    )
     args = parser.parse_args(argv)
     if args.describe_lag < 0:
         parser.error("--describe-lag must be >= 0")
     global _CREATE_RESPONSE_DELAY, _DESCRIBE_LAG, _DESCRIBE_LAG_DEFAULT
     _CREATE_RESPONSE_DELAY = args.create_response_delay
     _DESCRIBE_LAG = _DESCRIBE_LAG_DEFAULT = args.describe_lag
+    if args.throttle:
+        _THROTTLE.configure(throttle.Config(enabled=True))
 
     # Before anything slow: a SIGTERM/SIGINT at any point ends us through the finally below.
     def stop(_signum: int, _frame: Any) -> None:
@@ -1613,7 +1703,9 @@ def main(argv: list[str] | None = None) -> int:
         apply_corrections()
         apply_fault_injection()
 
-        app = FaultInjection(AccessEvaluation(DomainDispatcherApplication(create_backend_app)))
+        app = RequestThrottling(
+            FaultInjection(AccessEvaluation(DomainDispatcherApplication(create_backend_app)))
+        )
         server = make_server(
             args.host, args.port, app, threaded=True, request_handler=MotoRequestHandler
         )

@@ -7,6 +7,7 @@ mod adoption;
 mod behaviour;
 mod defects;
 mod probe_path;
+mod scale;
 
 use std::sync::Arc;
 use std::time::Duration;
