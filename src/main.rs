@@ -35,6 +35,8 @@ enum Output {
 #[derive(Subcommand)]
 enum Command {
     /// Run the controller: watch GatewayEndpoints, reconcile them, serve /metrics, /healthz, /readyz.
+    /// A flag given twice takes its last value (a wrapper's defaults, then the user's).
+    #[command(args_override_self = true)]
     Run(RunArgs),
     /// Print the GatewayEndpoint CustomResourceDefinition as YAML.
     Crd,

@@ -54,6 +54,9 @@ pub trait Ec2: Send + Sync {
     async fn prefix_list(&self, name: &str) -> Result<Option<PrefixList>, AwsError>;
     /// Endpoints carrying the tag `key=value`, in any state.
     async fn endpoints_by_tag(&self, key: &str, value: &str) -> Result<Vec<Endpoint>, AwsError>;
+    /// Forgets what is known of the VPC, so the next reads ask EC2 (a shared view's "not found"
+    /// is confirmed by a fresh read before it is reported). Nothing is kept by default.
+    fn refresh(&self, _vpc_id: &str) {}
     /// Every gateway endpoint in a VPC, of any service, in any state.
     async fn vpc_endpoints(&self, vpc_id: &str) -> Result<Vec<Endpoint>, AwsError>;
     /// The VPC's route tables and gateway endpoints read together; `None` when the VPC does not

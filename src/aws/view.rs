@@ -10,6 +10,9 @@
 //! - Every mutation made through the view drops the routing of the VPC it touched (and the
 //!   security groups after an egress change), so a pass never plans on data older than its own
 //!   last change. A failed mutation drops it too: a timed-out call may have happened.
+//! - A reader that would report something missing (the VPC, a route table or subnet the spec
+//!   names) calls [`Ec2::refresh`] and reads again first: a table created a moment ago is not
+//!   reported missing because the view predates it.
 //! - Everything else (reads by id or tag, instances) passes through.
 //!
 //! Hand-written rather than a caching crate: the job is "share one in-flight read and expire it
@@ -175,6 +178,12 @@ impl Ec2 for SharedView {
                 async move { inner.routing(&vpc).await }.boxed()
             })
             .await
+    }
+
+    fn refresh(&self, vpc_id: &str) {
+        let key = vpc_id.to_owned();
+        self.routing.drop_key(&key);
+        self.subnets.drop_key(&key);
     }
 
     async fn vpc_exists(&self, vpc_id: &str) -> Result<bool, AwsError> {

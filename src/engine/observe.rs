@@ -37,16 +37,37 @@ pub async fn observe(
     generation: Option<i64>,
     live_uids: &std::collections::BTreeSet<String>,
 ) -> Result<Observed, Error> {
-    let routing = ec2
-        .routing(&desired.vpc_id)
-        .await?
-        .ok_or_else(|| Error::VpcNotFound {
-            vpc_id: desired.vpc_id.clone(),
-            region: desired.region.clone(),
-        })?;
+    // What the view holds, unless it lacks something the spec names: then once more, fresh
+    // (the VPC or the table may be younger than the view).
+    let mut fresh = false;
+    let (routing, subnets, selection) = loop {
+        let routing = match ec2.routing(&desired.vpc_id).await? {
+            Some(r) => r,
+            None if !fresh => {
+                ec2.refresh(&desired.vpc_id);
+                fresh = true;
+                continue;
+            }
+            None => {
+                return Err(Error::VpcNotFound {
+                    vpc_id: desired.vpc_id.clone(),
+                    region: desired.region.clone(),
+                });
+            }
+        };
+        // Every subnet: for `routeTables.subnetIds` and for coverage.
+        let subnets = ec2.subnet_ids(&desired.vpc_id).await?;
+        let selection =
+            resolve::select_route_tables(&desired.route_tables, &routing.tables, &subnets);
+        if !fresh && !(selection.missing_tables.is_empty() && selection.missing_subnets.is_empty())
+        {
+            ec2.refresh(&desired.vpc_id);
+            fresh = true;
+            continue;
+        }
+        break (routing, subnets, selection);
+    };
     let tables = routing.tables.clone();
-    // Every subnet: for `routeTables.subnetIds` and for coverage.
-    let subnets = ec2.subnet_ids(&desired.vpc_id).await?;
     let prefix_list = ec2
         .prefix_list(&desired.service_name)
         .await?
@@ -75,7 +96,6 @@ pub async fn observe(
         .map_or_else(|| Recorded::Unseen(id.clone()), Recorded::Seen),
         _ => Recorded::NotAsked,
     };
-    let selection = resolve::select_route_tables(&desired.route_tables, &tables, &subnets);
     let mut ownership =
         resolve::ownership(&desired.uid, tagged, prev.endpoint_id.as_deref(), recorded);
     // Adoption, only while the object owns (and owned) nothing.

@@ -186,6 +186,21 @@ impl Emulator {
         assert_eq!(status, 200, "network mode refused: {body}");
     }
 
+    /// EC2's request-rate token buckets (`POST /vpcgate-throttle/`), e.g.
+    /// `{"enabled": true, "buckets": {"CreateVpcEndpoint": {"capacity": 2, "refill": 0.5}}}`.
+    pub fn throttle(&self, json: &str) {
+        let (status, body) = http_with(&format!("{}/vpcgate-throttle/", self.url), "POST", json);
+        assert_eq!(status, 200, "throttling refused: {body}");
+    }
+
+    /// The throttling state: config, and per action `{"allowed": n, "throttled": n}` under
+    /// `counters`.
+    pub fn throttle_state(&self) -> serde_json::Value {
+        let (status, body) = http(&format!("{}/vpcgate-throttle/", self.url), "GET");
+        assert_eq!(status, 200, "throttling state: {body}");
+        serde_json::from_str(&body).expect("JSON")
+    }
+
     /// IAM evaluation for named test principals (`POST /vpcgate-iam/`): requests signed with
     /// `key` are evaluated against `policy`, as AWS evaluates the role's identity policy.
     pub fn iam(&self, key: &str, arn: &str, policy: &serde_json::Value) {

@@ -196,3 +196,41 @@ async fn probe_passes_make_no_ec2_call_and_status_is_written_when_news_or_a_hear
     env.pass(&mut a).await;
     assert!(env.aws.take_calls().contains(&"DescribeRouteTables"));
 }
+
+#[tokio::test]
+async fn a_table_younger_than_the_view_is_found_not_reported_missing() {
+    let mut env = shared_env(&["rtb-a"], Duration::from_secs(600));
+    let mut a = Obj::on(&["rtb-a"]);
+    until_ready(&mut env, &mut a).await;
+    env.aws.world().tables.insert(
+        "rtb-new".into(),
+        crate::aws::RouteTable {
+            id: "rtb-new".into(),
+            vpc_id: "vpc-1".into(),
+            ..Default::default()
+        },
+    );
+    let mut b = second_object("rtb-new");
+    let out = env.pass(&mut b).await;
+    assert!(
+        !reasons_of(&out).contains(&ROUTE_TABLE_NOT_FOUND),
+        "{:?}",
+        reasons_of(&out)
+    );
+    until_ready(&mut env, &mut b).await;
+    // A table that really is missing is still reported, after one fresh read.
+    let mut c = Obj::on(&["rtb-nope"]);
+    c.0.metadata.uid = Some("5e5e5e5e-0000-0000-0000-000000000000".into());
+    env.aws.take_calls();
+    env.pass(&mut c).await;
+    assert_eq!(c.condition(ROUTES_ASSOCIATED).1, ROUTE_TABLE_NOT_FOUND);
+    let reads = env.aws.take_calls();
+    assert_eq!(
+        reads
+            .iter()
+            .filter(|c| **c == "DescribeRouteTables")
+            .count(),
+        1,
+        "{reads:?}"
+    );
+}
