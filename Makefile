@@ -9,7 +9,7 @@ export AWS_SECRET_ACCESS_KEY := testing
 export AWS_REGION := us-east-1
 export CARGO_TERM_COLOR := never
 
-.PHONY: test lint emulator helm crd rbac build demo down chart-test image-check argocd-check
+.PHONY: test lint emulator helm crd rbac build demo down chart-test image-check argocd-check bench
 
 ## Run every check and test: formatting, clippy, unit, SDK-edge, emulator and end-to-end tests
 ## (the e2e binary builds and starts the local control plane itself, then stops it), the chart,
@@ -47,6 +47,14 @@ helm:
 ## walkthrough and show it Ready. Leaves the stack running; `make down` stops it.
 demo:
 	scripts/demo.sh up
+
+## Benchmark (never fails on a number): N objects to Ready against the emulator on a local control
+## plane (its own, .cache/bench/cluster), throttled and not; EC2 calls, API writes, RSS/CPU, deletion.
+## Table on stdout, JSON in target/bench/. Parameters (make variables or environment):
+## N="50 200 1000" K RESYNC CONCURRENCY STEADY THROTTLE=on|off|both PROBE=off|on|both VIEW_TTL;
+## VPCGATE_BENCH_BIN=<binary> instead of the release build (target/docker, as image-check builds it).
+bench: emulator
+	.venv/bin/python scripts/bench.py
 
 ## Stop what `make demo` started.
 down:

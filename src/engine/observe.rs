@@ -59,8 +59,8 @@ pub async fn observe(
         let subnets = ec2.subnet_ids(&desired.vpc_id).await?;
         let selection =
             resolve::select_route_tables(&desired.route_tables, &routing.tables, &subnets);
-        if !fresh && !(selection.missing_tables.is_empty() && selection.missing_subnets.is_empty())
-        {
+        let complete = selection.missing_tables.is_empty() && selection.missing_subnets.is_empty();
+        if !fresh && !complete {
             ec2.refresh(&desired.vpc_id);
             fresh = true;
             continue;
