@@ -38,8 +38,13 @@ pub async fn observe(
     live_uids: &std::collections::BTreeSet<String>,
 ) -> Result<Observed, Error> {
     // What the view holds, unless it lacks something the spec names: then once more, fresh
-    // (the VPC or the table may be younger than the view).
-    let mut fresh = false;
+    // (the VPC or the table may be younger than the view). Adoption decides on a fresh read:
+    // an endpoint made a moment ago is a candidate.
+    let adopting = desired.adopt != resolve::Adopt::Never && prev.endpoint_id.is_none();
+    if adopting {
+        ec2.refresh(&desired.vpc_id);
+    }
+    let mut fresh = adopting;
     let (routing, subnets, selection) = loop {
         let routing = match ec2.routing(&desired.vpc_id).await? {
             Some(r) => r,
