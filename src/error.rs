@@ -82,9 +82,10 @@ pub enum Error {
     #[error("finalizer: {0}")]
     Finalizer(#[source] Box<kube::runtime::finalizer::Error<Error>>),
 
-    /// AWS has not yet reported every endpoint of the object gone; the finalizer stays.
+    /// AWS has not yet reported every endpoint of the object gone; the finalizer stays. With a
+    /// wait: the delete itself waits that long for the EC2 request budget.
     #[error("waiting for AWS to delete {0}")]
-    DeletionPending(String),
+    DeletionPending(String, Option<std::time::Duration>),
 }
 
 impl From<kube::Error> for Error {
@@ -115,7 +116,7 @@ impl Error {
                 | kube::runtime::finalizer::Error::CleanupFailed(e) => e.reason(),
                 _ => reasons::FINALIZER_ERROR,
             },
-            Error::DeletionPending(_) => reasons::DELETING,
+            Error::DeletionPending(..) => reasons::DELETING,
         }
     }
 

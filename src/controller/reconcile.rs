@@ -147,6 +147,13 @@ pub fn error_policy(obj: Arc<GatewayEndpoint>, err: &Error, ctx: Arc<Context>) -
     let uid = obj.uid().unwrap_or_default();
     ctx.metrics.failed(err.reason());
     if matches!(requeue::hint(err), RequeueHint::Settle) {
+        // A delete waiting for the request budget comes back when its token is due.
+        if let Error::Finalizer(inner) = err
+            && let kube::runtime::finalizer::Error::CleanupFailed(e) = inner.as_ref()
+            && let Error::DeletionPending(_, Some(wait)) = e
+        {
+            return Action::requeue(requeue::after_budget(*wait, &uid));
+        }
         return Action::requeue(requeue::DELETION_POLL);
     }
     warn!(error = %err, "reconcile failed");
@@ -247,15 +254,18 @@ async fn cleanup(obj: Arc<GatewayEndpoint>, ctx: &Context) -> Result<Action, Err
         patch_status(ctx, &obj, &status).await?;
     }
     Err(error.unwrap_or_else(|| {
-        Error::DeletionPending(if waiting.is_empty() {
-            "describes to settle".to_owned()
-        } else {
-            waiting
-                .iter()
-                .map(ToString::to_string)
-                .collect::<Vec<_>>()
-                .join(", ")
-        })
+        Error::DeletionPending(
+            if waiting.is_empty() {
+                "describes to settle".to_owned()
+            } else {
+                waiting
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            },
+            out.retry_after,
+        )
     }))
 }
 

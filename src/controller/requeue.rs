@@ -34,7 +34,7 @@ pub fn hint(err: &Error) -> RequeueHint {
             (_, Some("IdempotentParameterMismatch" | "RouteAlreadyExists")) => RequeueHint::Settle,
             _ => RequeueHint::Resync,
         },
-        Error::DeletionPending(_) | Error::NodesUnknown => RequeueHint::Settle,
+        Error::DeletionPending(..) | Error::NodesUnknown => RequeueHint::Settle,
         // Node changes trigger a pass themselves; the resync is the fallback.
         Error::NoNodes { .. } | Error::MultipleVpcs { .. } => RequeueHint::Resync,
         // AWS-side facts (other endpoints, other objects, IAM) can change without an edit.
@@ -149,7 +149,10 @@ mod tests {
                 RequeueHint::Settle,
             ),
             (aws(Some("RouteAlreadyExists")), RequeueHint::Settle),
-            (Error::DeletionPending("vpce-1".into()), RequeueHint::Settle),
+            (
+                Error::DeletionPending("vpce-1".into(), None),
+                RequeueHint::Settle,
+            ),
         ];
         for (err, expected) in cases {
             assert_eq!(hint(&err), expected, "{err}");

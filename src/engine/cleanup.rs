@@ -47,6 +47,8 @@ impl std::fmt::Display for Waiting {
 pub struct CleanupOutcome {
     pub result: Cleanup,
     pub events: Vec<EngineEvent>,
+    /// The delete waits for the EC2 request budget: its token is due after this long.
+    pub retry_after: Option<Duration>,
 }
 
 /// What the cleanup works from.
@@ -72,11 +74,16 @@ pub struct CleanupInput<'a> {
 /// One cleanup pass.
 pub async fn cleanup(ec2: &dyn Ec2, input: &CleanupInput<'_>) -> CleanupOutcome {
     let mut events = Vec::new();
-    let result = match run(ec2, input, &mut events).await {
+    let mut retry_after = None;
+    let result = match run(ec2, input, &mut events, &mut retry_after).await {
         Ok(result) => result,
         Err((e, pending)) => Cleanup::Failed(e, pending),
     };
-    CleanupOutcome { result, events }
+    CleanupOutcome {
+        result,
+        events,
+        retry_after,
+    }
 }
 
 type Failure = (Error, Vec<Waiting>);
@@ -89,6 +96,7 @@ async fn run(
     ec2: &dyn Ec2,
     input: &CleanupInput<'_>,
     events: &mut Vec<EngineEvent>,
+    paced: &mut Option<Duration>,
 ) -> Result<Cleanup, Failure> {
     // Egress rules vpcgate added carry the uid tag; only those are removed.
     if input.egress_rules && input.policy == DeletionPolicy::Delete {
@@ -191,12 +199,12 @@ async fn run(
             }));
             still
         };
-        // No token yet: the deletion waits (polled like any pending deletion), nothing is sent.
-        if input
+        // No token yet: the deletion waits for its turn, nothing is sent.
+        if let Err(wait) = input
             .pacer
             .admit(input.region, "DeleteVpcEndpoints", input.uid)
-            .is_err()
         {
+            *paced = Some(wait);
             return Ok(Cleanup::Pending(blocked(&pending)));
         }
         let outcomes = ec2

@@ -487,6 +487,7 @@ impl Engine {
             return CleanupOutcome {
                 result: Cleanup::Gone,
                 events: Vec::new(),
+                retry_after: None,
             };
         };
         // The lag runs from the later of the deletion request and this process's last create

@@ -234,3 +234,45 @@ async fn a_table_younger_than_the_view_is_found_not_reported_missing() {
         "{reads:?}"
     );
 }
+
+#[tokio::test]
+async fn a_delete_waiting_for_the_budget_sends_nothing_and_says_when() {
+    let mut env = Env::new(&["rtb-a", "rtb-b"]);
+    env.engine = env.engine.clone().with_pacing(PaceConfig {
+        burst: 1,
+        rate: 0.01,
+    });
+    let (mut a, mut b) = (Obj::on(&["rtb-a"]), second_object("rtb-b"));
+    until_ready(&mut env, &mut a).await;
+    // b's create waits for the CreateVpcEndpoint bucket; the Delete bucket is its own.
+    assert!(env.pass(&mut b).await.budget_wait.is_some());
+    assert!(matches!(env.cleanup(&mut a, 0).await, Cleanup::Pending(_)));
+    assert!(env.aws.take_calls().contains(&"DeleteVpcEndpoints"));
+    let mut c = Obj::on(&["rtb-b"]);
+    c.0.metadata.uid = Some("7c7c7c7c-0000-0000-0000-000000000000".into());
+    env.aws.world().endpoints.insert(
+        "vpce-c".into(),
+        crate::aws::Endpoint {
+            id: "vpce-c".into(),
+            vpc_id: "vpc-1".into(),
+            service_name: "com.amazonaws.eu-west-1.dynamodb".into(),
+            state: crate::aws::EndpointState::Available,
+            tags: [(
+                crate::api::TAG_UID.to_owned(),
+                "7c7c7c7c-0000-0000-0000-000000000000".to_owned(),
+            )]
+            .into(),
+            ..Default::default()
+        },
+    );
+    c.0.metadata.deletion_timestamp = Some(Time(env.now));
+    let out = env.engine.cleanup(&c.0, env.now).await;
+    assert!(
+        matches!(out.result, Cleanup::Pending(ref w) if w.len() == 1),
+        "{:?}",
+        out.result
+    );
+    let wait = out.retry_after.expect("waits for its token");
+    assert!(wait > Duration::from_secs(50), "{wait:?}");
+    assert!(!env.aws.take_calls().contains(&"DeleteVpcEndpoints"));
+}
