@@ -11,10 +11,13 @@ export CARGO_TERM_COLOR := never
 
 .PHONY: test lint emulator helm crd rbac build demo down chart-test image-check argocd-check bench
 
-## Run every check and test: formatting, clippy, unit, SDK-edge, emulator and end-to-end tests
-## (the e2e binary builds and starts the local control plane itself, then stops it), the chart,
-## the Argo CD health check in Lua 5.1, and the container (hadolint + native release build).
+## Run every check and test: formatting, clippy, actionlint and shellcheck, the release versions,
+## unit, SDK-edge, emulator and end-to-end tests (the e2e binary builds and starts the local
+## control plane itself, then stops it), the chart, the Argo CD health check in Lua 5.1, and the
+## container (hadolint + native release build).
 test: emulator helm lint
+	tests/lint/test.sh
+	tests/release/versions.sh
 	cargo test --all-targets
 	.venv/bin/python -m pytest -q tests/emulator
 	tests/chart/test.sh
@@ -26,6 +29,18 @@ test: emulator helm lint
 ## Lint the Dockerfile and build its binary natively with the Dockerfile's flags (target/docker).
 image-check:
 	tests/docker/test.sh
+
+.PHONY: image release
+
+## Build the image (IMAGE=vpcgate:dev, PLATFORMS=linux/amd64,linux/arm64 for both) with buildah,
+## podman or docker when one can build here; otherwise say why and run image-check instead.
+image:
+	scripts/image.sh
+
+## Bump every stated version (Cargo.toml/.lock, Chart.yaml, Dockerfile, docs, CHANGELOG.md) to
+## VERSION and commit: make release VERSION=x.y.z (then tag it: RELEASING.md).
+release:
+	scripts/release.sh "$(VERSION)"
 
 ## Run the Argo CD health check's test cases in Lua 5.1.
 argocd-check:

@@ -6,7 +6,7 @@
 set -uo pipefail
 
 repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
-cd "${repo_root}"
+cd "${repo_root}" || exit 1
 python=".cache/tools-venv/bin/python"
 
 # shellcheck source=../lib/checks.sh

@@ -9,8 +9,11 @@ exits 1. Only the standard library and PyYAML.
 """
 
 import sys
+from pathlib import Path
 
 import yaml
+
+CHART = Path(__file__).resolve().parents[2] / "charts" / "vpcgate"
 
 failures = []
 
@@ -71,7 +74,11 @@ def main(profile, release, namespace):
     (c,) = pod["containers"]
     env = {e["name"]: e for e in c.get("env", [])}
     val = lambda name: env.get(name, {}).get("value")
-    expect(c["image"].endswith(":0.1.0"), f"image {c['image']} is not tagged with the appVersion")
+    # No profile sets image.*: the default image is the repository at the chart's appVersion.
+    app_version = yaml.safe_load((CHART / "Chart.yaml").read_text())["appVersion"]
+    repository = yaml.safe_load((CHART / "values.yaml").read_text())["image"]["repository"]
+    expect(c["image"] == f"{repository}:{app_version}",
+           f"image {c['image']} is not {repository}:{app_version} (the chart's appVersion)")
     expect("args" not in c and "command" not in c, "args/command set: the image's ENTRYPOINT is /vpcgate run")
     expect(env.get("POD_NAME", {}).get("valueFrom") == {"fieldRef": {"fieldPath": "metadata.name"}},
            "POD_NAME does not come from metadata.name")

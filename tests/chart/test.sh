@@ -9,13 +9,17 @@
 #   - the chart's CRD is crds/'s; deploy/rbac.yaml is what the chart renders (make rbac);
 #     the README's values table matches values.yaml
 #   - values.schema.json rejects bad values, naming the key
-#   - what each tests/chart/values/*.yaml renders (tests/chart/render_checks.py)
+#   - what each tests/chart/values/*.yaml renders (tests/chart/render_checks.py); the image line
+#     with image.tag, with image.digest, and with both (the digest wins)
 #   - against the local control plane (tests/cluster/cluster.sh, state in
 #     $VPCGATE_CLUSTER_DIR, default target/chart-cluster; started and stopped here unless it is
 #     already up): server-side dry-run of every rendering, `helm install`, the ServiceAccount's
 #     effective permissions (kubectl auth can-i --list) against tests/chart/expected/, uninstall.
 #
 # Environment: VPCGATE_CLUSTER_DIR, PYTHON (default .venv/bin/python, else python3; needs PyYAML).
+# The check functions below are called through check() (`check NAME FUNCTION ...`), which
+# the linter cannot see:
+# shellcheck disable=SC2329
 set -euo pipefail
 
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
@@ -176,6 +180,12 @@ check schema-rejects-allowedVpcs-string \
 check schema-rejects-toleration-key \
   schema_rejects toleration $'tolerations:\n  - key: a\n    efect: NoSchedule' \
   "at '/tolerations/0': additional properties 'efect' not allowed"
+check schema-rejects-image-digest-short \
+  schema_rejects image-digest-short $'image:\n  digest: sha256:0123abcd' "at '/image/digest'"
+check schema-rejects-image-digest-with-repository \
+  schema_rejects image-digest-repo \
+  $'image:\n  digest: ghcr.io/vpcgate/vpcgate@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef' \
+  "at '/image/digest'"
 
 # render_profile PROFILE [RELEASE NAMESPACE]: what values/PROFILE.yaml renders (render_checks.py).
 render_profile() {
@@ -204,6 +214,25 @@ one_allowed_vpc() {
     grep -A1 -- '- name: VPCGATE_ALLOWED_VPCS' | grep -q 'value: "vpc-0123456789abcdef0"$'
 }
 check render-allowed-vpcs-one one_allowed_vpc
+
+# The operator's image line: repository:appVersion by default (render_checks.py), repository:tag
+# with image.tag, repository@digest with image.digest, which wins over a tag set with it.
+image_line() {
+  local values="$1" want="$2" got
+  printf '%s\n' "${values}" >"${work}/image.yaml"
+  got="$(template -f "${work}/image.yaml" --show-only templates/deployment.yaml |
+    sed -n 's/^ *image: //p')" || return 1
+  [[ "${got}" == "\"${want}\"" ]] || { echo "image: ${got}, want \"${want}\""; return 1; }
+}
+digest="sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+repository="$(sed -n 's/^  repository: //p' "${chart}/values.yaml")"
+app_version="$(sed -n 's/^appVersion: "\{0,1\}\([^"]*\)"\{0,1\}$/\1/p' "${chart}/Chart.yaml")"
+check render-image-default image_line '{}' "${repository}:${app_version}"
+check render-image-tag image_line $'image:\n  tag: 1.2.3-rc.1' "${repository}:1.2.3-rc.1"
+check render-image-digest image_line $'image:\n  digest: '"${digest}" "${repository}@${digest}"
+check render-image-digest-over-tag image_line \
+  $'image:\n  repository: registry.example.com/mirror/vpcgate\n  tag: 1.2.3\n  digest: '"${digest}" \
+  "registry.example.com/mirror/vpcgate@${digest}"
 
 # ---------------------------------------------------------------------------------------------
 # Against the local control plane

@@ -22,7 +22,7 @@
 set -uo pipefail
 
 repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
-cd "${repo_root}"
+cd "${repo_root}" || exit 1
 venv=".cache/checkov-venv"
 chart="charts/vpcgate"
 

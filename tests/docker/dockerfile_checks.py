@@ -8,7 +8,8 @@
                                           by a COPY and not left out by .dockerignore
 
 Only the standard library; the parser covers the Dockerfile subset this repo uses (line
-continuations, comments, JSON-form ENTRYPOINT, `KEY="value"` ARG/LABEL pairs).
+continuations, comments, JSON-form ENTRYPOINT, `KEY="value"` ARG/LABEL pairs, `${ARG}` in a
+LABEL value, `FROM --platform=...`).
 """
 
 from __future__ import annotations
@@ -63,13 +64,16 @@ def instructions(text: str) -> list[tuple[str, str]]:
 
 
 def stages(text: str) -> list[dict]:
-    """Stages in order: {'from': image, 'name': alias or None, 'ins': [(INSTR, args), ...]}."""
+    """Stages in order: {'from': image, 'name': alias or None, 'platform': --platform or None,
+    'ins': [(INSTR, args), ...]}."""
     result: list[dict] = []
     for ins, args in instructions(text):
         if ins == "FROM":
             parts = [p for p in args.split() if not p.startswith("--")]
             name = parts[2] if len(parts) >= 3 and parts[1].upper() == "AS" else None
-            result.append({"from": parts[0], "name": name, "ins": []})
+            platform = next((p.partition("=")[2] for p in args.split()
+                             if p.startswith("--platform=")), None)
+            result.append({"from": parts[0], "name": name, "platform": platform, "ins": []})
         elif result:
             result[-1]["ins"].append((ins, args))
     return result
@@ -82,6 +86,12 @@ def pairs(args: str) -> dict[str, str]:
         key, eq, value = tok.partition("=")
         out[key] = value if eq else ""
     return out
+
+
+def expand(value: str, args: dict[str, str]) -> str:
+    """`${NAME}` and `$NAME` replaced by the ARG defaults in `args` (unknown names stay)."""
+    return re.sub(r"\$\{(\w+)\}|\$(\w+)",
+                  lambda m: args.get(m.group(1) or m.group(2), m.group(0)), value)
 
 
 def build_flags(text: str) -> str:
@@ -123,15 +133,50 @@ def static(text: str) -> int:
     r.check("dockerfile: flags build the vpcgate release binary, locked",
             all(f in flags.split() for f in ("--release", "--locked")) and "--bin vpcgate" in flags,
             f"CARGO_BUILD_FLAGS={flags!r}")
+    # The native build of tests/docker/test.sh uses the flags alone: the triple stays out of them.
+    r.check("dockerfile: CARGO_BUILD_FLAGS name no target (the RUN passes --target)",
+            not any(f == "--target" or f.startswith("--target=") for f in flags.split()),
+            f"CARGO_BUILD_FLAGS={flags!r}")
     builds = [a for a in run_lines if "cargo build" in a]
     r.check("dockerfile: every cargo build uses CARGO_BUILD_FLAGS",
             len(builds) >= 2 and all("cargo build ${CARGO_BUILD_FLAGS}" in a for a in builds),
             f"{len(builds)} cargo build RUN(s): {builds}")
+    # Multi-arch by cross-compilation: the builder runs on the build machine's platform and every
+    # build names the target's triple, picked from TARGETARCH; the binary comes from its directory.
+    r.check("dockerfile: builder runs on the build platform (FROM --platform=$BUILDPLATFORM)",
+            builder["platform"] in ("$BUILDPLATFORM", "${BUILDPLATFORM}"),
+            f"builder --platform={builder['platform']}")
+    builder_args = [a for i, a in builder["ins"] if i == "ARG"]
+    r.check("dockerfile: builder declares ARG TARGETARCH",
+            any("TARGETARCH" in pairs(a) for a in builder_args), f"ARGs {builder_args}")
+    triples = ("x86_64-unknown-linux-gnu", "aarch64-unknown-linux-gnu")
+    r.check("dockerfile: TARGETARCH picks the Rust triple (amd64 and arm64)",
+            any("TARGETARCH" in a and all(t in a for t in triples) for a in run_lines),
+            f"no RUN maps TARGETARCH to {triples}")
+    r.check("dockerfile: every cargo build passes --target",
+            builds and all(re.search(r"cargo build \$\{CARGO_BUILD_FLAGS\} --target[ =]\S", a)
+                           for a in builds), f"{builds}")
+    envs: dict[str, str] = {}
+    for i, a in builder["ins"]:
+        if i == "ENV":
+            envs.update(pairs(a))
+    r.check("dockerfile: cross linker for aarch64",
+            envs.get("CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_LINKER") == "aarch64-linux-gnu-gcc",
+            f"CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_LINKER={envs.get('CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_LINKER')!r}")
+    r.check("dockerfile: the binary comes from target/<triple>/release",
+            any(re.search(r"cp \"?target/[^/\s]*(\$\([^)]*\))?[^/\s]*/release/vpcgate\"? /vpcgate", a) for a in builds),
+            f"no `cp target/<triple>/release/vpcgate /vpcgate` in {builds}")
     seq = [(i, a) for i, a in builder["ins"] if i in ("COPY", "RUN")]
-    manifest_first = (seq and seq[0][0] == "COPY" and "Cargo.lock" in seq[0][1]
-                      and "src" not in seq[0][1].split())
+    copies_b = [n for n, (i, _) in enumerate(seq) if i == "COPY"]
+    first_copy = seq[copies_b[0]] if copies_b else None
+    src_copy = next((n for n in copies_b if "src" in seq[n][1].split()
+                     or "./src" in seq[n][1].split()), None)
+    manifest_first = (first_copy is not None and "Cargo.lock" in first_copy[1]
+                      and "src" not in first_copy[1].split() and src_copy is not None
+                      and any(i == "RUN" and "cargo build" in a
+                              for i, a in seq[copies_b[0] + 1:src_copy]))
     r.check("dockerfile: dependencies cached before the sources are copied", bool(manifest_first),
-            f"first COPY/RUN of the builder is {seq[0] if seq else None}")
+            f"want COPY of Cargo.toml/Cargo.lock, a cargo build, then COPY src; builder has {seq}")
 
     final_ins = [i for i, _ in final["ins"]]
     users = [a for i, a in final["ins"] if i == "USER"]
@@ -151,10 +196,22 @@ def static(text: str) -> int:
     r.check("dockerfile: runtime stage gets only the binary",
             copies == ["--from=builder /vpcgate /vpcgate"], f"{copies}")
 
+    # LABEL values see the ARG defaults declared before them in the stage (and the global ARGs
+    # that the stage declares again without a default; not used here).
     labels: dict[str, str] = {}
+    raw_labels: dict[str, str] = {}
+    stage_args: dict[str, str] = {}
     for i, a in final["ins"]:
+        if i == "ARG":
+            stage_args.update(pairs(a))
         if i == "LABEL":
-            labels.update(pairs(a))
+            raw_labels.update(pairs(a))
+            labels.update({k: expand(v, stage_args) for k, v in pairs(a).items()})
+    r.check("dockerfile: version label is ARG VERSION (a build argument)",
+            raw_labels.get("org.opencontainers.image.version") in ("${VERSION}", "$VERSION")
+            and bool(stage_args.get("VERSION")),
+            f"label {raw_labels.get('org.opencontainers.image.version')!r}, "
+            f"ARG VERSION default {stage_args.get('VERSION')!r}")
     missing = [k for k in REQUIRED_LABELS if not labels.get(k)]
     r.check("dockerfile: OCI labels", not missing, f"missing {missing}")
     cargo = tomllib.loads((REPO / "Cargo.toml").read_text())["package"]

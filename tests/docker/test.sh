@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Checks the container image without a Docker engine:
 #   - hadolint on the Dockerfile (default threshold, zero findings);
-#   - the Dockerfile's shape (distroless cc nonroot, USER 65532:65532, ENTRYPOINT, EXPOSE, labels);
+#   - the Dockerfile's shape (distroless cc nonroot, USER 65532:65532, ENTRYPOINT, EXPOSE, labels,
+#     the version label from ARG VERSION, cross-compilation: a builder on $BUILDPLATFORM whose
+#     builds pass --target for TARGETARCH's triple);
 #   - a native build with the Dockerfile's own CARGO_BUILD_FLAGS (read from the Dockerfile), then:
 #     every file that build read is in the Docker build context, the binary runs (`--version`,
 #     `crd`, `run --help`), links only glibc libraries that distroless cc ships, needs no glibc
@@ -13,7 +15,7 @@
 set -uo pipefail
 
 repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
-cd "${repo_root}"
+cd "${repo_root}" || exit 1
 tools=".cache/tools-venv/bin"
 target_dir="${VPCGATE_IMAGE_TARGET_DIR:-target/docker}"
 # The glibc of gcr.io/distroless/cc-debian12 (Debian 12).

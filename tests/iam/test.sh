@@ -17,7 +17,7 @@
 set -uo pipefail
 
 repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
-cd "${repo_root}"
+cd "${repo_root}" || exit 1
 tools=".cache/tools-venv/bin"
 
 # shellcheck source=../lib/checks.sh

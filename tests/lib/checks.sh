@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Shared by the shell test scripts (chart, Argo CD, container): named checks that print
 # `ok <name>` or `FAIL <name>: reason`, and a closing line `N passed, M failed`.
 # Source it, then call ok/fail/tally, and `finish` last.

@@ -52,8 +52,16 @@ The ServiceAccount the operator runs as.
 {{- end }}
 {{- end }}
 
+{{/*
+The operator's image: repository@digest when image.digest is set (the tag is then ignored), else
+repository:tag with the chart's appVersion as the default tag.
+*/}}
 {{- define "vpcgate.image" -}}
+{{- if .Values.image.digest }}
+{{- printf "%s@%s" .Values.image.repository .Values.image.digest }}
+{{- else }}
 {{- printf "%s:%s" .Values.image.repository (default .Chart.AppVersion .Values.image.tag) }}
+{{- end }}
 {{- end }}
 
 {{/*
