@@ -21,8 +21,8 @@ use std::time::{Duration, Instant};
 pub const DEFAULT_BURST: u32 = 3;
 pub const DEFAULT_RATE: f64 = 0.25;
 /// How long after its due time an unclaimed reservation is kept (its object may have been
-/// deleted, or its plan changed); after that the token is forfeit.
-const CLAIM_WITHIN: Duration = Duration::from_secs(60);
+/// deleted, or its plan changed); after that its token goes back to the bucket.
+const CLAIM_WITHIN: Duration = Duration::from_secs(120);
 
 /// The size and refill of every bucket; a rate of zero turns pacing off.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -80,8 +80,12 @@ impl Bucket {
             }
             return Err(due - now);
         }
+        let before = self.reserved.len();
         self.reserved
             .retain(|_, due| now.saturating_duration_since(*due) < CLAIM_WITHIN);
+        // Lapsed reservations were debited: their tokens return.
+        let lapsed = (before - self.reserved.len()) as f64;
+        self.tokens = (self.tokens + lapsed).min(f64::from(cfg.burst.max(1)));
         self.tokens -= 1.0;
         if self.tokens >= 0.0 {
             return Ok(());
@@ -217,7 +221,7 @@ mod tests {
     }
 
     #[test]
-    fn an_unclaimed_reservation_is_forfeit_and_off_admits_all() {
+    fn an_unclaimed_reservation_lapses_and_off_admits_all() {
         let pacer = Pacer::new(PaceConfig {
             burst: 1,
             rate: 1.0,

@@ -72,7 +72,17 @@ impl<K: Eq + Hash + Clone, V: Clone + Send + Sync + 'static> Coalesced<K, V> {
             match slots.get(key) {
                 Some(slot) if reusable(slot, self.ttl) => slot.fetch.clone(),
                 _ => {
-                    let fetch = read().shared();
+                    // A panic inside a read becomes an error for its readers, not a slot that
+                    // looks in flight forever.
+                    let fetch = std::panic::AssertUnwindSafe(read())
+                        .catch_unwind()
+                        .map(|r| {
+                            r.unwrap_or_else(|_| {
+                                Err(AwsError::new("ec2", "SharedRead", None, "a read panicked"))
+                            })
+                        })
+                        .boxed()
+                        .shared();
                     slots.insert(
                         key.clone(),
                         Slot {
@@ -87,16 +97,20 @@ impl<K: Eq + Hash + Clone, V: Clone + Send + Sync + 'static> Coalesced<K, V> {
         fetch.await
     }
 
-    /// Drops the reads whose finished value matches (in-flight reads are dropped too: they may
-    /// have started before the change).
+    /// Drops the reads whose finished value matches, and every read in flight (it may have
+    /// started before the change); returns how many finished reads matched.
     fn drop_where(&self, stale: impl Fn(&V) -> bool) -> usize {
         let mut slots = lock(&self.slots);
-        let before = slots.len();
+        let mut matched = 0;
         slots.retain(|_, slot| match slot.fetch.peek() {
-            Some(Ok(v)) => !stale(v),
+            Some(Ok(v)) if stale(v) => {
+                matched += 1;
+                false
+            }
+            Some(Ok(_)) => true,
             _ => false,
         });
-        before - slots.len()
+        matched
     }
 
     fn drop_key(&self, key: &K) {
@@ -184,6 +198,7 @@ impl Ec2 for SharedView {
         let key = vpc_id.to_owned();
         self.routing.drop_key(&key);
         self.subnets.drop_key(&key);
+        self.groups.clear();
     }
 
     async fn vpc_exists(&self, vpc_id: &str) -> Result<bool, AwsError> {
@@ -230,11 +245,17 @@ impl Ec2 for SharedView {
     async fn prefix_list(&self, name: &str) -> Result<Option<PrefixList>, AwsError> {
         let inner = self.inner.clone();
         let key = name.to_owned();
-        self.prefix_lists
+        let found = self
+            .prefix_lists
             .get(&key.clone(), move || {
                 async move { inner.prefix_list(&key).await }.boxed()
             })
-            .await
+            .await;
+        // "No such service here" is asked again next time, not kept for an hour.
+        if matches!(found, Ok(None)) {
+            self.prefix_lists.drop_key(&name.to_owned());
+        }
+        found
     }
 
     async fn prefix_list_cidrs(&self, id: &str) -> Result<Vec<String>, AwsError> {

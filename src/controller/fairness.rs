@@ -24,6 +24,9 @@ pub const YIELD: Duration = Duration::from_secs(2);
 #[derive(Debug, Default)]
 pub struct Fairness {
     started: Mutex<HashMap<String, Option<i64>>>,
+    /// Objects whose token in the request budget is due at that time: their pass is not a
+    /// periodic one (yielding would let the reservation lapse).
+    budget: Mutex<HashMap<String, std::time::Instant>>,
 }
 
 /// What a pass should do.
@@ -45,9 +48,19 @@ impl Fairness {
         deleting: bool,
         others: impl IntoIterator<Item = (&'a str, Option<i64>)>,
     ) -> Turn {
+        let due = {
+            let mut budget = self.budget.lock().unwrap_or_else(|e| e.into_inner());
+            let due = budget
+                .get(uid)
+                .is_some_and(|at| *at <= std::time::Instant::now());
+            if due {
+                budget.remove(uid);
+            }
+            due
+        };
         let started = self.started.lock().unwrap_or_else(|e| e.into_inner());
         let fresh = started.get(uid) != Some(&generation);
-        if fresh || deleting {
+        if fresh || deleting || due {
             return Turn::Run;
         }
         let waiting = others
@@ -68,9 +81,22 @@ impl Fairness {
             .insert(uid.to_owned(), generation);
     }
 
+    /// Records that `uid`'s token in the request budget is due after `wait`: its pass then
+    /// runs even while others wait for their first.
+    pub fn budget_due(&self, uid: &str, wait: Duration) {
+        self.budget
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(uid.to_owned(), std::time::Instant::now() + wait);
+    }
+
     /// Forgets an object that is gone.
     pub fn forget(&self, uid: &str) {
         self.started
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(uid);
+        self.budget
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .remove(uid);
@@ -133,7 +159,16 @@ mod tests {
         f.applied("b", Some(2));
         // Deletions never yield.
         let more = vec![("a", Some(1)), ("late", Some(1))];
-        assert_eq!(f.turn("a", Some(1), true, more), Turn::Run);
+        assert_eq!(f.turn("a", Some(1), true, more.clone()), Turn::Run);
+        // Nor does a pass whose budget token is due (once it is due).
+        f.budget_due("a", Duration::from_secs(3600));
+        assert!(matches!(
+            f.turn("a", Some(1), false, more.clone()),
+            Turn::Yield(_)
+        ));
+        f.budget_due("a", Duration::ZERO);
+        assert_eq!(f.turn("a", Some(1), false, more.clone()), Turn::Run);
+        assert!(matches!(f.turn("a", Some(1), false, more), Turn::Yield(_)));
         // A yield comes back within the base delay plus a second of jitter.
         match f.turn("a", Some(1), false, vec![("a", Some(1)), ("x", None)]) {
             Turn::Yield(d) => assert!(d >= YIELD && d < YIELD + Duration::from_secs(1)),

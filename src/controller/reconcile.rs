@@ -190,9 +190,11 @@ async fn apply(obj: Arc<GatewayEndpoint>, ctx: &Context) -> Result<Action, Error
         ctx.metrics.failed(&c.reason);
     }
     if let Some(wait) = outcome.budget_wait {
-        // Its token in the request budget is due then: no failure, no backoff.
+        // Its token in the request budget is due then: no failure, no backoff, no yielding.
         ctx.track_failure(&uid, false);
-        return Ok(Action::requeue(requeue::after_budget(wait, &uid)));
+        let after = requeue::after_budget(wait, &uid);
+        ctx.fairness.budget_due(&uid, after);
+        return Ok(Action::requeue(after));
     }
     let hint = outcome.error.as_ref().map(requeue::hint);
     let failures = ctx.track_failure(&uid, hint == Some(RequeueHint::Backoff));
@@ -229,6 +231,7 @@ async fn cleanup(obj: Arc<GatewayEndpoint>, ctx: &Context) -> Result<Action, Err
             ctx.metrics.set_ready(&uid, None);
             ctx.track_failure(&uid, false);
             ctx.events.forget(&uid);
+            ctx.fairness.forget(&uid);
             return Ok(Action::await_change());
         }
         Cleanup::Pending(waiting) => (waiting, None),

@@ -213,7 +213,8 @@ fn endpoint_available(f: &Facts<'_>, routes: &ConditionUpdate) -> ConditionUpdat
             ),
         );
     }
-    if let Some(op) = f.budget {
+    // A change of this endpoint waits (a duplicate's delete waiting is no news about it).
+    if let Some(op) = f.budget.filter(|op| *op == "ModifyVpcEndpoint") {
         return cond(
             ENDPOINT_AVAILABLE,
             false,

@@ -245,9 +245,11 @@ impl Engine {
         }) {
             Ok(d) => d,
             Err(e) => {
-                // A finished probe belongs to a spec that no longer holds.
-                self.prober
-                    .forget(obj.metadata.uid.as_deref().unwrap_or_default());
+                // A finished probe belongs to a spec that no longer holds; the next pass that
+                // can work is a full one.
+                let uid = obj.metadata.uid.as_deref().unwrap_or_default();
+                self.prober.forget(uid);
+                self.full.forget(uid);
                 let mut out = failed(obj, &prev, None, e, now);
                 // What the nodes say is the point of NoNodes and MultipleVpcs.
                 out.status.cluster_nodes = desired::uses_nodes(&obj.spec).then(|| {
@@ -392,6 +394,7 @@ impl Engine {
                 FullPass {
                     at: now,
                     wishes: fingerprint(&desired),
+                    reported: findings(&status),
                     selected: seen.selection.selected.clone(),
                 },
             );
@@ -419,9 +422,12 @@ impl Engine {
     ) -> Option<Outcome> {
         let plan = desired.probe.as_ref()?;
         let last = self.full.last(&desired.uid)?;
+        // The status the object holds must be the one that pass reported (a lost or overtaken
+        // status write, or a failure since, needs a full pass to heal).
         let fresh = elapsed(last.at, now) < self.full_every
             && prev.observed_generation == obj.metadata.generation
-            && last.wishes == fingerprint(desired);
+            && last.wishes == fingerprint(desired)
+            && last.reported == findings(prev);
         if !fresh {
             return None;
         }
@@ -616,6 +622,8 @@ struct FullPass {
     at: jiff::Timestamp,
     /// The wishes it worked from (a hash of [`Desired`]).
     wishes: u64,
+    /// The status it reported, but for the probe (a hash; see [`findings`]).
+    reported: u64,
     /// The route tables the object selected.
     selected: std::collections::BTreeSet<String>,
 }
@@ -644,9 +652,24 @@ impl FullPasses {
 /// A hash of the wishes, to tell whether they changed since a pass (the spec, or the nodes
 /// they were derived from).
 fn fingerprint(desired: &Desired) -> u64 {
+    hash_of(&format!("{desired:?}"))
+}
+
+/// A hash of what a status says beyond the probe and the conditions the probe drives (those
+/// are what a probe-only pass rewrites).
+fn findings(status: &GatewayEndpointStatus) -> u64 {
+    use crate::engine::reasons::{DYNAMODB_REACHABLE, READY, SYNCED};
+    let mut rest = status.clone();
+    rest.probe = None;
+    rest.conditions
+        .retain(|c| ![DYNAMODB_REACHABLE, READY, SYNCED].contains(&c.type_.as_str()));
+    hash_of(&serde_json::to_string(&rest).unwrap_or_default())
+}
+
+fn hash_of(text: &str) -> u64 {
     use std::hash::{Hash, Hasher};
     let mut h = std::collections::hash_map::DefaultHasher::new();
-    format!("{desired:?}").hash(&mut h);
+    text.hash(&mut h);
     h.finish()
 }
 

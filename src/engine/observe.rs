@@ -165,7 +165,16 @@ pub async fn egress(
     if desired.security_groups.is_empty() {
         return Ok((Vec::new(), Vec::new()));
     }
-    let groups = ec2.security_groups(&desired.security_groups).await?;
+    let mut groups = ec2.security_groups(&desired.security_groups).await?;
+    // A group the (shared) read lacks is read once more, fresh, before it is reported missing.
+    if desired
+        .security_groups
+        .iter()
+        .any(|id| !groups.iter().any(|g| &g.id == id))
+    {
+        ec2.refresh(&desired.vpc_id);
+        groups = ec2.security_groups(&desired.security_groups).await?;
+    }
     let mut cidrs = prefix_list.cidrs.clone();
     if cidrs.is_empty()
         && groups

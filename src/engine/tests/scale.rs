@@ -276,3 +276,35 @@ async fn a_delete_waiting_for_the_budget_sends_nothing_and_says_when() {
     assert!(wait > Duration::from_secs(50), "{wait:?}");
     assert!(!env.aws.take_calls().contains(&"DeleteVpcEndpoints"));
 }
+
+#[tokio::test]
+async fn a_status_other_than_the_last_full_pass_reported_brings_a_full_pass() {
+    let mut env = Env::new(&["rtb-a"]);
+    env.engine = env.engine.clone().with_resync(Duration::from_secs(3600));
+    let mut a = Obj::on(&["rtb-a"]).with(|s| {
+        s.probe = Some(crate::api::ProbeSpec {
+            enabled: Some(true),
+            interval: Some("60s".into()),
+            ..Default::default()
+        })
+    });
+    until_ready(&mut env, &mut a).await;
+    let reported = a.status().clone();
+    // The write of the pass that made it Ready was lost: the object still holds an older one.
+    let mut older = reported.clone();
+    for c in &mut older.conditions {
+        if c.type_ == ENDPOINT_AVAILABLE {
+            c.status = "False".into();
+            c.reason = CREATING.into();
+        }
+    }
+    a.0.status = Some(older);
+    env.aws.take_calls();
+    env.now += Duration::from_secs(60);
+    env.pass(&mut a).await;
+    assert!(
+        env.aws.take_calls().contains(&"DescribeRouteTables"),
+        "a full pass heals it"
+    );
+    assert_eq!(a.condition(ENDPOINT_AVAILABLE).0, "True");
+}
