@@ -57,6 +57,9 @@ struct Bucket {
     at: Instant,
     /// Who holds a token due at that time.
     reserved: HashMap<String, Instant>,
+    /// When the last admitted call went out: claims are spaced at least one refill interval
+    /// after it, so reservation holders that come back late do not go out in a bunch.
+    last_sent: Option<Instant>,
 }
 
 impl Bucket {
@@ -65,6 +68,7 @@ impl Bucket {
             tokens: f64::from(cfg.burst.max(1)),
             at: now,
             reserved: HashMap::new(),
+            last_sent: None,
         }
     }
 
@@ -74,11 +78,16 @@ impl Bucket {
         self.tokens = (self.tokens + elapsed * cfg.rate).min(f64::from(cfg.burst.max(1)));
         self.at = now;
         if let Some(due) = self.reserved.get(who).copied() {
-            if due <= now {
+            let spaced = self.last_sent.map_or(due, |sent| {
+                due.max(sent + Duration::from_secs_f64(1.0 / cfg.rate))
+            });
+            if spaced <= now {
                 self.reserved.remove(who);
+                self.last_sent = Some(now);
                 return Ok(());
             }
-            return Err(due - now);
+            self.reserved.insert(who.to_owned(), spaced);
+            return Err(spaced - now);
         }
         let before = self.reserved.len();
         self.reserved
@@ -88,6 +97,7 @@ impl Bucket {
         self.tokens = (self.tokens + lapsed).min(f64::from(cfg.burst.max(1)));
         self.tokens -= 1.0;
         if self.tokens >= 0.0 {
+            self.last_sent = Some(now);
             return Ok(());
         }
         let due = now + Duration::from_secs_f64(-self.tokens / cfg.rate);
@@ -181,26 +191,28 @@ mod tests {
                 .map_err(secs),
             Err(3.0)
         );
-        // On time: admitted, in any order.
-        assert_eq!(
-            pacer.admit_at("r", CREATE, "o5", t0 + Duration::from_secs(6)),
-            Ok(())
-        );
-        assert_eq!(
-            pacer.admit_at("r", CREATE, "o3", t0 + Duration::from_secs(6)),
-            Ok(())
-        );
-        assert_eq!(
-            pacer.admit_at("r", CREATE, "o4", t0 + Duration::from_secs(6)),
-            Ok(())
-        );
         // A newcomer at 6s queues behind what was promised: the bucket is empty.
+        let at = |s: u64| t0 + Duration::from_secs(s);
         assert_eq!(
-            pacer
-                .admit_at("r", CREATE, "o6", t0 + Duration::from_secs(6))
-                .map_err(secs),
+            pacer.admit_at("r", CREATE, "o6", at(6)).map_err(secs),
             Err(2.0)
         );
+        // Late claimants do not go out in a bunch: one refill interval (2s) apart.
+        assert_eq!(pacer.admit_at("r", CREATE, "o5", at(6)), Ok(()));
+        assert_eq!(
+            pacer.admit_at("r", CREATE, "o3", at(6)).map_err(secs),
+            Err(2.0)
+        );
+        assert_eq!(
+            pacer.admit_at("r", CREATE, "o4", at(6)).map_err(secs),
+            Err(2.0)
+        );
+        assert_eq!(pacer.admit_at("r", CREATE, "o3", at(8)), Ok(()));
+        assert_eq!(
+            pacer.admit_at("r", CREATE, "o4", at(8)).map_err(secs),
+            Err(2.0)
+        );
+        assert_eq!(pacer.admit_at("r", CREATE, "o4", at(10)), Ok(()));
     }
 
     #[test]

@@ -137,7 +137,11 @@ pub async fn reconcile(obj: Arc<GatewayEndpoint>, ctx: Arc<Context>) -> Result<A
     })
     .await
     .map_err(|e| Error::Finalizer(Box::new(e)));
-    ctx.metrics.reconciled(result.is_ok(), started.elapsed());
+    // A deletion waiting for AWS keeps the finalizer by returning an error; it is not a failure.
+    let waiting = matches!(&result, Err(Error::Finalizer(inner)) if matches!(inner.as_ref(),
+        kube::runtime::finalizer::Error::CleanupFailed(e) if matches!(e, Error::DeletionPending(..))));
+    ctx.metrics
+        .reconciled(result.is_ok() || waiting, started.elapsed());
     result
 }
 
@@ -145,7 +149,6 @@ pub async fn reconcile(obj: Arc<GatewayEndpoint>, ctx: Arc<Context>) -> Result<A
 /// blocked).
 pub fn error_policy(obj: Arc<GatewayEndpoint>, err: &Error, ctx: Arc<Context>) -> Action {
     let uid = obj.uid().unwrap_or_default();
-    ctx.metrics.failed(err.reason());
     if matches!(requeue::hint(err), RequeueHint::Settle) {
         // A delete waiting for the request budget comes back when its token is due.
         if let Error::Finalizer(inner) = err
@@ -156,6 +159,7 @@ pub fn error_policy(obj: Arc<GatewayEndpoint>, err: &Error, ctx: Arc<Context>) -
         }
         return Action::requeue(requeue::DELETION_POLL);
     }
+    ctx.metrics.failed(err.reason());
     warn!(error = %err, "reconcile failed");
     let failures = ctx.track_failure(&uid, true);
     // A deletion waits on AWS or on a human: keep retrying with backoff, never only at resync.

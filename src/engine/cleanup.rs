@@ -227,7 +227,9 @@ async fn run(
     }
     if input.deleting_for < input.describe_lag {
         // Nothing left in sight, but a create whose status write was lost may still be
-        // invisible to describes: look again once the lag since deletion has passed.
+        // invisible to describes: look again once the lag since deletion has passed (not
+        // every poll: nothing can change before then).
+        *paced = Some(input.describe_lag - input.deleting_for);
         return Ok(Cleanup::Pending(Vec::new()));
     }
     if !gone.is_empty() {

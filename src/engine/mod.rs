@@ -98,6 +98,8 @@ pub struct Engine {
     /// How often every object gets a full pass whatever the probes do (the resync); zero:
     /// every pass is full.
     full_every: Duration,
+    /// Objects being deleted whose egress rules are already revoked.
+    egress_cleared: Arc<UidSet>,
 }
 
 impl Engine {
@@ -122,6 +124,7 @@ impl Engine {
             pacer: Arc::default(),
             full: Arc::default(),
             full_every: Duration::ZERO,
+            egress_cleared: Arc::default(),
         }
     }
 
@@ -513,15 +516,22 @@ impl Engine {
                 recorded_id: prev.endpoint_id.as_deref(),
                 deleting_for: since,
                 describe_lag: self.describe_lag,
-                // Looked up by the uid tag on every delete: a spec edited since (or a
-                // Manage object whose selector was removed) leaves no rule behind.
-                egress_rules: true,
+                // Looked up by the uid tag on every delete (a spec edited since, or a Manage
+                // object whose selector was removed, leaves no rule behind), once per deletion
+                // in this process: the rules are tagged only when vpcgate adds them.
+                egress_rules: !self.egress_cleared.contains(uid),
                 region: &region,
                 pacer: &self.pacer,
             },
         )
         .await;
         self.full.forget(uid);
+        match &outcome.result {
+            // Reached the endpoints: the egress rules were revoked (or there were none).
+            Cleanup::Pending(_) => self.egress_cleared.insert(uid),
+            Cleanup::Gone => self.egress_cleared.forget(uid),
+            Cleanup::Failed(..) => {}
+        }
         if matches!(outcome.result, Cleanup::Gone) {
             self.created.forget(uid);
             self.changed.forget(uid);
@@ -609,6 +619,26 @@ impl Created {
             .unwrap_or_else(|e| e.into_inner())
             .get(uid)
             .copied()
+    }
+
+    fn forget(&self, uid: &str) {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).remove(uid);
+    }
+}
+
+/// A set of object uids, shared between passes.
+#[derive(Debug, Default)]
+struct UidSet(std::sync::Mutex<std::collections::HashSet<String>>);
+
+impl UidSet {
+    fn insert(&self, uid: &str) {
+        let mut set = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        set.insert(uid.to_owned());
+    }
+
+    fn contains(&self, uid: &str) -> bool {
+        let set = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        set.contains(uid)
     }
 
     fn forget(&self, uid: &str) {

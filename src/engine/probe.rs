@@ -63,10 +63,11 @@ pub fn worth_writing(prev: &ProbeStatus, new: &ProbeStatus) -> bool {
         || latency_bucket(prev.latency.as_deref()) != latency_bucket(new.latency.as_deref())
 }
 
-/// The bucket of a reported latency (`12ms`, `1.3s`): a change of bucket is news, jitter within
-/// one is not.
+/// The bucket of a reported latency (`12ms`, `1.3s`): fast (under 100ms), slow (under 500ms),
+/// very slow (under 2s), or worse. A change of bucket is news; jitter within one is not (a busy
+/// node easily doubles a 20ms round trip, which is no news about the endpoint).
 pub fn latency_bucket(latency: Option<&str>) -> Option<usize> {
-    const EDGES_MS: [f64; 9] = [5.0, 10.0, 25.0, 50.0, 100.0, 250.0, 500.0, 1000.0, 2500.0];
+    const EDGES_MS: [f64; 3] = [100.0, 500.0, 2000.0];
     let text = latency?;
     let ms = match text.strip_suffix("ms") {
         Some(ms) => ms.parse::<f64>().ok()?,
@@ -351,5 +352,17 @@ mod tests {
             ProbePath::ThroughEndpoint,
             Some(true)
         )));
+    }
+
+    #[test]
+    fn latency_buckets_ignore_jitter_and_see_a_slowdown() {
+        let b = |t: &str| latency_bucket(Some(t));
+        assert_eq!(b("7ms"), b("63ms"), "jitter of a fast round trip");
+        assert_eq!(
+            [b("99ms"), b("150ms"), b("1.3s"), b("2.5s")],
+            [Some(0), Some(1), Some(2), Some(3)]
+        );
+        assert_eq!(latency_bucket(None), None);
+        assert_eq!(b("garbage"), None);
     }
 }
