@@ -57,6 +57,14 @@ pub trait Ec2: Send + Sync {
     /// Forgets what is known of the VPC, so the next reads ask EC2 (a shared view's "not found"
     /// is confirmed by a fresh read before it is reported). Nothing is kept by default.
     fn refresh(&self, _vpc_id: &str) {}
+    /// The VPC's route tables with these ids (unknown ids are left out).
+    async fn route_tables_by_id(
+        &self,
+        vpc_id: &str,
+        ids: &[String],
+    ) -> Result<Vec<RouteTable>, AwsError>;
+    /// The endpoints with these ids that EC2 describes (unknown ids are left out).
+    async fn endpoints_by_id(&self, ids: &[String]) -> Result<Vec<Endpoint>, AwsError>;
     /// Every gateway endpoint in a VPC, of any service, in any state.
     async fn vpc_endpoints(&self, vpc_id: &str) -> Result<Vec<Endpoint>, AwsError>;
     /// The VPC's route tables and gateway endpoints read together; `None` when the VPC does not

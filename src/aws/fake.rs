@@ -472,6 +472,32 @@ impl Ec2 for FakeEc2 {
         })
     }
 
+    async fn route_tables_by_id(
+        &self,
+        vpc_id: &str,
+        ids: &[String],
+    ) -> Result<Vec<RouteTable>, AwsError> {
+        self.call("DescribeRouteTables", |w| {
+            Ok(w.tables
+                .values()
+                .filter(|t| t.vpc_id == vpc_id && ids.contains(&t.id))
+                .cloned()
+                .collect())
+        })
+    }
+
+    async fn endpoints_by_id(&self, ids: &[String]) -> Result<Vec<Endpoint>, AwsError> {
+        self.call("DescribeVpcEndpoints", |w| {
+            let found = w
+                .endpoints
+                .values()
+                .filter(|e| ids.contains(&e.id))
+                .cloned()
+                .collect();
+            Ok(w.visible(found))
+        })
+    }
+
     async fn endpoint(&self, id: &str) -> Result<Option<Endpoint>, AwsError> {
         self.call("DescribeVpcEndpoints", |w| {
             let found = w.endpoints.get(id).cloned().into_iter().collect();

@@ -389,6 +389,36 @@ impl Ec2 for SdkEc2 {
             .await
     }
 
+    /// Route tables by id, in the VPC (filtered server-side).
+    async fn route_tables_by_id(
+        &self,
+        vpc_id: &str,
+        ids: &[String],
+    ) -> Result<Vec<RouteTable>, AwsError> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.describe_route_tables(vec![
+            filter("vpc-id", [vpc_id]),
+            filter("route-table-id", ids.iter().cloned()),
+        ])
+        .await
+    }
+
+    /// Endpoints by id (the `vpc-endpoint-id` filter: unknown ids are simply absent).
+    async fn endpoints_by_id(&self, ids: &[String]) -> Result<Vec<Endpoint>, AwsError> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        match self
+            .describe_endpoints(vec![filter("vpc-endpoint-id", ids.iter().cloned())])
+            .await
+        {
+            Err(e) if e.is_not_found() => Ok(Vec::new()),
+            other => other,
+        }
+    }
+
     /// Every gateway endpoint in a VPC (filtered server-side).
     async fn vpc_endpoints(&self, vpc_id: &str) -> Result<Vec<Endpoint>, AwsError> {
         self.describe_endpoints(vec![

@@ -7,9 +7,13 @@
 //!   (coalescing) rather than starting their own.
 //! - The service's prefix list and its CIDRs are regional and change on AWS's schedule, not
 //!   ours: they are kept for [`LONG_LIVED`].
-//! - Every mutation made through the view drops the routing of the VPC it touched (and the
-//!   security groups after an egress change), so a pass never plans on data older than its own
-//!   last change. A failed mutation drops it too: a timed-out call may have happened.
+//! - Every mutation made through the view marks what it touched in that VPC's routing (the route
+//!   tables it names, the endpoint) as changed; the next reader reads exactly those again, by id,
+//!   and merges them in, so a pass never plans on data older than its own last change while the
+//!   rest of the VPC (the other objects' tables) is not read again: creating N endpoints costs N
+//!   small reads, not N reads of the whole VPC. A create that failed, or a change to an endpoint
+//!   the view has not seen, drops the VPC's routing altogether (what happened is unknown). An
+//!   egress change drops the security groups.
 //! - A reader that would report something missing (the VPC, a route table or subnet the spec
 //!   names) calls [`Ec2::refresh`] and reads again first: a table created a moment ago is not
 //!   reported missing because the view predates it.
@@ -20,7 +24,7 @@
 //! (moka, cached) either do not coalesce async loads that fail or do not invalidate by a
 //! predicate over values.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::hash::Hash;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -72,17 +76,7 @@ impl<K: Eq + Hash + Clone, V: Clone + Send + Sync + 'static> Coalesced<K, V> {
             match slots.get(key) {
                 Some(slot) if reusable(slot, self.ttl) => slot.fetch.clone(),
                 _ => {
-                    // A panic inside a read becomes an error for its readers, not a slot that
-                    // looks in flight forever.
-                    let fetch = std::panic::AssertUnwindSafe(read())
-                        .catch_unwind()
-                        .map(|r| {
-                            r.unwrap_or_else(|_| {
-                                Err(AwsError::new("ec2", "SharedRead", None, "a read panicked"))
-                            })
-                        })
-                        .boxed()
-                        .shared();
+                    let fetch = shared_read(read());
                     slots.insert(
                         key.clone(),
                         Slot {
@@ -97,22 +91,6 @@ impl<K: Eq + Hash + Clone, V: Clone + Send + Sync + 'static> Coalesced<K, V> {
         fetch.await
     }
 
-    /// Drops the reads whose finished value matches, and every read in flight (it may have
-    /// started before the change); returns how many finished reads matched.
-    fn drop_where(&self, stale: impl Fn(&V) -> bool) -> usize {
-        let mut slots = lock(&self.slots);
-        let mut matched = 0;
-        slots.retain(|_, slot| match slot.fetch.peek() {
-            Some(Ok(v)) if stale(v) => {
-                matched += 1;
-                false
-            }
-            Some(Ok(_)) => true,
-            _ => false,
-        });
-        matched
-    }
-
     fn drop_key(&self, key: &K) {
         lock(&self.slots).remove(key);
     }
@@ -120,6 +98,57 @@ impl<K: Eq + Hash + Clone, V: Clone + Send + Sync + 'static> Coalesced<K, V> {
     fn clear(&self) {
         lock(&self.slots).clear();
     }
+}
+
+/// A read shared by every caller that joins it; a panic inside it becomes an error for its
+/// readers, not a slot that looks in flight forever.
+fn shared_read<V: Clone + Send + Sync + 'static>(
+    read: BoxFuture<'static, Result<V, AwsError>>,
+) -> Fetch<V> {
+    std::panic::AssertUnwindSafe(read)
+        .catch_unwind()
+        .map(|r| {
+            r.unwrap_or_else(|_| Err(AwsError::new("ec2", "SharedRead", None, "a read panicked")))
+        })
+        .boxed()
+        .shared()
+}
+
+/// One VPC's routing as last read, and what vpcgate changed in it since.
+struct RoutingEntry {
+    slot: Slot<Option<Arc<VpcRouting>>>,
+    stale_tables: BTreeSet<String>,
+    stale_endpoints: BTreeSet<String>,
+}
+
+/// The routing read with the changed tables and endpoints read again by id. Pure.
+fn merge(
+    base: &VpcRouting,
+    vpc_id: &str,
+    tables: &[String],
+    fresh_tables: Vec<RouteTable>,
+    endpoints: &[String],
+    fresh_endpoints: Vec<Endpoint>,
+) -> VpcRouting {
+    let mut merged = VpcRouting {
+        tables: base
+            .tables
+            .iter()
+            .filter(|t| !tables.contains(&t.id))
+            .cloned()
+            .chain(fresh_tables.into_iter().filter(|t| t.vpc_id == vpc_id))
+            .collect(),
+        endpoints: base
+            .endpoints
+            .iter()
+            .filter(|e| !endpoints.contains(&e.id))
+            .cloned()
+            .chain(fresh_endpoints.into_iter().filter(|e| e.vpc_id == vpc_id))
+            .collect(),
+    };
+    merged.tables.sort_by(|a, b| a.id.cmp(&b.id));
+    merged.endpoints.sort_by(|a, b| a.id.cmp(&b.id));
+    merged
 }
 
 /// A slot can be shared while its read runs, or while it succeeded less than `ttl` ago.
@@ -138,7 +167,8 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 /// EC2 in one region behind the shared view.
 pub struct SharedView {
     inner: Arc<dyn Ec2>,
-    routing: Coalesced<String, Option<Arc<VpcRouting>>>,
+    ttl: Duration,
+    routing: Mutex<HashMap<String, RoutingEntry>>,
     subnets: Coalesced<String, Vec<String>>,
     prefix_lists: Coalesced<String, Option<PrefixList>>,
     cidrs: Coalesced<String, Vec<String>>,
@@ -152,7 +182,8 @@ impl SharedView {
     pub fn new(inner: Arc<dyn Ec2>, ttl: Duration) -> Self {
         SharedView {
             inner,
-            routing: Coalesced::new(ttl),
+            ttl,
+            routing: Mutex::default(),
             subnets: Coalesced::new(ttl),
             prefix_lists: Coalesced::new(LONG_LIVED),
             cidrs: Coalesced::new(LONG_LIVED),
@@ -160,22 +191,36 @@ impl SharedView {
         }
     }
 
-    /// Drops the routing of every VPC that holds the endpoint; of every VPC when none known
-    /// does (an endpoint the view has not seen yet).
-    fn endpoint_changed(&self, id: &str) {
-        let dropped = self.routing.drop_where(|r| {
-            r.as_ref()
-                .is_some_and(|r| r.endpoints.iter().any(|e| e.id == id))
+    /// Marks `tables` and the endpoint `id` as changed in the VPC that holds the endpoint (and
+    /// the endpoint's own tables, when `with_its_tables`); drops every VPC's routing when no
+    /// finished read shows the endpoint (one the view has not seen yet).
+    fn endpoint_changed(&self, id: &str, tables: &[String], with_its_tables: bool) {
+        let mut entries = lock(&self.routing);
+        let holder = entries.values_mut().find_map(|e| {
+            let ep = match e.slot.fetch.peek() {
+                Some(Ok(Some(r))) => r.endpoints.iter().find(|ep| ep.id == id).cloned(),
+                _ => None,
+            }?;
+            Some((e, ep))
         });
-        if dropped == 0 {
-            self.routing.clear();
+        match holder {
+            Some((entry, ep)) => {
+                entry.stale_tables.extend(tables.iter().cloned());
+                if with_its_tables {
+                    entry
+                        .stale_tables
+                        .extend(ep.route_table_ids.iter().cloned());
+                }
+                entry.stale_endpoints.insert(id.to_owned());
+            }
+            None => entries.clear(),
         }
     }
 
-    /// After a change to `resource`: an endpoint's VPC, else the security groups.
+    /// After a change to `resource`: an endpoint's entry, else the security groups.
     fn resource_changed(&self, resource: &str) {
         if resource.starts_with("vpce-") {
-            self.endpoint_changed(resource);
+            self.endpoint_changed(resource, &[], false);
         } else {
             self.groups.clear();
         }
@@ -185,18 +230,72 @@ impl SharedView {
 #[async_trait::async_trait]
 impl Ec2 for SharedView {
     async fn routing(&self, vpc_id: &str) -> Result<Option<Arc<VpcRouting>>, AwsError> {
-        let inner = self.inner.clone();
-        let vpc = vpc_id.to_owned();
-        self.routing
-            .get(&vpc.clone(), move || {
-                async move { inner.routing(&vpc).await }.boxed()
-            })
-            .await
+        let fetch = {
+            let mut entries = lock(&self.routing);
+            match entries.get_mut(vpc_id) {
+                Some(e) if reusable(&e.slot, self.ttl) => {
+                    if !(e.stale_tables.is_empty() && e.stale_endpoints.is_empty()) {
+                        // What changed is read again by id and merged; every later reader joins
+                        // the merged read.
+                        let tables: Vec<String> =
+                            std::mem::take(&mut e.stale_tables).into_iter().collect();
+                        let endpoints: Vec<String> =
+                            std::mem::take(&mut e.stale_endpoints).into_iter().collect();
+                        let (base, inner, vpc) =
+                            (e.slot.fetch.clone(), self.inner.clone(), vpc_id.to_owned());
+                        e.slot.fetch = shared_read(
+                            async move {
+                                let Some(base) = base.await? else {
+                                    return Ok(None);
+                                };
+                                let fresh_tables = if tables.is_empty() {
+                                    Vec::new()
+                                } else {
+                                    inner.route_tables_by_id(&vpc, &tables).await?
+                                };
+                                let fresh_endpoints = if endpoints.is_empty() {
+                                    Vec::new()
+                                } else {
+                                    inner.endpoints_by_id(&endpoints).await?
+                                };
+                                Ok(Some(Arc::new(merge(
+                                    &base,
+                                    &vpc,
+                                    &tables,
+                                    fresh_tables,
+                                    &endpoints,
+                                    fresh_endpoints,
+                                ))))
+                            }
+                            .boxed(),
+                        );
+                    }
+                    e.slot.fetch.clone()
+                }
+                _ => {
+                    let (inner, vpc) = (self.inner.clone(), vpc_id.to_owned());
+                    let fetch = shared_read(async move { inner.routing(&vpc).await }.boxed());
+                    entries.insert(
+                        vpc_id.to_owned(),
+                        RoutingEntry {
+                            slot: Slot {
+                                started: Instant::now(),
+                                fetch: fetch.clone(),
+                            },
+                            stale_tables: BTreeSet::new(),
+                            stale_endpoints: BTreeSet::new(),
+                        },
+                    );
+                    fetch
+                }
+            }
+        };
+        fetch.await
     }
 
     fn refresh(&self, vpc_id: &str) {
         let key = vpc_id.to_owned();
-        self.routing.drop_key(&key);
+        lock(&self.routing).remove(&key);
         self.subnets.drop_key(&key);
         self.groups.clear();
     }
@@ -211,6 +310,18 @@ impl Ec2 for SharedView {
             .await?
             .map(|r| r.tables.clone())
             .unwrap_or_default())
+    }
+
+    async fn route_tables_by_id(
+        &self,
+        vpc_id: &str,
+        ids: &[String],
+    ) -> Result<Vec<RouteTable>, AwsError> {
+        self.inner.route_tables_by_id(vpc_id, ids).await
+    }
+
+    async fn endpoints_by_id(&self, ids: &[String]) -> Result<Vec<Endpoint>, AwsError> {
+        self.inner.endpoints_by_id(ids).await
     }
 
     async fn vpc_endpoints(&self, vpc_id: &str) -> Result<Vec<Endpoint>, AwsError> {
@@ -327,13 +438,31 @@ impl Ec2 for SharedView {
 
     async fn create_endpoint(&self, req: &CreateEndpoint) -> Result<Endpoint, AwsError> {
         let result = self.inner.create_endpoint(req).await;
-        self.routing.drop_key(&req.vpc_id);
+        let mut entries = lock(&self.routing);
+        match (&result, entries.get_mut(&req.vpc_id)) {
+            (Ok(ep), Some(entry)) => {
+                entry
+                    .stale_tables
+                    .extend(req.route_table_ids.iter().cloned());
+                entry.stale_endpoints.insert(ep.id.clone());
+            }
+            // Failed: what AWS did is unknown (a timeout may have created it).
+            _ => {
+                entries.remove(&req.vpc_id);
+            }
+        }
         result
     }
 
     async fn modify_endpoint(&self, req: &ModifyEndpoint) -> Result<(), AwsError> {
         let result = self.inner.modify_endpoint(req).await;
-        self.endpoint_changed(&req.endpoint_id);
+        let tables: Vec<String> = req
+            .add_route_table_ids
+            .iter()
+            .chain(&req.remove_route_table_ids)
+            .cloned()
+            .collect();
+        self.endpoint_changed(&req.endpoint_id, &tables, false);
         result
     }
 
@@ -343,7 +472,7 @@ impl Ec2 for SharedView {
     ) -> Result<Vec<(String, DeleteOutcome)>, AwsError> {
         let result = self.inner.delete_endpoints(ids).await;
         for id in ids {
-            self.endpoint_changed(id);
+            self.endpoint_changed(id, &[], true);
         }
         result
     }
@@ -404,7 +533,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_mutation_drops_the_vpc_it_touched() {
+    async fn a_mutation_has_what_it_touched_read_again_by_id() {
         let fake = FakeEc2::with_tables(&["rtb-a", "rtb-b"]);
         let view = view(&fake, Duration::from_secs(60));
         let before = view.routing("vpc-1").await.unwrap().unwrap();
@@ -424,7 +553,9 @@ mod tests {
         let after = view.routing("vpc-1").await.unwrap().unwrap();
         assert_eq!(after.endpoints.len(), 1, "{after:?}");
         assert_eq!(describes(&fake.take_calls()), 2, "read again after create");
-        // A modify of that endpoint drops that VPC's routing again.
+        // The other table was not read again: the view still has it, and its own answer.
+        assert!(after.tables.iter().any(|t| t.id == "rtb-b"));
+        // A modify of that endpoint has its tables and the endpoint read again.
         view.modify_endpoint(&ModifyEndpoint {
             endpoint_id: ep.id.clone(),
             add_route_table_ids: vec!["rtb-b".into()],
