@@ -57,8 +57,10 @@ struct Bucket {
     at: Instant,
     /// Who holds a token due at that time.
     reserved: HashMap<String, Instant>,
-    /// When the last admitted call went out: claims are spaced at least one refill interval
-    /// after it, so reservation holders that come back late do not go out in a bunch.
+    /// When the last admitted call went out: claims are spaced at least half a refill interval
+    /// after it, so reservation holders that come back late do not go out in a bunch (half, not
+    /// a whole one: one late claim must not push every later one back; the average rate is the
+    /// bucket's either way).
     last_sent: Option<Instant>,
 }
 
@@ -79,7 +81,7 @@ impl Bucket {
         self.at = now;
         if let Some(due) = self.reserved.get(who).copied() {
             let spaced = self.last_sent.map_or(due, |sent| {
-                due.max(sent + Duration::from_secs_f64(1.0 / cfg.rate))
+                due.max(sent + Duration::from_secs_f64(0.5 / cfg.rate))
             });
             if spaced <= now {
                 self.reserved.remove(who);
@@ -197,22 +199,22 @@ mod tests {
             pacer.admit_at("r", CREATE, "o6", at(6)).map_err(secs),
             Err(2.0)
         );
-        // Late claimants do not go out in a bunch: one refill interval (2s) apart.
+        // Late claimants do not go out in a bunch: half a refill interval (1s) apart.
         assert_eq!(pacer.admit_at("r", CREATE, "o5", at(6)), Ok(()));
         assert_eq!(
             pacer.admit_at("r", CREATE, "o3", at(6)).map_err(secs),
-            Err(2.0)
+            Err(1.0)
         );
         assert_eq!(
             pacer.admit_at("r", CREATE, "o4", at(6)).map_err(secs),
-            Err(2.0)
+            Err(1.0)
         );
-        assert_eq!(pacer.admit_at("r", CREATE, "o3", at(8)), Ok(()));
+        assert_eq!(pacer.admit_at("r", CREATE, "o3", at(7)), Ok(()));
         assert_eq!(
-            pacer.admit_at("r", CREATE, "o4", at(8)).map_err(secs),
-            Err(2.0)
+            pacer.admit_at("r", CREATE, "o4", at(7)).map_err(secs),
+            Err(1.0)
         );
-        assert_eq!(pacer.admit_at("r", CREATE, "o4", at(10)), Ok(()));
+        assert_eq!(pacer.admit_at("r", CREATE, "o4", at(8)), Ok(()));
     }
 
     #[test]

@@ -66,9 +66,10 @@ pub fn backoff(failures: u32) -> Duration {
 }
 
 /// When an object waiting for the request budget comes back: when its token is due, plus up to
-/// 250ms of jitter by uid (never earlier: an early pass would only be told to wait again).
+/// 100ms of jitter by uid (never earlier: an early pass would only be told to wait again; the
+/// reservations already spread the objects out).
 pub fn after_budget(wait: Duration, uid: &str) -> Duration {
-    wait + Duration::from_millis(jitter_millis(uid, 0) % 250)
+    wait + Duration::from_millis(jitter_millis(uid, 0) % 100)
 }
 
 /// A stable spread for one object and attempt: a crowd that failed together does not come back
@@ -183,7 +184,7 @@ mod tests {
             );
         }
         let w = Duration::from_secs(7);
-        assert!(after_budget(w, "a") >= w && after_budget(w, "a") < w + Duration::from_millis(250));
+        assert!(after_budget(w, "a") >= w && after_budget(w, "a") < w + Duration::from_millis(100));
     }
 
     #[test]
