@@ -25,6 +25,17 @@ fn second_object(table: &str) -> Obj {
     obj
 }
 
+/// An object on rtb-a probed every 60s.
+fn probed_every_minute() -> Obj {
+    Obj::on(&["rtb-a"]).with(|s| {
+        s.probe = Some(crate::api::ProbeSpec {
+            enabled: Some(true),
+            interval: Some("60s".into()),
+            ..Default::default()
+        })
+    })
+}
+
 fn message(obj: &Obj, type_: &str) -> String {
     obj.status()
         .conditions
@@ -148,13 +159,7 @@ async fn a_change_waiting_for_the_budget_is_updating() {
 async fn probe_passes_make_no_ec2_call_and_status_is_written_when_news_or_a_heartbeat_old() {
     let mut env = Env::new(&["rtb-a"]);
     env.engine = env.engine.clone().with_resync(Duration::from_secs(3600));
-    let mut a = Obj::on(&["rtb-a"]).with(|s| {
-        s.probe = Some(crate::api::ProbeSpec {
-            enabled: Some(true),
-            interval: Some("60s".into()),
-            ..Default::default()
-        })
-    });
+    let mut a = probed_every_minute();
     until_ready(&mut env, &mut a).await;
     // The pass after the create probes; from then on the status holds a probe.
     for _ in 0..2 {
@@ -282,13 +287,7 @@ async fn a_delete_waiting_for_the_budget_sends_nothing_and_says_when() {
 async fn a_status_other_than_the_last_full_pass_reported_brings_a_full_pass() {
     let mut env = Env::new(&["rtb-a"]);
     env.engine = env.engine.clone().with_resync(Duration::from_secs(3600));
-    let mut a = Obj::on(&["rtb-a"]).with(|s| {
-        s.probe = Some(crate::api::ProbeSpec {
-            enabled: Some(true),
-            interval: Some("60s".into()),
-            ..Default::default()
-        })
-    });
+    let mut a = probed_every_minute();
     until_ready(&mut env, &mut a).await;
     let reported = a.status().clone();
     // The write of the pass that made it Ready was lost: the object still holds an older one.
